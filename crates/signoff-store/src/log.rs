@@ -1,0 +1,159 @@
+use std::fmt;
+
+use async_trait::async_trait;
+use signoff_core::{Hash, IdempotencyKey, NewEvent, RecordedEvent, StreamId};
+use tokio::sync::watch;
+
+use crate::error::StoreError;
+
+/// Most events one append may carry.
+pub const MAX_BATCH_EVENTS: usize = 1_000;
+/// Most bytes of event data one append may carry.
+pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// What an append expects of its stream's current version (optimistic concurrency).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Append whatever the version (for streams with a single writer, like the security stream).
+    Any,
+    /// The stream must have no events yet.
+    NoStream,
+    /// The stream's last event must have exactly this version.
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream at `actual` satisfies this expectation.
+    #[must_use]
+    pub fn admits(self, actual: u64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::NoStream => actual == 0,
+            Self::Exact(v) => actual == v,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Any => f.write_str("any version"),
+            Self::NoStream => f.write_str("no stream (version 0)"),
+            Self::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// One atomic append: all of `events` land in `stream`, consecutively, or none do.
+#[derive(Clone, Debug)]
+pub struct AppendRequest {
+    /// The stream appended to.
+    pub stream: StreamId,
+    /// What the stream's version must be.
+    pub expected: ExpectedVersion,
+    /// The events, in order. At least one, at most [`MAX_BATCH_EVENTS`].
+    pub events: Vec<NewEvent>,
+    /// Makes the append safe to retry: a key seen before returns the first result.
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+impl AppendRequest {
+    /// An append without an idempotency key.
+    #[must_use]
+    pub fn new(stream: StreamId, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+        Self {
+            stream,
+            expected,
+            events,
+            idempotency_key: None,
+        }
+    }
+
+    /// Sets the idempotency key.
+    #[must_use]
+    pub fn idempotent(mut self, key: IdempotencyKey) -> Self {
+        self.idempotency_key = Some(key);
+        self
+    }
+}
+
+/// Where an append landed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Global sequence of the first event.
+    pub first_sequence: u64,
+    /// Global sequence of the last event.
+    pub last_sequence: u64,
+    /// The stream's version after the append (the version of its last event).
+    pub stream_version: u64,
+    /// True when the idempotency key was seen before and nothing was written now.
+    pub deduplicated: bool,
+}
+
+/// The head of the log as the log itself records it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tail {
+    /// Last sequence (0 for an empty log).
+    pub sequence: u64,
+    /// Hash of the last event ([`Hash::GENESIS`] for an empty log).
+    pub hash: Hash,
+    /// Recorded time of the last event, microseconds.
+    pub time: i64,
+}
+
+impl Tail {
+    /// The tail of an empty log.
+    pub const EMPTY: Self = Self {
+        sequence: 0,
+        hash: Hash::GENESIS,
+        time: 0,
+    };
+}
+
+/// The append-only, hash-chained log of every fact signoff records.
+///
+/// Guarantees, on every backend (checked by the same conformance suite):
+/// - an append is atomic and checked against its expected version;
+/// - sequences are 1, 2, 3… without gaps, in commit order, even with several processes;
+/// - every event is chained to the one before it ([`signoff_core::chain`]);
+/// - the database refuses UPDATE and DELETE on events.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Appends a batch of events to one stream, atomically.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the stream is not at the expected version,
+    /// [`StoreError::Invalid`] / [`StoreError::InvalidBatch`] when the request is malformed
+    /// (nothing is written), or a database error.
+    async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError>;
+
+    /// Events of one stream with version `>= from_version`, in order, at most `limit`.
+    ///
+    /// # Errors
+    /// A database error, or [`StoreError::Corrupt`] for a row that is no longer an event.
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Events of the whole log with sequence `> after`, in order, at most `limit`.
+    ///
+    /// # Errors
+    /// As [`EventLog::read_stream`].
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The head of the log as recorded by the last commit.
+    ///
+    /// # Errors
+    /// A database error.
+    async fn tail(&self) -> Result<Tail, StoreError>;
+
+    /// The last sequence committed, updated on every commit this process sees (its own, and on
+    /// PostgreSQL other processes' through LISTEN/NOTIFY). Subscribers wait on it.
+    fn committed(&self) -> watch::Receiver<u64>;
+}

@@ -1,0 +1,92 @@
+//! The `signoff` binary as a person or a CI job runs it.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
+
+use std::path::Path;
+use std::process::Command;
+
+use signoff_core::{EventData, EventId, EventType, EventTypes, Metadata, NewEvent, StreamId};
+use signoff_store::{AppendRequest, EventLog, ExpectedVersion, OpenOptions, SqliteLog};
+
+fn signoff(db: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_signoff"))
+        .arg("--database")
+        .arg(format!("sqlite://{}", db.display()))
+        .args(args)
+        .output()
+        .expect("run signoff");
+    let text = |b: Vec<u8>| String::from_utf8(b).expect("utf-8 output");
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+async fn log_with_events(db: &Path, n: usize) -> SqliteLog {
+    let log = SqliteLog::open(db, OpenOptions::new(EventTypes::new().with("test.happened", 1))).await.expect("open");
+    let events = (0..n)
+        .map(|i| NewEvent {
+            id: EventId(uuid::Uuid::now_v7()),
+            ty: EventType::parse("test.happened").unwrap(),
+            schema_version: 1,
+            data: EventData::from_json_text(format!("{{\"n\":{i}}}")).unwrap(),
+            metadata: Metadata::new("alice", "cli"),
+        })
+        .collect();
+    log.append(AppendRequest::new(StreamId::parse("s").unwrap(), ExpectedVersion::Any, events)).await.expect("append");
+    log
+}
+
+#[tokio::test]
+async fn verify_passes_an_intact_log_and_names_the_first_tampered_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.db");
+    let log = log_with_events(&db, 12).await;
+
+    let (code, out, _) = signoff(&db, &["verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("intact: 12 events verified (1 to 12)"), "{out}");
+
+    sqlx::query("DROP TRIGGER events_refuse_update").execute(log.pool()).await.unwrap();
+    sqlx::query("UPDATE events SET data = '{\"n\":70}' WHERE sequence = 8").execute(log.pool()).await.unwrap();
+    let (code, out, _) = signoff(&db, &["verify"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("BROKEN at sequence 8: event 8 was altered"), "{out}");
+
+    let (code, out, _) = signoff(&db, &["verify", "--json"]);
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    assert_eq!(report["broken"]["sequence"], 8);
+    assert_eq!(report["broken"]["kind"], "hash_mismatch");
+}
+
+#[test]
+fn verify_refuses_a_missing_database_and_a_bad_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = signoff(&dir.path().join("nope.db"), &["verify"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no signoff database at"), "{err}");
+    assert!(!dir.path().join("nope.db").exists(), "verify must not create a database");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_signoff"))
+        .args(["--database", "mysql://x", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+}
+
+#[test]
+fn bench_log_prints_one_json_line_per_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = signoff(&dir.path().join("signoff.db"), &["bench", "log", "--events", "300", "--writers", "4"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let scenarios: Vec<&str> = lines.iter().map(|l| l["scenario"].as_str().unwrap()).collect();
+    assert_eq!(scenarios, ["append", "replay", "lag"]);
+    for line in &lines {
+        for key in ["backend", "events", "events_per_sec", "p50_ms", "p99_ms"] {
+            assert!(!line[key].is_null(), "{key} missing in {line}");
+        }
+    }
+    assert_eq!(lines[1]["events"], 300, "replay reads back exactly what was appended");
+    assert_eq!(lines[2]["skipped"], 0);
+    assert!(!dir.path().join("signoff.db").exists(), "the benchmark must not touch the real log");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "scratch files are removed");
+}
