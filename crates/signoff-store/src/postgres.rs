@@ -267,7 +267,11 @@ impl GroupCommit for PgWriter {
 
         let streams: Vec<String> = requests.iter().map(|r| r.stream.to_string()).collect();
         let heads: HashMap<String, u64> = sqlx::query_as::<_, (String, i64)>(
-            "SELECT stream, MAX(version) FROM events WHERE stream = ANY($1) GROUP BY stream",
+            // One index probe per stream (max of the (stream, version) index), whatever the
+            // planner thinks of ANY(...) on a large table.
+            "SELECT s.stream, v.version FROM unnest($1::text[]) AS s(stream) \
+             CROSS JOIN LATERAL (SELECT version FROM events e WHERE e.stream = s.stream \
+             ORDER BY version DESC LIMIT 1) AS v",
         )
         .bind(&streams)
         .fetch_all(&mut *tx)

@@ -15,11 +15,20 @@ fn signoff(db: &Path, args: &[&str]) -> (i32, String, String) {
         .output()
         .expect("run signoff");
     let text = |b: Vec<u8>| String::from_utf8(b).expect("utf-8 output");
-    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        text(out.stdout),
+        text(out.stderr),
+    )
 }
 
 async fn log_with_events(db: &Path, n: usize) -> SqliteLog {
-    let log = SqliteLog::open(db, OpenOptions::new(EventTypes::new().with("test.happened", 1))).await.expect("open");
+    let log = SqliteLog::open(
+        db,
+        OpenOptions::new(EventTypes::new().with("test.happened", 1)),
+    )
+    .await
+    .expect("open");
     let events = (0..n)
         .map(|i| NewEvent {
             id: EventId(uuid::Uuid::now_v7()),
@@ -29,7 +38,13 @@ async fn log_with_events(db: &Path, n: usize) -> SqliteLog {
             metadata: Metadata::new("alice", "cli"),
         })
         .collect();
-    log.append(AppendRequest::new(StreamId::parse("s").unwrap(), ExpectedVersion::Any, events)).await.expect("append");
+    log.append(AppendRequest::new(
+        StreamId::parse("s").unwrap(),
+        ExpectedVersion::Any,
+        events,
+    ))
+    .await
+    .expect("append");
     log
 }
 
@@ -41,13 +56,25 @@ async fn verify_passes_an_intact_log_and_names_the_first_tampered_event() {
 
     let (code, out, _) = signoff(&db, &["verify"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.starts_with("intact: 12 events verified (1 to 12)"), "{out}");
+    assert!(
+        out.starts_with("intact: 12 events verified (1 to 12)"),
+        "{out}"
+    );
 
-    sqlx::query("DROP TRIGGER events_refuse_update").execute(log.pool()).await.unwrap();
-    sqlx::query("UPDATE events SET data = '{\"n\":70}' WHERE sequence = 8").execute(log.pool()).await.unwrap();
+    sqlx::query("DROP TRIGGER events_refuse_update")
+        .execute(log.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE events SET data = '{\"n\":70}' WHERE sequence = 8")
+        .execute(log.pool())
+        .await
+        .unwrap();
     let (code, out, _) = signoff(&db, &["verify"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.starts_with("BROKEN at sequence 8: event 8 was altered"), "{out}");
+    assert!(
+        out.starts_with("BROKEN at sequence 8: event 8 was altered"),
+        "{out}"
+    );
 
     let (code, out, _) = signoff(&db, &["verify", "--json"]);
     assert_eq!(code, 1);
@@ -62,7 +89,10 @@ fn verify_refuses_a_missing_database_and_a_bad_url() {
     let (code, _, err) = signoff(&dir.path().join("nope.db"), &["verify"]);
     assert_eq!(code, 2);
     assert!(err.contains("no signoff database at"), "{err}");
-    assert!(!dir.path().join("nope.db").exists(), "verify must not create a database");
+    assert!(
+        !dir.path().join("nope.db").exists(),
+        "verify must not create a database"
+    );
 
     let out = Command::new(env!("CARGO_BIN_EXE_signoff"))
         .args(["--database", "mysql://x", "verify"])
@@ -75,18 +105,37 @@ fn verify_refuses_a_missing_database_and_a_bad_url() {
 #[test]
 fn bench_log_prints_one_json_line_per_scenario() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, out, err) = signoff(&dir.path().join("signoff.db"), &["bench", "log", "--events", "300", "--writers", "4"]);
+    let (code, out, err) = signoff(
+        &dir.path().join("signoff.db"),
+        &["bench", "log", "--events", "300", "--writers", "4"],
+    );
     assert_eq!(code, 0, "{err}");
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
-    let scenarios: Vec<&str> = lines.iter().map(|l| l["scenario"].as_str().unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let scenarios: Vec<&str> = lines
+        .iter()
+        .map(|l| l["scenario"].as_str().unwrap())
+        .collect();
     assert_eq!(scenarios, ["append", "replay", "lag"]);
     for line in &lines {
         for key in ["backend", "events", "events_per_sec", "p50_ms", "p99_ms"] {
             assert!(!line[key].is_null(), "{key} missing in {line}");
         }
     }
-    assert_eq!(lines[1]["events"], 300, "replay reads back exactly what was appended");
+    assert_eq!(
+        lines[1]["events"], 300,
+        "replay reads back exactly what was appended"
+    );
     assert_eq!(lines[2]["skipped"], 0);
-    assert!(!dir.path().join("signoff.db").exists(), "the benchmark must not touch the real log");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "scratch files are removed");
+    assert!(
+        !dir.path().join("signoff.db").exists(),
+        "the benchmark must not touch the real log"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "scratch files are removed"
+    );
 }
