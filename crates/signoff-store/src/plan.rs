@@ -28,6 +28,23 @@ pub struct KeyRecord {
     pub last_version: u64,
 }
 
+impl KeyRecord {
+    /// A record as both backends select it: key, stream, first and last sequence, last version.
+    #[must_use]
+    pub fn from_row(
+        (key, stream, first, last, version): (String, String, i64, i64, i64),
+    ) -> (String, Self) {
+        let record = Self {
+            key: key.clone(),
+            stream,
+            first_sequence: u64::try_from(first).unwrap_or(0),
+            last_sequence: u64::try_from(last).unwrap_or(0),
+            last_version: u64::try_from(version).unwrap_or(0),
+        };
+        (key, record)
+    }
+}
+
 /// What one group commit writes and answers.
 #[derive(Debug, Default)]
 pub struct GroupPlan {

@@ -225,16 +225,7 @@ impl GroupCommit for SqliteWriter {
             .bind(serde_json::to_string(&keys).unwrap_or_default())
             .fetch_all(&mut *tx)
             .await?;
-            for (key, stream, first, last, version) in rows {
-                let record = KeyRecord {
-                    key: key.clone(),
-                    stream,
-                    first_sequence: from_db_int(first),
-                    last_sequence: from_db_int(last),
-                    last_version: from_db_int(version),
-                };
-                known.insert(key, record);
-            }
+            known.extend(rows.into_iter().map(KeyRecord::from_row));
         }
 
         let plan = plan_group(tail, &heads, &known, requests, now);
