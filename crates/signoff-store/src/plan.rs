@@ -12,6 +12,7 @@ use signoff_core::{EventTypes, RecordedEvent, chain};
 
 use crate::error::StoreError;
 use crate::log::{AppendRequest, Appended, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Tail};
+use crate::row::from_db_int;
 
 /// An idempotency key as stored: which append it belongs to and where that append landed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,9 +38,9 @@ impl KeyRecord {
         let record = Self {
             key: key.clone(),
             stream,
-            first_sequence: u64::try_from(first).unwrap_or(0),
-            last_sequence: u64::try_from(last).unwrap_or(0),
-            last_version: u64::try_from(version).unwrap_or(0),
+            first_sequence: from_db_int(first),
+            last_sequence: from_db_int(last),
+            last_version: from_db_int(version),
         };
         (key, record)
     }

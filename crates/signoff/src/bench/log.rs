@@ -186,6 +186,7 @@ async fn append_phase(
 }
 
 /// What one verified replay of the log took.
+#[derive(Default)]
 struct Replay {
     events: u64,
     elapsed: Duration,
@@ -210,13 +211,7 @@ async fn replay(log: &Arc<dyn EventLog>) -> anyhow::Result<Replay> {
         })
     };
     let mut verifier = ChainVerifier::new();
-    let mut run = Replay {
-        events: 0,
-        elapsed: Duration::ZERO,
-        pages: Vec::new(),
-        fetching: Duration::ZERO,
-        verifying: Duration::ZERO,
-    };
+    let mut run = Replay::default();
     let started = Instant::now();
     let mut next = Some(fetch(0));
     while let Some(pending) = next.take() {
