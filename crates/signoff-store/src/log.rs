@@ -147,6 +147,14 @@ pub trait EventLog: Send + Sync + 'static {
     /// As [`EventLog::read_stream`].
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// Where an append with this idempotency key landed, if one did: lets a retried command be
+    /// answered with its first result before it is decided again.
+    ///
+    /// # Errors
+    /// A database error.
+    async fn idempotent_result(&self, key: &IdempotencyKey)
+    -> Result<Option<Appended>, StoreError>;
+
     /// The head of the log as recorded by the last commit.
     ///
     /// # Errors

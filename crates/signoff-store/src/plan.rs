@@ -46,6 +46,19 @@ impl KeyRecord {
     }
 }
 
+impl KeyRecord {
+    /// The first append's result, answered to a repeat.
+    #[must_use]
+    pub fn appended(&self) -> Appended {
+        Appended {
+            first_sequence: self.first_sequence,
+            last_sequence: self.last_sequence,
+            stream_version: self.last_version,
+            deduplicated: true,
+        }
+    }
+}
+
 /// What one group commit writes and answers.
 #[derive(Debug, Default)]
 pub struct GroupPlan {
@@ -190,12 +203,7 @@ fn repeat_of(record: &KeyRecord, request: &AppendRequest) -> Result<Appended, St
             stream: request.stream.clone(),
         });
     }
-    Ok(Appended {
-        first_sequence: record.first_sequence,
-        last_sequence: record.last_sequence,
-        stream_version: record.last_version,
-        deduplicated: true,
-    })
+    Ok(record.appended())
 }
 
 #[cfg(test)]

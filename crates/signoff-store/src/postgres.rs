@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use signoff_core::{RecordedEvent, StreamId};
+use signoff_core::{IdempotencyKey, RecordedEvent, StreamId};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use tokio::sync::watch;
@@ -230,6 +230,20 @@ impl EventLog for PgLog {
         .fetch_all(&self.pool)
         .await?;
         into_events(rows)
+    }
+
+    async fn idempotent_result(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Appended>, StoreError> {
+        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT key, stream, first_sequence, last_sequence, last_version FROM idempotency_keys \
+             WHERE key = $1",
+        )
+        .bind(key.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| KeyRecord::from_row(row).1.appended()))
     }
 
     async fn tail(&self) -> Result<Tail, StoreError> {

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use signoff_core::{Hash, RecordedEvent, StreamId};
+use signoff_core::{Hash, IdempotencyKey, RecordedEvent, StreamId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -140,6 +140,20 @@ impl EventLog for SqliteLog {
         .fetch_all(&self.readers)
         .await?;
         into_events(rows)
+    }
+
+    async fn idempotent_result(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Appended>, StoreError> {
+        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT key, stream, first_sequence, last_sequence, last_version FROM idempotency_keys \
+             WHERE key = ?1",
+        )
+        .bind(key.as_str())
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(|row| KeyRecord::from_row(row).1.appended()))
     }
 
     async fn tail(&self) -> Result<Tail, StoreError> {
