@@ -64,7 +64,9 @@ pub enum InvalidEvent {
 
 /// A point in time: microseconds since the Unix epoch, UTC. The log stores this integer, so a
 /// timestamp survives both backends bit for bit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 

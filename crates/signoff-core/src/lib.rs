@@ -11,9 +11,12 @@
 #![forbid(unsafe_code)]
 
 pub mod chain;
+pub mod directory;
+pub mod engine;
 pub mod event;
 pub mod ids;
 pub mod schema;
+pub mod workflow;
 
 pub use chain::{BreakKind, ChainBreak, ChainVerifier, Hash};
 pub use event::{EventData, InvalidEvent, Metadata, NewEvent, RecordedEvent, Timestamp};

@@ -1,0 +1,275 @@
+//! `decide`: a command, the state and the definition in; the events it causes, or a typed
+//! refusal, out. Pure: the time and the directory are given, nothing is read or written.
+
+use super::command::{Command, Context, Rejection, SYSTEM};
+use super::event::InstanceEvent;
+use super::machine::Machine;
+use super::state::{Instance, Status};
+use super::{forms, gate, tasks};
+use crate::workflow::{Loaded, StepKind};
+
+/// Decides what `command` does to `state` under the definition `loaded`.
+///
+/// A refused command changes nothing. `state` must have been folded from the instance's events
+/// (or be [`Instance::new`] for `Start`).
+///
+/// # Errors
+/// A [`Rejection`] saying what was refused and why, for the person who tried.
+pub fn decide(
+    loaded: &Loaded,
+    state: &Instance,
+    command: &Command,
+    ctx: &Context<'_>,
+) -> Result<Vec<InstanceEvent>, Rejection> {
+    let mut m = Machine::new(loaded, ctx, state);
+    if let Command::Start { input } = command {
+        if state.status != Status::New {
+            return Err(Rejection::closed(format!(
+                "instance {} already exists",
+                state.id
+            )));
+        }
+        let first = loaded
+            .definition
+            .steps
+            .first()
+            .ok_or_else(|| Rejection::invalid("the workflow has no steps"))?;
+        m.emit(InstanceEvent::Started {
+            workflow: loaded.definition.id.value.clone(),
+            definition: loaded.hash.clone(),
+            requester: ctx.actor.id.clone(),
+            input: input.clone(),
+            at: ctx.now,
+        });
+        m.go(first.id.as_str(), None)?;
+        return Ok(m.events);
+    }
+    match &state.status {
+        Status::New => {
+            return Err(Rejection::not_found(format!(
+                "there is no instance {}",
+                state.id
+            )));
+        }
+        Status::Running => {}
+        Status::Ended { outcome, at, .. } if !annotates(command) => {
+            return Err(Rejection::closed(format!(
+                "instance {} ended with the outcome {outcome:?} at {}; nothing more can be \
+                 decided on it",
+                state.id,
+                at.to_rfc3339()
+            )));
+        }
+        Status::Cancelled { reason, .. } if !annotates(command) => {
+            return Err(Rejection::closed(format!(
+                "instance {} was cancelled ({reason}); nothing more can be decided on it",
+                state.id
+            )));
+        }
+        Status::Ended { .. } | Status::Cancelled { .. } => {}
+    }
+    apply(&mut m, command)?;
+    Ok(m.events)
+}
+
+/// Commands that annotate an instance without deciding anything: still accepted once it closed
+/// (a comment after the fact; the link to a post-mortem its outcome triggered).
+fn annotates(command: &Command) -> bool {
+    matches!(command, Command::Comment { .. } | Command::Link { .. })
+}
+
+fn apply(m: &mut Machine<'_>, command: &Command) -> Result<(), Rejection> {
+    let actor = m.ctx.actor.id.clone();
+    let now = m.now();
+    match command {
+        Command::Start { .. } => Err(Rejection::closed("the instance already exists")),
+        Command::Submit { step, values } => {
+            let def_step = m.step(step)?;
+            let Some(form) = &def_step.form else {
+                return Err(Rejection::invalid(format!("step {step:?} is not a form")));
+            };
+            if !m.state.active.contains_key(step) {
+                return Err(Rejection::closed(format!(
+                    "the form {step:?} is not open (it is done, or not reached yet)"
+                )));
+            }
+            let by = form
+                .by
+                .clone()
+                .unwrap_or_else(super::machine::requester_party);
+            if !m.actor_is(&by) {
+                return Err(Rejection::forbidden(format!(
+                    "the form {step:?} is filled in by {}; {actor} is not",
+                    Machine::describe(&by)
+                )));
+            }
+            let values = forms::check_values(form, values, m.ctx.people)?;
+            m.emit(InstanceEvent::FormSubmitted {
+                step: step.clone(),
+                values,
+                by: actor,
+                at: now,
+            });
+            let next = def_step.next.as_ref().map(|n| n.value.clone());
+            m.complete(step, "submitted", next.as_deref())
+        }
+        Command::Decide {
+            step,
+            verdict,
+            justification,
+            shown,
+        } => gate::decide(m, step, *verdict, justification, shown.as_deref()),
+        Command::Revoke { step, reason } => gate::revoke(m, step, reason),
+        Command::Delegate { step, to, reason } => gate::delegate(m, step, to, reason),
+        Command::Complete {
+            step,
+            item,
+            status,
+            note,
+        } => tasks::complete(m, step, item, *status, note),
+        Command::PostStatus { step, text } => tasks::post_status(m, step.as_deref(), text),
+        Command::Comment { text } => {
+            if text.trim().is_empty() {
+                return Err(Rejection::invalid("a comment needs text").at_field("text"));
+            }
+            m.emit(InstanceEvent::Commented {
+                text: text.trim().to_owned(),
+                by: actor,
+                at: now,
+            });
+            Ok(())
+        }
+        Command::Signal { name } => {
+            m.emit(InstanceEvent::SignalReceived {
+                name: name.clone(),
+                by: actor,
+                at: now,
+            });
+            let waiting: Vec<String> = m
+                .state
+                .active
+                .keys()
+                .filter(|s| {
+                    m.definition()
+                        .step(s)
+                        .and_then(|d| d.wait.as_ref())
+                        .and_then(|w| w.signal.as_ref())
+                        .is_some_and(|sig| sig.as_str() == name)
+                })
+                .cloned()
+                .collect();
+            for step in waiting {
+                let next = m.step(&step)?.next.as_ref().map(|n| n.value.clone());
+                m.complete(&step, "signalled", next.as_deref())?;
+            }
+            Ok(())
+        }
+        Command::Attach {
+            name,
+            hash,
+            media_type,
+            size,
+        } => {
+            let involved = actor == m.state.requester
+                || actor == SYSTEM
+                || m.state
+                    .active
+                    .values()
+                    .any(|a| a.assignees.contains(&actor));
+            if !involved {
+                return Err(Rejection::forbidden(
+                    "only the requester or someone an open step waits for may attach evidence",
+                ));
+            }
+            if !hash.starts_with("sha256:") || name.trim().is_empty() {
+                return Err(Rejection::invalid(
+                    "evidence needs a name and a sha256: content hash",
+                ));
+            }
+            m.emit(InstanceEvent::EvidenceAttached {
+                name: name.trim().to_owned(),
+                hash: hash.clone(),
+                media_type: media_type.clone(),
+                size: *size,
+                by: actor,
+                at: now,
+            });
+            Ok(())
+        }
+        Command::Link {
+            instance,
+            workflow,
+            relation,
+        } => {
+            if actor != SYSTEM {
+                return Err(Rejection::forbidden(
+                    "instances are linked by the engine only",
+                ));
+            }
+            m.emit(InstanceEvent::Linked {
+                link: super::event::Link {
+                    instance: instance.clone(),
+                    workflow: workflow.clone(),
+                    relation: relation.clone(),
+                },
+                at: now,
+            });
+            Ok(())
+        }
+        Command::Cancel { reason } => {
+            if actor != m.state.requester && actor != SYSTEM {
+                return Err(Rejection::forbidden(format!(
+                    "only the requester ({}) may cancel this instance",
+                    m.state.requester
+                )));
+            }
+            if reason.trim().is_empty() {
+                return Err(
+                    Rejection::invalid("say why the instance is cancelled").at_field("reason")
+                );
+            }
+            m.emit(InstanceEvent::Cancelled {
+                reason: reason.trim().to_owned(),
+                by: actor,
+                at: now,
+            });
+            Ok(())
+        }
+        Command::FireTimer { id } => {
+            if actor != SYSTEM {
+                return Err(Rejection::forbidden("timers are fired by the engine only"));
+            }
+            let timer = m.state.timers.get(id).cloned().ok_or_else(|| {
+                Rejection::not_found(format!("timer {id} has already fired or no longer applies"))
+            })?;
+            if timer.due > now {
+                return Err(Rejection::closed(format!(
+                    "timer {id} is due at {}, not yet",
+                    timer.due.to_rfc3339()
+                )));
+            }
+            m.emit(InstanceEvent::TimerFired {
+                id: id.clone(),
+                at: now,
+            });
+            match m.step(&timer.step)?.kind() {
+                Some(StepKind::Approval)
+                    if !matches!(timer.purpose, super::event::TimerPurpose::StatusUpdate) =>
+                {
+                    gate::on_timer(m, &timer.step, &timer.purpose)
+                }
+                _ => tasks::on_timer(m, &timer.step, &timer.purpose, timer.due),
+            }
+        }
+    }
+}
+
+/// Folds events into the state they make.
+#[must_use]
+pub fn replay<'a>(id: &str, events: impl IntoIterator<Item = &'a InstanceEvent>) -> Instance {
+    let mut state = Instance::new(id);
+    for event in events {
+        state.evolve(event);
+    }
+    state
+}

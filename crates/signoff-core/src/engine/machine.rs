@@ -1,0 +1,497 @@
+//! Moving an instance through its definition: entering steps, completing them, following
+//! transitions through the steps that need nobody (branch, notify, parallel, join, start, end)
+//! until every path waits for a person, a timer or a signal.
+//!
+//! Every change goes through [`Machine::emit`], which applies the event to a working copy of the
+//! state with the same `evolve` replay uses: what a command decides is what replay rebuilds.
+
+use serde_json::{Value, json};
+
+use super::command::{Context, Rejection};
+use super::event::{InstanceEvent, TimerPurpose};
+use super::gate;
+use super::state::Instance;
+use crate::event::Timestamp;
+use crate::workflow::{Definition, JoinRule, Loaded, Party, Step, StepKind};
+
+/// Most steps one command may pass through before the definition is deemed to loop.
+const MAX_STEPS_PER_COMMAND: u32 = 500;
+
+/// A command being decided: the definition, the working state and the events so far.
+pub(crate) struct Machine<'a> {
+    pub loaded: &'a Loaded,
+    pub ctx: &'a Context<'a>,
+    pub state: Instance,
+    pub events: Vec<InstanceEvent>,
+    steps: u32,
+}
+
+impl<'a> Machine<'a> {
+    pub fn new(loaded: &'a Loaded, ctx: &'a Context<'a>, state: &Instance) -> Self {
+        Self {
+            loaded,
+            ctx,
+            state: state.clone(),
+            events: Vec::new(),
+            steps: 0,
+        }
+    }
+
+    pub fn definition(&self) -> &'a Definition {
+        &self.loaded.definition
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.ctx.now
+    }
+
+    pub fn emit(&mut self, event: InstanceEvent) {
+        self.state.evolve(&event);
+        self.events.push(event);
+    }
+
+    /// The variables every expression and template sees.
+    pub fn vars(&self) -> Value {
+        json!({
+            "data": self.state.data,
+            "input": self.state.input,
+            "requester": self.state.requester,
+            "instance": {
+                "id": self.state.id,
+                "workflow": self.state.workflow,
+                "title": self.definition().title,
+            },
+        })
+    }
+
+    pub fn step(&self, id: &str) -> Result<&'a Step, Rejection> {
+        self.definition().step(id).ok_or_else(|| {
+            Rejection::not_found(format!(
+                "workflow {} has no step {id:?}",
+                self.definition().id
+            ))
+        })
+    }
+
+    /// The people a party names in this instance.
+    pub fn people_of(&self, party: &Party) -> Vec<String> {
+        if let Some(person) = &party.person {
+            return vec![person.value.clone()];
+        }
+        let Some(role) = &party.role else {
+            return Vec::new();
+        };
+        self.role_holders(role.as_str())
+    }
+
+    /// Holders of a role in this instance: the requester, the person a form field names, or the
+    /// directory's holders.
+    pub fn role_holders(&self, role: &str) -> Vec<String> {
+        if role == "requester" {
+            return vec![self.state.requester.clone()];
+        }
+        match self
+            .definition()
+            .roles
+            .get(role)
+            .and_then(|r| r.field.as_ref())
+        {
+            Some(field) => {
+                let (step, name) = field
+                    .as_str()
+                    .split_once('.')
+                    .unwrap_or((field.as_str(), ""));
+                self.state
+                    .data
+                    .get(step)
+                    .and_then(|v| v.get(name))
+                    .and_then(Value::as_str)
+                    .map(|p| vec![p.to_owned()])
+                    .unwrap_or_default()
+            }
+            None => self.ctx.people.holders(role),
+        }
+    }
+
+    /// Whether the actor is one of the people a party names.
+    pub fn actor_is(&self, party: &Party) -> bool {
+        let actor = self.ctx.actor;
+        match (&party.person, &party.role) {
+            (Some(person), _) => person.as_str() == actor.id,
+            (None, Some(role)) if role.as_str() != "requester" && self.is_directory_role(role) => {
+                actor.roles.contains(role.as_str())
+            }
+            (None, Some(_)) => self.people_of(party).contains(&actor.id),
+            (None, None) => false,
+        }
+    }
+
+    fn is_directory_role(&self, role: &str) -> bool {
+        self.definition()
+            .roles
+            .get(role)
+            .is_none_or(|r| r.field.is_none())
+    }
+
+    /// Describes a party for a sentence: "the change-board role", "alice".
+    pub fn describe(party: &Party) -> String {
+        match (&party.person, &party.role) {
+            (Some(p), _) => p.value.clone(),
+            (None, Some(r)) => format!("the {} role", r.as_str()),
+            (None, None) => "nobody".into(),
+        }
+    }
+
+    fn tick(&mut self) -> Result<(), Rejection> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS_PER_COMMAND {
+            return Err(Rejection::closed(format!(
+                "workflow {} went through more than {MAX_STEPS_PER_COMMAND} steps without waiting \
+                 for anyone: its definition loops; nothing was recorded",
+                self.definition().id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Moves to `target` from a branch (or none): a join counts the arrival, any other step is
+    /// entered.
+    pub fn go(&mut self, target: &str, branch: Option<String>) -> Result<(), Rejection> {
+        if !self.state.is_running() {
+            return Ok(());
+        }
+        let step = self.step(target)?;
+        if let Some(rule) = step.join {
+            return self.arrive(step, rule, branch);
+        }
+        self.enter(target, branch)
+    }
+
+    fn arrive(
+        &mut self,
+        join: &'a Step,
+        rule: JoinRule,
+        branch: Option<String>,
+    ) -> Result<(), Rejection> {
+        let id = join.id.value.clone();
+        let Some(branch) = branch else {
+            // Reached outside any parallel (a loop back, say): it simply passes on.
+            return self.enter(&id, None);
+        };
+        let (outer, fork) = match branch.rsplit_once('/') {
+            Some((outer, last)) => (Some(outer.to_owned()), last.to_owned()),
+            None => (None, branch.clone()),
+        };
+        let parallel_step = fork.split('#').next().unwrap_or_default().to_owned();
+        let expected = self
+            .definition()
+            .step(&parallel_step)
+            .and_then(|s| s.parallel.as_ref())
+            .map_or(1, |p| p.branches.len());
+        self.emit(InstanceEvent::JoinArrived {
+            step: id.clone(),
+            branch: branch.clone(),
+            at: self.now(),
+        });
+        let arrived = self.state.arrivals.get(&id).map_or(0, Vec::len);
+        match rule {
+            JoinRule::All if arrived < expected => Ok(()),
+            JoinRule::All => self.enter(&id, outer),
+            JoinRule::Any => {
+                if arrived > 1 {
+                    return Ok(());
+                }
+                // The first branch wins: close what the others still have open.
+                let prefix = format!("{parallel_step}#");
+                let open: Vec<String> = self
+                    .state
+                    .active
+                    .iter()
+                    .filter(|(_, a)| {
+                        a.branch.as_deref().is_some_and(|b| {
+                            b.rsplit('/')
+                                .next()
+                                .is_some_and(|last| last.starts_with(&prefix))
+                        })
+                    })
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                for step in open {
+                    self.emit(InstanceEvent::StepCompleted {
+                        step,
+                        outcome: "closed".into(),
+                        next: None,
+                        at: self.now(),
+                    });
+                }
+                self.enter(&id, outer)
+            }
+        }
+    }
+
+    /// Completes an active step and follows `next`.
+    pub fn complete(
+        &mut self,
+        step: &str,
+        outcome: &str,
+        next: Option<&str>,
+    ) -> Result<(), Rejection> {
+        let branch = self.state.active.get(step).and_then(|a| a.branch.clone());
+        self.emit(InstanceEvent::StepCompleted {
+            step: step.to_owned(),
+            outcome: outcome.to_owned(),
+            next: next.map(str::to_owned),
+            at: self.now(),
+        });
+        match next {
+            Some(next) => self.go(next, branch),
+            None => Ok(()),
+        }
+    }
+
+    fn entered(&mut self, step: &Step, branch: Option<String>, assignees: Vec<String>) -> u32 {
+        let activation = self
+            .state
+            .activations
+            .get(step.id.as_str())
+            .copied()
+            .unwrap_or(0)
+            + 1;
+        self.emit(InstanceEvent::StepEntered {
+            step: step.id.value.clone(),
+            activation,
+            branch,
+            at: self.now(),
+            gate: None,
+            tasks: None,
+            assignees,
+        });
+        activation
+    }
+
+    /// Enters a step and, for steps that need nobody, goes straight on.
+    pub fn enter(&mut self, id: &str, branch: Option<String>) -> Result<(), Rejection> {
+        self.tick()?;
+        let step = self.step(id)?;
+        let next = step.next.as_ref().map(|n| n.value.clone());
+        match step.kind() {
+            Some(StepKind::Form) => {
+                let form = step.form.as_ref();
+                let by = form
+                    .and_then(|f| f.by.clone())
+                    .unwrap_or_else(requester_party);
+                let people = self.people_of(&by);
+                self.entered(step, branch, people.clone());
+                self.ask(step, people, "form_requested", "Please fill in");
+                self.start_cadence(step);
+                Ok(())
+            }
+            Some(StepKind::Approval) => gate::open(self, step, branch),
+            Some(StepKind::Tasks) => super::tasks::open(self, step, branch),
+            Some(StepKind::Notify) => {
+                self.entered(step, branch, Vec::new());
+                if let Some(notify) = &step.notify {
+                    let mut to = Vec::new();
+                    for party in &notify.to {
+                        for person in self.people_of(party) {
+                            if !to.contains(&person) {
+                                to.push(person);
+                            }
+                        }
+                    }
+                    let vars = self.vars();
+                    let subject = render(notify.subject.as_str(), &vars);
+                    let body = render(notify.body.as_str(), &vars);
+                    self.notify(to, subject, body, Some(id), "notify");
+                }
+                self.complete(id, "sent", next.as_deref())
+            }
+            Some(StepKind::Branch) => {
+                self.entered(step, branch, Vec::new());
+                let vars = self.vars();
+                let mut taken = None;
+                for (i, case) in step.branch.iter().flatten().enumerate() {
+                    let holds = self
+                        .loaded
+                        .expression(case.when.as_str())
+                        .is_some_and(|e| e.eval_bool(&vars).unwrap_or(false));
+                    if holds {
+                        taken = Some((format!("case {}", i + 1), case.next.value.clone()));
+                        break;
+                    }
+                }
+                let (outcome, target) = taken
+                    .unwrap_or_else(|| ("default".to_owned(), next.clone().unwrap_or_default()));
+                self.complete(id, &outcome, Some(&target))
+            }
+            Some(StepKind::Parallel) => {
+                self.entered(step, branch.clone(), Vec::new());
+                self.complete(id, "forked", None)?;
+                let branches = step
+                    .parallel
+                    .as_ref()
+                    .map(|p| p.branches.clone())
+                    .unwrap_or_default();
+                for (i, first) in branches.iter().enumerate() {
+                    let tag = format!("{id}#{i}");
+                    let tag = match &branch {
+                        Some(outer) => format!("{outer}/{tag}"),
+                        None => tag,
+                    };
+                    self.go(first.as_str(), Some(tag))?;
+                }
+                Ok(())
+            }
+            Some(StepKind::Join) => {
+                self.entered(step, branch, Vec::new());
+                self.complete(id, "joined", next.as_deref())
+            }
+            Some(StepKind::Wait) => super::tasks::open_wait(self, step, branch),
+            Some(StepKind::StartWorkflow) => {
+                self.entered(step, branch, Vec::new());
+                if let Some(start) = &step.start_workflow {
+                    let vars = self.vars();
+                    let mut input = serde_json::Map::new();
+                    for (name, expr) in &start.input {
+                        let value = self
+                            .loaded
+                            .expression(expr.as_str())
+                            .and_then(|e| e.eval(&vars).ok())
+                            .unwrap_or(Value::Null);
+                        input.insert(name.clone(), value);
+                    }
+                    self.emit(InstanceEvent::WorkflowRequested {
+                        step: id.to_owned(),
+                        workflow: start.workflow.value.clone(),
+                        input: Value::Object(input),
+                        at: self.now(),
+                    });
+                }
+                self.complete(id, "started", next.as_deref())
+            }
+            Some(StepKind::End) => {
+                self.entered(step, branch, Vec::new());
+                let (outcome, success) = step.end.as_ref().map_or(("done".to_owned(), true), |e| {
+                    (e.outcome.value.clone(), e.is_success())
+                });
+                self.emit(InstanceEvent::StepCompleted {
+                    step: id.to_owned(),
+                    outcome: outcome.clone(),
+                    next: None,
+                    at: self.now(),
+                });
+                let requester = self.state.requester.clone();
+                let title = self.definition().title.clone();
+                self.notify(
+                    vec![requester],
+                    format!("{title}: {outcome}"),
+                    format!(
+                        "{title} {} ended with the outcome \"{outcome}\".",
+                        self.state.id
+                    ),
+                    Some(id),
+                    "outcome",
+                );
+                self.emit(InstanceEvent::Ended {
+                    outcome,
+                    success,
+                    at: self.now(),
+                });
+                Ok(())
+            }
+            None => Err(Rejection::invalid(format!(
+                "step {id:?} has no single kind; the definition should not have loaded"
+            ))),
+        }
+    }
+
+    /// Tells the people a step waits for that it does, except the actor who caused it.
+    pub fn ask(&mut self, step: &Step, people: Vec<String>, reason: &str, verb: &str) {
+        let to: Vec<String> = people
+            .into_iter()
+            .filter(|p| p != &self.ctx.actor.id)
+            .collect();
+        if to.is_empty() {
+            return;
+        }
+        let title = if step.title.is_empty() {
+            step.id.value.clone()
+        } else {
+            step.title.clone()
+        };
+        let subject = format!("{verb}: {title} ({})", self.definition().title);
+        let body = format!(
+            "{verb}: {title}\nInstance {} of {}, requested by {}.\n{}",
+            self.state.id,
+            self.definition().title,
+            self.state.requester,
+            step.description
+        );
+        self.notify(to, subject, body, Some(step.id.as_str()), reason);
+    }
+
+    /// Records a notification for the outbox.
+    pub fn notify(
+        &mut self,
+        to: Vec<String>,
+        subject: String,
+        body: String,
+        step: Option<&str>,
+        reason: &str,
+    ) {
+        if to.is_empty() {
+            return;
+        }
+        let id = format!("{}-n{}", self.state.id, self.state.notifications + 1);
+        self.emit(InstanceEvent::NotificationRequested {
+            id,
+            to,
+            subject,
+            body,
+            step: step.map(str::to_owned),
+            reason: reason.to_owned(),
+            at: self.now(),
+        });
+    }
+
+    /// Schedules a timer for the current activation of `step`.
+    pub fn schedule(&mut self, step: &str, purpose: TimerPurpose, due: Timestamp, tag: &str) {
+        let activation = self.state.activations.get(step).copied().unwrap_or(0);
+        self.emit(InstanceEvent::TimerScheduled {
+            id: format!("{step}#{activation}:{tag}"),
+            step: step.to_owned(),
+            purpose,
+            due,
+        });
+    }
+
+    /// Starts a step's status-update cadence, if it has one.
+    pub fn start_cadence(&mut self, step: &Step) {
+        if let Some(cadence) = &step.status_updates {
+            let due = cadence.every.value.after(self.now());
+            let tag = format!("status@{}", self.state.version + 1);
+            self.schedule(step.id.as_str(), TimerPurpose::StatusUpdate, due, &tag);
+        }
+    }
+}
+
+/// The requester as a party.
+pub(crate) fn requester_party() -> Party {
+    Party {
+        role: Some(crate::workflow::Located::new("requester".to_owned())),
+        person: None,
+    }
+}
+
+/// Renders a message template; a template that fails to render is shown as written.
+pub(crate) fn render(template: &str, vars: &Value) -> String {
+    if !template.contains("{{") && !template.contains("{%") {
+        return template.to_owned();
+    }
+    let env = minijinja::Environment::new();
+    env.render_str(
+        template,
+        minijinja::Value::from(minijinja::value::Serde(vars)),
+    )
+    .unwrap_or_else(|_| template.to_owned())
+}

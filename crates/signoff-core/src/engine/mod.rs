@@ -1,0 +1,22 @@
+//! The engine's pure core: `decide` (a command to events, or a refusal) and `evolve` (an event
+//! to the next state). No IO, no clock (the time is in [`Context`]), no randomness (ids come
+//! with the command), so every rule is a unit test and replay is exact.
+//!
+//! Start with [`decide()`], then [`state::Instance::evolve`].
+
+pub mod command;
+mod decide;
+pub mod event;
+pub mod forms;
+pub mod gate;
+mod machine;
+pub mod state;
+mod tasks;
+
+pub use command::{Actor, Command, Context, People, Rejection, RejectionKind, SYSTEM};
+pub use decide::{decide, replay};
+pub use event::{InstanceEvent, TaskStatus, TimerPurpose, Verdict};
+pub use state::{Instance, Status};
+
+#[cfg(test)]
+mod tests;

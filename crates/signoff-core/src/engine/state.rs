@@ -1,0 +1,409 @@
+//! The state of one instance, and `evolve`: how each event changes it. State is only ever made
+//! by folding events, live and on replay alike, so the two cannot differ.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::event::{
+    GateOpened, InstanceEvent, Link, TaskOpened, TaskStatus, TimerPurpose, Verdict,
+};
+use crate::event::Timestamp;
+
+/// Where an instance is in its life.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Status {
+    /// Not started (no events yet).
+    #[default]
+    New,
+    /// Running.
+    Running,
+    /// Ended with an outcome.
+    Ended {
+        /// The outcome.
+        outcome: String,
+        /// Whether it is a success.
+        success: bool,
+        /// When.
+        at: Timestamp,
+    },
+    /// Cancelled.
+    Cancelled {
+        /// Why.
+        reason: String,
+        /// When.
+        at: Timestamp,
+    },
+}
+
+/// One decision standing on a gate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// Approve or reject.
+    pub verdict: Verdict,
+    /// Justification.
+    pub justification: String,
+    /// The groups it counts for.
+    pub groups: Vec<String>,
+    /// Made by an escalation target.
+    pub escalated: bool,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// An open gate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Gate {
+    /// As it opened.
+    pub opened: GateOpened,
+    /// Standing decisions by person (one person, one decision).
+    pub decisions: BTreeMap<String, Decision>,
+    /// Delegations: who handed their decision to whom.
+    pub delegations: BTreeMap<String, String>,
+    /// People escalated to, who may decide for the whole gate.
+    pub escalated: Vec<String>,
+}
+
+/// One task of an open checklist.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Task {
+    /// As it opened.
+    pub opened: TaskOpened,
+    /// How it ended, with the note and who, once it has.
+    pub closed: Option<(TaskStatus, String, String)>,
+}
+
+/// A step that is active.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Active {
+    /// Which time it was entered.
+    pub activation: u32,
+    /// The parallel branch it runs in.
+    pub branch: Option<String>,
+    /// When it was entered.
+    pub entered_at: Timestamp,
+    /// Who it waits for.
+    pub assignees: Vec<String>,
+    /// For a gate.
+    pub gate: Option<Gate>,
+    /// For a checklist.
+    pub tasks: Vec<Task>,
+    /// Escalations so far.
+    pub escalations: u32,
+    /// Last status update (or the step's entry) for a cadence.
+    pub last_update: Timestamp,
+}
+
+/// A pending timer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Timer {
+    /// The step it belongs to.
+    pub step: String,
+    /// Why.
+    pub purpose: TimerPurpose,
+    /// When it fires.
+    pub due: Timestamp,
+}
+
+/// A piece of evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// Name.
+    pub name: String,
+    /// Content hash.
+    pub hash: String,
+    /// Media type.
+    pub media_type: String,
+    /// Size.
+    pub size: u64,
+}
+
+/// The state of one instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Instance {
+    /// Its id.
+    pub id: String,
+    /// The workflow id.
+    pub workflow: String,
+    /// The pinned definition hash.
+    pub definition: String,
+    /// Who started it.
+    pub requester: String,
+    /// Its input.
+    pub input: Value,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// Life status.
+    #[serde(flatten)]
+    pub status: Status,
+    /// Form values by step id.
+    pub data: Map<String, Value>,
+    /// Active steps by id.
+    pub active: BTreeMap<String, Active>,
+    /// Activations so far, by step id.
+    pub activations: BTreeMap<String, u32>,
+    /// Branches that reached each join step (for the join's current round).
+    pub arrivals: BTreeMap<String, Vec<String>>,
+    /// Pending timers by id.
+    pub timers: BTreeMap<String, Timer>,
+    /// Evidence.
+    pub evidence: Vec<Evidence>,
+    /// Links to other instances.
+    pub links: Vec<Link>,
+    /// Notifications requested so far (for unique ids).
+    pub notifications: u32,
+    /// Events applied (equals the stream version once loaded from the log).
+    pub version: u64,
+}
+
+impl Instance {
+    /// A blank instance with this id, before its first event.
+    #[must_use]
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Whether it still runs.
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.status == Status::Running
+    }
+
+    /// Hash of what a person deciding now is shown: the input, the form data and the evidence.
+    #[must_use]
+    pub fn view_hash(&self) -> String {
+        #[derive(Serialize)]
+        struct View<'a> {
+            input: &'a Value,
+            data: &'a Map<String, Value>,
+            evidence: &'a [Evidence],
+        }
+        let bytes = serde_json::to_vec(&View {
+            input: &self.input,
+            data: &self.data,
+            evidence: &self.evidence,
+        })
+        .unwrap_or_default();
+        format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+    }
+
+    /// Applies one event.
+    pub fn evolve(&mut self, event: &InstanceEvent) {
+        self.version += 1;
+        match event {
+            InstanceEvent::Started {
+                workflow,
+                definition,
+                requester,
+                input,
+                at,
+            } => {
+                self.workflow.clone_from(workflow);
+                self.definition.clone_from(definition);
+                self.requester.clone_from(requester);
+                self.input = input.clone();
+                self.started_at = *at;
+                self.status = Status::Running;
+            }
+            InstanceEvent::StepEntered {
+                step,
+                activation,
+                branch,
+                at,
+                gate,
+                tasks,
+                assignees,
+            } => {
+                self.activations.insert(step.clone(), *activation);
+                self.active.insert(
+                    step.clone(),
+                    Active {
+                        activation: *activation,
+                        branch: branch.clone(),
+                        entered_at: *at,
+                        assignees: assignees.clone(),
+                        gate: gate.clone().map(|opened| Gate {
+                            opened,
+                            decisions: BTreeMap::new(),
+                            delegations: BTreeMap::new(),
+                            escalated: Vec::new(),
+                        }),
+                        tasks: tasks
+                            .iter()
+                            .flatten()
+                            .map(|t| Task {
+                                opened: t.clone(),
+                                closed: None,
+                            })
+                            .collect(),
+                        escalations: 0,
+                        last_update: *at,
+                    },
+                );
+            }
+            InstanceEvent::StepCompleted { step, .. } => {
+                self.active.remove(step);
+                self.timers.retain(|_, t| &t.step != step);
+                self.arrivals.remove(step);
+            }
+            InstanceEvent::JoinArrived { step, branch, .. } => {
+                let list = self.arrivals.entry(step.clone()).or_default();
+                if !list.contains(branch) {
+                    list.push(branch.clone());
+                }
+            }
+            InstanceEvent::FormSubmitted { step, values, .. } => {
+                self.data
+                    .insert(step.clone(), Value::Object(values.clone()));
+            }
+            InstanceEvent::Decided {
+                step,
+                by,
+                verdict,
+                justification,
+                groups,
+                escalated,
+                at,
+                ..
+            } => {
+                if let Some(gate) = self.gate_mut(step) {
+                    gate.decisions.insert(
+                        by.clone(),
+                        Decision {
+                            verdict: *verdict,
+                            justification: justification.clone(),
+                            groups: groups.clone(),
+                            escalated: *escalated,
+                            at: *at,
+                        },
+                    );
+                }
+            }
+            InstanceEvent::Revoked { step, by, .. } => {
+                if let Some(gate) = self.gate_mut(step) {
+                    gate.decisions.remove(by);
+                }
+            }
+            InstanceEvent::Delegated { step, from, to, .. } => {
+                if let Some(gate) = self.gate_mut(step) {
+                    gate.delegations.insert(from.clone(), to.clone());
+                }
+                if let Some(active) = self.active.get_mut(step)
+                    && !active.assignees.contains(to)
+                {
+                    active.assignees.push(to.clone());
+                }
+            }
+            InstanceEvent::Escalated { step, to, n, .. } => {
+                if let Some(active) = self.active.get_mut(step) {
+                    active.escalations = *n;
+                    for person in to {
+                        if !active.assignees.contains(person) {
+                            active.assignees.push(person.clone());
+                        }
+                    }
+                    if let Some(gate) = &mut active.gate {
+                        for person in to {
+                            if !gate.escalated.contains(person) {
+                                gate.escalated.push(person.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            InstanceEvent::TaskCompleted {
+                step,
+                item,
+                status,
+                note,
+                by,
+                ..
+            } => {
+                if let Some(task) = self
+                    .active
+                    .get_mut(step)
+                    .and_then(|a| a.tasks.iter_mut().find(|t| &t.opened.id == item))
+                {
+                    task.closed = Some((*status, note.clone(), by.clone()));
+                }
+            }
+            InstanceEvent::StatusPosted { step, at, .. } => {
+                if let Some(active) = self.active.get_mut(step) {
+                    active.last_update = *at;
+                }
+            }
+            InstanceEvent::TimerScheduled {
+                id,
+                step,
+                purpose,
+                due,
+            } => {
+                self.timers.insert(
+                    id.clone(),
+                    Timer {
+                        step: step.clone(),
+                        purpose: purpose.clone(),
+                        due: *due,
+                    },
+                );
+            }
+            InstanceEvent::TimerFired { id, .. } => {
+                self.timers.remove(id);
+            }
+            InstanceEvent::NotificationRequested { .. } => {
+                self.notifications += 1;
+            }
+            InstanceEvent::Linked { link, .. } => {
+                if !self.links.contains(link) {
+                    self.links.push(link.clone());
+                }
+            }
+            InstanceEvent::EvidenceAttached {
+                name,
+                hash,
+                media_type,
+                size,
+                ..
+            } => self.evidence.push(Evidence {
+                name: name.clone(),
+                hash: hash.clone(),
+                media_type: media_type.clone(),
+                size: *size,
+            }),
+            InstanceEvent::Ended {
+                outcome,
+                success,
+                at,
+            } => {
+                self.status = Status::Ended {
+                    outcome: outcome.clone(),
+                    success: *success,
+                    at: *at,
+                };
+                self.active.clear();
+                self.timers.clear();
+            }
+            InstanceEvent::Cancelled { reason, at, .. } => {
+                self.status = Status::Cancelled {
+                    reason: reason.clone(),
+                    at: *at,
+                };
+                self.active.clear();
+                self.timers.clear();
+            }
+            InstanceEvent::Commented { .. }
+            | InstanceEvent::WorkflowRequested { .. }
+            | InstanceEvent::SignalReceived { .. } => {}
+        }
+    }
+
+    fn gate_mut(&mut self, step: &str) -> Option<&mut Gate> {
+        self.active.get_mut(step).and_then(|a| a.gate.as_mut())
+    }
+}

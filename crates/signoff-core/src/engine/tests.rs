@@ -1,0 +1,627 @@
+//! The engine's rules, one behaviour per test, on small inline definitions.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed expectation is a failed test
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
+
+use super::*;
+use crate::event::Timestamp;
+use crate::workflow::{Loaded, load};
+
+/// A directory in memory: person -> (roles, team).
+struct Dir(BTreeMap<&'static str, (Vec<&'static str>, &'static str)>);
+
+impl People for Dir {
+    fn holders(&self, role: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, (roles, _))| roles.contains(&role))
+            .map(|(p, _)| (*p).to_owned())
+            .collect()
+    }
+    fn holds(&self, person: &str, role: &str) -> bool {
+        self.0.get(person).is_some_and(|(r, _)| r.contains(&role))
+    }
+    fn exists(&self, person: &str) -> bool {
+        self.0.contains_key(person)
+    }
+    fn profile(&self, person: &str) -> Option<Actor> {
+        self.0.get(person).map(|(roles, team)| Actor {
+            id: person.to_owned(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            team: Some((*team).to_owned()),
+        })
+    }
+}
+
+fn dir() -> Dir {
+    Dir(BTreeMap::from([
+        ("rita", (vec!["engineer"], "payments")),
+        ("tom", (vec!["team-lead"], "payments")),
+        ("tess", (vec!["team-lead"], "search")),
+        ("bea", (vec!["change-board"], "ops")),
+        ("ben", (vec!["change-board"], "ops")),
+        ("bo", (vec!["change-board", "legal"], "ops")),
+        ("lea", (vec!["legal"], "legal")),
+        ("cto", (vec!["cto"], "exec")),
+    ]))
+}
+
+const DEPLOY: &str = r#"
+id: deploy
+title: Deployment
+roles:
+  team-lead: {}
+  change-board: {}
+  legal: {}
+  cto: {}
+steps:
+  - id: request
+    form:
+      fields:
+        - id: service
+          type: text
+          required: true
+        - id: team
+          type: text
+          required: true
+        - id: risk
+          type: choice
+          options: [low, high]
+          required: true
+    next: route
+  - id: route
+    branch:
+      - when: data.request.risk == "high"
+        next: board
+    next: team-review
+  - id: team-review
+    approval:
+      approvers:
+        - role: team-lead
+          when: approver.team == data.request.team
+      justification:
+        reject:
+          min_length: 10
+      deadline:
+        after: 3d
+        reminders: [1d]
+        escalate:
+          after: 2d
+          to: { role: cto }
+        on_expiry: expire
+    next: approved
+    on_reject: rejected
+    on_expire: expired
+  - id: board
+    parallel:
+      branches: [cab, legal-review]
+      join: together
+  - id: cab
+    approval:
+      approvers:
+        - role: change-board
+          count: 2
+      revocable: true
+      delegation: true
+    next: together
+    on_reject: rejected
+  - id: legal-review
+    approval:
+      approvers:
+        - role: legal
+    next: together
+    on_reject: rejected
+  - id: together
+    join: all
+    next: approved
+  - id: approved
+    end: { outcome: approved }
+  - id: rejected
+    end: { outcome: rejected }
+  - id: expired
+    end: { outcome: expired }
+"#;
+
+fn loaded(text: &str) -> Loaded {
+    match load("test.yaml", text) {
+        Ok(l) => l,
+        Err(problems) => panic!(
+            "{}",
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
+
+/// An instance driven command by command, keeping every event (the log, in miniature).
+struct Run {
+    loaded: Loaded,
+    dir: Dir,
+    state: Instance,
+    log: Vec<InstanceEvent>,
+    now: Timestamp,
+}
+
+impl Run {
+    fn start(text: &str, requester: &str) -> Self {
+        let mut run = Self {
+            loaded: loaded(text),
+            dir: dir(),
+            state: Instance::new("i-1"),
+            log: Vec::new(),
+            now: Timestamp::parse_rfc3339("2026-11-23T09:00:00Z").unwrap(),
+        };
+        run.act(requester, Command::Start { input: json!({}) })
+            .unwrap();
+        run
+    }
+
+    fn act(&mut self, who: &str, command: Command) -> Result<Vec<InstanceEvent>, Rejection> {
+        let actor = if who == SYSTEM {
+            Actor::system()
+        } else {
+            self.dir.profile(who).unwrap_or(Actor {
+                id: who.to_owned(),
+                roles: BTreeSet::new(),
+                team: None,
+            })
+        };
+        let ctx = Context {
+            now: self.now,
+            actor: &actor,
+            people: &self.dir,
+        };
+        let events = decide(&self.loaded, &self.state, &command, &ctx)?;
+        for e in &events {
+            self.state.evolve(e);
+        }
+        self.log.extend(events.clone());
+        Ok(events)
+    }
+
+    fn submit(&mut self, who: &str, values: Value) -> Result<Vec<InstanceEvent>, Rejection> {
+        let Value::Object(values) = values else {
+            panic!("values must be an object")
+        };
+        self.act(
+            who,
+            Command::Submit {
+                step: "request".into(),
+                values,
+            },
+        )
+    }
+
+    fn decide(
+        &mut self,
+        who: &str,
+        step: &str,
+        verdict: Verdict,
+        why: &str,
+    ) -> Result<Vec<InstanceEvent>, Rejection> {
+        self.act(
+            who,
+            Command::Decide {
+                step: step.into(),
+                verdict,
+                justification: why.into(),
+                shown: None,
+            },
+        )
+    }
+
+    fn outcome(&self) -> Option<String> {
+        match &self.state.status {
+            Status::Ended { outcome, .. } => Some(outcome.clone()),
+            _ => None,
+        }
+    }
+
+    fn fire_due(&mut self) -> usize {
+        let due: Vec<String> = self
+            .state
+            .timers
+            .iter()
+            .filter(|(_, t)| t.due <= self.now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &due {
+            // A timer voided by an earlier one in this batch is refused; that is fine.
+            let _ = self.act(SYSTEM, Command::FireTimer { id: id.clone() });
+        }
+        due.len()
+    }
+}
+
+fn low_risk(team: &str) -> Value {
+    json!({"service": "api", "team": team, "risk": "low"})
+}
+
+#[test]
+fn low_risk_change_is_approved_by_a_lead_of_the_owning_team() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", low_risk("payments")).unwrap();
+    assert!(run.state.active.contains_key("team-review"));
+    // tess is a team lead, but of another team: her approval would not count.
+    let err = run
+        .decide("tess", "team-review", Verdict::Approve, "")
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    assert!(
+        err.message.contains("approver.team == data.request.team"),
+        "{err}"
+    );
+    run.decide("tom", "team-review", Verdict::Approve, "ok")
+        .unwrap();
+    assert_eq!(run.outcome().as_deref(), Some("approved"));
+}
+
+#[test]
+fn requester_cannot_approve_own_deployment() {
+    let mut run = Run::start(DEPLOY, "tom");
+    run.submit("tom", low_risk("payments")).unwrap();
+    let err = run
+        .decide("tom", "team-review", Verdict::Approve, "mine")
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    assert!(err.message.contains("second person"), "{err}");
+    assert!(run.state.is_running());
+}
+
+#[test]
+fn rejection_needs_a_justification_long_enough() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", low_risk("payments")).unwrap();
+    let err = run
+        .decide("tom", "team-review", Verdict::Reject, "no")
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Invalid);
+    assert_eq!(err.field.as_deref(), Some("justification"));
+    assert!(err.message.contains("at least 10"), "{err}");
+    run.decide(
+        "tom",
+        "team-review",
+        Verdict::Reject,
+        "no rollback plan given",
+    )
+    .unwrap();
+    assert_eq!(run.outcome().as_deref(), Some("rejected"));
+}
+
+#[test]
+fn a_form_value_of_the_wrong_type_names_the_field() {
+    let mut run = Run::start(DEPLOY, "rita");
+    let err = run
+        .submit(
+            "rita",
+            json!({"service": "api", "team": "payments", "risk": "extreme"}),
+        )
+        .unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("risk"));
+    assert!(err.message.contains("one of low, high"), "{err}");
+    let err = run
+        .submit("rita", json!({"service": 3, "team": "x", "risk": "low"}))
+        .unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("service"));
+    // A refused command changed nothing.
+    assert!(run.state.active.contains_key("request"));
+    assert!(run.state.data.is_empty());
+}
+
+#[test]
+fn high_risk_needs_two_board_members_and_legal_each_counted_once() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit(
+        "rita",
+        json!({"service": "db", "team": "payments", "risk": "high"}),
+    )
+    .unwrap();
+    assert!(run.state.active.contains_key("cab"));
+    assert!(run.state.active.contains_key("legal-review"));
+    run.decide("bo", "cab", Verdict::Approve, "").unwrap();
+    run.decide("bea", "cab", Verdict::Approve, "").unwrap();
+    // The board is done; legal is still open and the instance waits at the join.
+    assert!(!run.state.active.contains_key("cab"));
+    assert!(run.state.active.contains_key("legal-review"));
+    assert!(run.state.is_running());
+    // Resolving the board's gate did not touch legal's gate.
+    run.decide("lea", "legal-review", Verdict::Approve, "fine")
+        .unwrap();
+    assert_eq!(run.outcome().as_deref(), Some("approved"));
+}
+
+#[test]
+fn one_person_counts_once_within_a_group() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit(
+        "rita",
+        json!({"service": "db", "team": "payments", "risk": "high"}),
+    )
+    .unwrap();
+    run.decide("bea", "cab", Verdict::Approve, "").unwrap();
+    let err = run.decide("bea", "cab", Verdict::Approve, "").unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Closed);
+    assert!(err.message.contains("never changed"), "{err}");
+    assert!(run.state.active.contains_key("cab"));
+}
+
+#[test]
+fn a_revoked_decision_no_longer_counts_and_may_be_made_again() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit(
+        "rita",
+        json!({"service": "db", "team": "payments", "risk": "high"}),
+    )
+    .unwrap();
+    run.decide("bea", "cab", Verdict::Approve, "").unwrap();
+    run.act(
+        "bea",
+        Command::Revoke {
+            step: "cab".into(),
+            reason: "saw the incident".into(),
+        },
+    )
+    .unwrap();
+    run.decide("ben", "cab", Verdict::Approve, "").unwrap();
+    assert!(run.state.active.contains_key("cab"), "one approval left");
+    run.decide("bea", "cab", Verdict::Reject, "").unwrap();
+    assert_eq!(run.outcome().as_deref(), Some("rejected"));
+    // The first decision is still in the history: never changed, only followed.
+    assert!(run.log.iter().any(|e| matches!(e,
+        InstanceEvent::Decided { by, verdict: Verdict::Approve, .. } if by == "bea")));
+}
+
+#[test]
+fn delegation_goes_to_another_holder_of_the_role_and_is_recorded() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit(
+        "rita",
+        json!({"service": "db", "team": "payments", "risk": "high"}),
+    )
+    .unwrap();
+    let err = run
+        .act(
+            "bea",
+            Command::Delegate {
+                step: "cab".into(),
+                to: "lea".into(),
+                reason: String::new(),
+            },
+        )
+        .unwrap_err();
+    assert!(err.message.contains("does not hold"), "{err}");
+    run.act(
+        "bea",
+        Command::Delegate {
+            step: "cab".into(),
+            to: "ben".into(),
+            reason: "on leave".into(),
+        },
+    )
+    .unwrap();
+    let err = run.decide("bea", "cab", Verdict::Approve, "").unwrap_err();
+    assert!(err.message.contains("delegated"), "{err}");
+    run.decide("ben", "cab", Verdict::Approve, "").unwrap();
+    let on_behalf = run.log.iter().find_map(|e| match e {
+        InstanceEvent::Decided { on_behalf_of, .. } => on_behalf_of.clone(),
+        _ => None,
+    });
+    assert_eq!(on_behalf.as_deref(), Some("bea"));
+}
+
+#[test]
+fn an_unanswered_gate_reminds_escalates_and_expires_each_timer_once() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", low_risk("payments")).unwrap();
+    assert_eq!(run.fire_due(), 0);
+    // Two days: the reminder (1 day before the 3-day deadline) and the escalation to the CTO.
+    run.now = Timestamp(run.now.0 + 2 * 86_400 * 1_000_000);
+    assert_eq!(run.fire_due(), 2);
+    assert_eq!(run.fire_due(), 0, "each timer fires once");
+    let told: Vec<&str> = run
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            InstanceEvent::NotificationRequested { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        told.contains(&"reminder") && told.contains(&"escalation"),
+        "{told:?}"
+    );
+    // The CTO may now decide for the whole gate.
+    assert!(
+        run.state.active["team-review"]
+            .gate
+            .as_ref()
+            .is_some_and(|g| g.escalated == ["cto"])
+    );
+    run.now = Timestamp(run.now.0 + 86_400 * 1_000_000);
+    assert_eq!(run.fire_due(), 1);
+    assert_eq!(run.outcome().as_deref(), Some("expired"));
+    let err = run
+        .decide("tom", "team-review", Verdict::Approve, "")
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Closed);
+}
+
+#[test]
+fn a_decision_records_what_was_shown_and_refuses_a_stale_view() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", low_risk("payments")).unwrap();
+    let err = run
+        .act(
+            "tom",
+            Command::Decide {
+                step: "team-review".into(),
+                verdict: Verdict::Approve,
+                justification: String::new(),
+                shown: Some("sha256:old".into()),
+            },
+        )
+        .unwrap_err();
+    assert!(err.message.contains("changed since"), "{err}");
+    let shown = run.state.view_hash();
+    let events = run
+        .act(
+            "tom",
+            Command::Decide {
+                step: "team-review".into(),
+                verdict: Verdict::Approve,
+                justification: String::new(),
+                shown: Some(shown.clone()),
+            },
+        )
+        .unwrap();
+    assert!(events.iter().any(|e| matches!(e,
+        InstanceEvent::Decided { shown: s, roles, .. } if *s == shown && roles == &["team-lead"])));
+}
+
+#[test]
+fn replaying_the_events_gives_the_live_state() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit(
+        "rita",
+        json!({"service": "db", "team": "payments", "risk": "high"}),
+    )
+    .unwrap();
+    run.decide("bea", "cab", Verdict::Approve, "").unwrap();
+    assert_eq!(replay("i-1", &run.log), run.state);
+}
+
+#[test]
+fn events_round_trip_through_their_log_form() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", low_risk("payments")).unwrap();
+    for event in &run.log {
+        let (ty, data) = event.to_parts().unwrap();
+        assert_eq!(
+            &InstanceEvent::from_parts(&ty, &data.to_string()).unwrap(),
+            event
+        );
+        assert!(
+            event::TYPES.contains(&ty.as_str()),
+            "{ty} is not registered"
+        );
+    }
+}
+
+const CHECKLIST: &str = r#"
+id: checklist
+title: Checklist
+roles:
+  commander:
+    field: declare.commander
+steps:
+  - id: declare
+    form:
+      fields:
+        - id: commander
+          type: person
+          required: true
+    next: respond
+  - id: respond
+    tasks:
+      items:
+        - id: mitigate
+          title: Mitigate
+          owner: { role: commander }
+          due: 1h
+        - id: comms
+          title: Tell customers
+          owner: { role: commander }
+    status_updates:
+      every: 30m
+      by: { role: commander }
+    next: done
+  - id: done
+    end: { outcome: resolved }
+"#;
+
+#[test]
+fn tasks_close_the_step_when_done_or_explicitly_not_done() {
+    let mut run = Run::start(CHECKLIST, "rita");
+    run.act(
+        "rita",
+        Command::Submit {
+            step: "declare".into(),
+            values: Map::from_iter([("commander".to_owned(), json!("tom"))]),
+        },
+    )
+    .unwrap();
+    let complete = |item: &str, status, note: &str| Command::Complete {
+        step: "respond".into(),
+        item: item.into(),
+        status,
+        note: note.into(),
+    };
+    let err = run
+        .act("rita", complete("mitigate", TaskStatus::Done, ""))
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    run.act("tom", complete("mitigate", TaskStatus::Done, ""))
+        .unwrap();
+    let err = run
+        .act("tom", complete("comms", TaskStatus::NotDoing, " "))
+        .unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("note"));
+    run.act(
+        "tom",
+        complete("comms", TaskStatus::NotDoing, "no customer impact"),
+    )
+    .unwrap();
+    assert_eq!(run.outcome().as_deref(), Some("resolved"));
+}
+
+#[test]
+fn a_late_status_update_reminds_the_commander_and_an_update_resets_the_cadence() {
+    let mut run = Run::start(CHECKLIST, "rita");
+    run.act(
+        "rita",
+        Command::Submit {
+            step: "declare".into(),
+            values: Map::from_iter([("commander".to_owned(), json!("tom"))]),
+        },
+    )
+    .unwrap();
+    run.now = Timestamp(run.now.0 + 20 * 60 * 1_000_000);
+    run.act(
+        "tom",
+        Command::PostStatus {
+            step: None,
+            text: "mitigating".into(),
+        },
+    )
+    .unwrap();
+    // At 30 minutes the first timer fires, but an update came after it was set: no reminder.
+    run.now = Timestamp(run.now.0 + 10 * 60 * 1_000_000);
+    run.fire_due();
+    let reminders = |run: &Run| {
+        run.log
+            .iter()
+            .filter(|e| matches!(e, InstanceEvent::NotificationRequested { reason, .. } if reason == "status_update_due"))
+            .count()
+    };
+    assert_eq!(reminders(&run), 0);
+    // At 50 minutes the update is due (20 + 30) and late: one reminder to tom.
+    run.now = Timestamp(run.now.0 + 20 * 60 * 1_000_000);
+    run.fire_due();
+    assert_eq!(reminders(&run), 1);
+}
+
+#[test]
+fn commands_on_an_ended_instance_are_refused() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", low_risk("payments")).unwrap();
+    run.decide("tom", "team-review", Verdict::Approve, "")
+        .unwrap();
+    let err = run.submit("rita", low_risk("payments")).unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Closed);
+    assert!(err.message.contains("ended with the outcome"), "{err}");
+}

@@ -1,0 +1,231 @@
+//! Expressions in definitions: CEL, through the `cel` crate.
+//!
+//! Every expression sees the same variables: `data` (form values by step id, then field id),
+//! `input` (what the instance was started with), `requester` (a person id), `instance` (`id`,
+//! `workflow`), and, in an approver predicate, `approver` (`id`, `roles`, `team`).
+
+use std::collections::BTreeSet;
+
+use cel::common::ast::{EntryExpr, Expr};
+use cel::{Context, Program};
+use serde_json::Value;
+
+/// The variables an expression may name.
+pub const VARIABLES: [&str; 5] = ["data", "input", "requester", "instance", "approver"];
+
+/// A compiled expression with its source.
+#[derive(Debug)]
+pub struct Expression {
+    source: String,
+    program: Program,
+}
+
+impl Expression {
+    /// Compiles `source`.
+    ///
+    /// # Errors
+    /// The parser's message, on one line.
+    pub fn compile(source: &str) -> Result<Self, String> {
+        // The CEL parser is generated code; a panic on odd input must not take the caller down.
+        let parsed = std::panic::catch_unwind(|| Program::compile(source))
+            .map_err(|_| format!("the expression {source:?} cannot be parsed"))?;
+        let program = parsed.map_err(|e| {
+            e.to_string()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })?;
+        Ok(Self {
+            source: source.to_owned(),
+            program,
+        })
+    }
+
+    /// The source text.
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Top-level variables the expression reads.
+    #[must_use]
+    pub fn variables(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut bound = Vec::new();
+        walk(&self.program.expression().expr, &mut bound, &mut |path| {
+            if let Some(first) = path.first() {
+                out.insert(first.clone());
+            }
+        });
+        out
+    }
+
+    /// Every `data.<step>.<field>` path the expression reads, as `(step, Some(field))`, or
+    /// `(step, None)` when only `data.<step>` is read.
+    #[must_use]
+    pub fn data_paths(&self) -> BTreeSet<(String, Option<String>)> {
+        let mut out = BTreeSet::new();
+        let mut bound = Vec::new();
+        walk(&self.program.expression().expr, &mut bound, &mut |path| {
+            if path.first().map(String::as_str) == Some("data")
+                && let Some(step) = path.get(1)
+            {
+                out.insert((step.clone(), path.get(2).cloned()));
+            }
+        });
+        out
+    }
+
+    /// Evaluates the expression with `vars` (a JSON object of variable name to value).
+    ///
+    /// # Errors
+    /// The interpreter's message, e.g. a missing key or a type mismatch.
+    pub fn eval(&self, vars: &Value) -> Result<Value, String> {
+        let mut context = Context::default();
+        if let Value::Object(map) = vars {
+            for (name, value) in map {
+                let value = cel::to_value(value).map_err(|e| e.to_string())?;
+                context.add_variable_from_value(name.clone(), value);
+            }
+        }
+        let value = self
+            .program
+            .execute(&context)
+            .map_err(|e| format!("{} (in {:?})", e, self.source))?;
+        value
+            .json()
+            .map_err(|e| format!("{e} (in {:?})", self.source))
+    }
+
+    /// Evaluates the expression as a condition.
+    ///
+    /// # Errors
+    /// As [`Expression::eval`], or when the result is not a boolean.
+    pub fn eval_bool(&self, vars: &Value) -> Result<bool, String> {
+        match self.eval(vars)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(format!(
+                "{:?} gives {other}, not true or false",
+                self.source
+            )),
+        }
+    }
+}
+
+/// Walks the expression and reports each chain of field selections from an unbound identifier,
+/// e.g. `data.request.risk` as `["data", "request", "risk"]`. Identifiers bound by a macro
+/// (`x` in `items.exists(x, …)`) are not reported.
+fn walk(expr: &Expr, bound: &mut Vec<String>, report: &mut dyn FnMut(&[String])) {
+    if let Some(path) = select_path(expr) {
+        if !bound.iter().any(|b| Some(b) == path.first()) {
+            report(&path);
+        }
+        return;
+    }
+    match expr {
+        Expr::Select(select) => walk(&select.operand.expr, bound, report),
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                walk(&target.expr, bound, report);
+            }
+            for arg in &call.args {
+                walk(&arg.expr, bound, report);
+            }
+        }
+        Expr::List(list) => {
+            for e in &list.elements {
+                walk(&e.expr, bound, report);
+            }
+        }
+        Expr::Map(map) => {
+            for entry in &map.entries {
+                if let EntryExpr::MapEntry(e) = &entry.expr {
+                    walk(&e.key.expr, bound, report);
+                    walk(&e.value.expr, bound, report);
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &s.entries {
+                if let EntryExpr::StructField(f) = &entry.expr {
+                    walk(&f.value.expr, bound, report);
+                }
+            }
+        }
+        Expr::Comprehension(c) => {
+            walk(&c.iter_range.expr, bound, report);
+            let depth = bound.len();
+            bound.push(c.iter_var.clone());
+            bound.extend(c.iter_var2.clone());
+            bound.push(c.accu_var.clone());
+            for e in [&c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
+                walk(&e.expr, bound, report);
+            }
+            bound.truncate(depth);
+        }
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+/// `a.b.c` as `["a", "b", "c"]`, when `expr` is such a plain chain.
+fn select_path(expr: &Expr) -> Option<Vec<String>> {
+    match expr {
+        Expr::Ident(name) => Some(vec![name.clone()]),
+        Expr::Select(select) if !select.test => {
+            let mut path = select_path(&select.operand.expr)?;
+            path.push(select.field.clone());
+            Some(path)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn conditions_read_form_data() {
+        let e = Expression::compile(
+            r#"data.request.risk == "high" && size(data.request.services) > 1"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let vars = json!({"data": {"request": {"risk": "high", "services": ["a", "b"]}}});
+        assert_eq!(e.eval_bool(&vars), Ok(true));
+        let vars = json!({"data": {"request": {"risk": "low", "services": []}}});
+        assert_eq!(e.eval_bool(&vars), Ok(false));
+    }
+
+    #[test]
+    fn paths_and_variables_are_found_but_not_macro_bindings() {
+        let e = Expression::compile(
+            r#"data.evaluate.items.exists(i, i.status == "to_be_fixed") || requester == approver.id"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            e.variables().into_iter().collect::<Vec<_>>(),
+            ["approver", "data", "requester"]
+        );
+        assert_eq!(
+            e.data_paths().into_iter().collect::<Vec<_>>(),
+            [("evaluate".to_owned(), Some("items".to_owned()))]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_one_readable_line() {
+        let err = Expression::compile("data.request.risk ==")
+            .err()
+            .unwrap_or_default();
+        assert!(!err.is_empty() && !err.contains('\n'), "{err:?}");
+    }
+
+    #[test]
+    fn a_non_boolean_condition_is_an_error() {
+        let e = Expression::compile("1 + 1").unwrap_or_else(|e| panic!("{e}"));
+        assert!(e.eval_bool(&json!({})).is_err());
+    }
+}
