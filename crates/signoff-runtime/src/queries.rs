@@ -1,0 +1,229 @@
+//! What people ask of the runtime besides commands: their inbox, the notifications recorded for
+//! them, evidence, and waiting for an instance to end.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use signoff_core::Timestamp;
+use signoff_core::engine::{Command, InstanceEvent, Status};
+use signoff_core::workflow::StepKind;
+
+use crate::error::RuntimeError;
+use crate::runtime::{Applied, Runtime};
+
+/// Something waiting for a person.
+#[derive(Clone, Debug, Serialize)]
+pub struct InboxItem {
+    /// The instance.
+    pub instance: String,
+    /// Its workflow.
+    pub workflow: String,
+    /// The step.
+    pub step: String,
+    /// `form`, `approval`, `tasks`…
+    pub kind: String,
+    /// The step's title.
+    pub title: String,
+    /// For a checklist: the open tasks that are theirs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
+    /// Since when.
+    pub since: Timestamp,
+    /// The deadline, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Timestamp>,
+}
+
+/// A notification as recorded in the log.
+#[derive(Clone, Debug, Serialize)]
+pub struct Notification {
+    /// Its id.
+    pub id: String,
+    /// The instance.
+    pub instance: String,
+    /// Who is told.
+    pub to: Vec<String>,
+    /// Subject.
+    pub subject: String,
+    /// Body.
+    pub body: String,
+    /// Why.
+    pub reason: String,
+    /// When it was requested.
+    pub at: Timestamp,
+}
+
+impl Runtime {
+    /// What waits for `person` now: forms to fill, gates to decide, tasks to do.
+    #[must_use]
+    pub fn inbox(&self, person: &str) -> Vec<InboxItem> {
+        let mut items = Vec::new();
+        for entry in self.running() {
+            for (step, active) in &entry.state.active {
+                if !active.assignees.iter().any(|a| a == person) {
+                    continue;
+                }
+                let def = entry.loaded.definition.step(step);
+                let kind = def.and_then(|d| d.kind());
+                let mut tasks = Vec::new();
+                if let Some(gate) = &active.gate {
+                    let delegated = gate.delegations.contains_key(person);
+                    if gate.decisions.contains_key(person)
+                        || delegated
+                        || gate.opened.excluded.iter().any(|x| x == person)
+                    {
+                        continue;
+                    }
+                }
+                if kind == Some(StepKind::Tasks) {
+                    tasks = active
+                        .tasks
+                        .iter()
+                        .filter(|t| {
+                            t.closed.is_none() && t.opened.owners.iter().any(|o| o == person)
+                        })
+                        .map(|t| t.opened.id.clone())
+                        .collect();
+                    if tasks.is_empty() {
+                        continue;
+                    }
+                }
+                items.push(InboxItem {
+                    instance: entry.state.id.clone(),
+                    workflow: entry.state.workflow.clone(),
+                    step: step.clone(),
+                    kind: kind.map_or_else(String::new, |k| {
+                        serde_json::to_value(k)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default()
+                    }),
+                    title: def.map(|d| d.title.clone()).unwrap_or_default(),
+                    tasks,
+                    since: active.entered_at,
+                    deadline: active.gate.as_ref().and_then(|g| g.opened.deadline),
+                });
+            }
+        }
+        items.sort_by(|a, b| (a.since, &a.instance).cmp(&(b.since, &b.instance)));
+        items
+    }
+
+    /// Every notification recorded in the log, oldest first, optionally only those to `person`.
+    ///
+    /// # Errors
+    /// A store error or an unreadable event.
+    pub async fn notifications(
+        &self,
+        person: Option<&str>,
+    ) -> Result<Vec<Notification>, RuntimeError> {
+        let mut out = Vec::new();
+        let mut events = std::pin::pin!(signoff_store::read_all_stream(self.log().clone(), 0));
+        while let Some(record) = events.next().await {
+            let record = record?;
+            if record.ty.as_str() != "signoff.notification.requested" {
+                continue;
+            }
+            let Ok(InstanceEvent::NotificationRequested {
+                id,
+                to,
+                subject,
+                body,
+                reason,
+                at,
+                ..
+            }) = InstanceEvent::from_parts(record.ty.as_str(), record.data.as_str())
+            else {
+                continue;
+            };
+            if person.is_some_and(|p| !to.iter().any(|t| t == p)) {
+                continue;
+            }
+            let instance = record
+                .stream
+                .as_str()
+                .strip_prefix("instance/")
+                .unwrap_or_default()
+                .to_owned();
+            out.push(Notification {
+                id,
+                instance,
+                to,
+                subject,
+                body,
+                reason,
+                at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Waits until the instance has ended or been cancelled, following the log (timers fired by
+    /// this process run meanwhile when `fire_timers` is set). Returns its final status.
+    ///
+    /// # Errors
+    /// Unknown instance; a store error; none on timeout (the status is then `Running`).
+    pub async fn wait_for_end(
+        &self,
+        id: &str,
+        timeout: Option<Duration>,
+        fire_timers: bool,
+    ) -> Result<Status, RuntimeError> {
+        let started = tokio::time::Instant::now();
+        let mut commits = self.log().committed();
+        loop {
+            let entry = self.load(id).await?;
+            if !entry.state.is_running() {
+                return Ok(entry.state.status);
+            }
+            if timeout.is_some_and(|t| started.elapsed() >= t) {
+                return Ok(entry.state.status);
+            }
+            if fire_timers {
+                self.fire_due_timers().await?;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(250), commits.changed()).await;
+        }
+    }
+
+    /// Stores `content` by its hash and attaches it to the instance as evidence.
+    ///
+    /// # Errors
+    /// An IO error storing it, or the command's refusal.
+    pub async fn attach(
+        &self,
+        id: &str,
+        name: &str,
+        media_type: &str,
+        content: &[u8],
+        person: &str,
+        channel: &str,
+    ) -> Result<Applied, RuntimeError> {
+        let hex = hex::encode(Sha256::digest(content));
+        let dir = self.evidence_dir.join("sha256");
+        let io = |source| RuntimeError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let path = dir.join(&hex);
+        if !path.exists() {
+            std::fs::write(&path, content).map_err(io)?;
+        }
+        self.execute(
+            id,
+            Command::Attach {
+                name: name.to_owned(),
+                hash: format!("sha256:{hex}"),
+                media_type: media_type.to_owned(),
+                size: content.len() as u64,
+            },
+            person,
+            channel,
+            None,
+        )
+        .await
+    }
+}

@@ -1,0 +1,891 @@
+//! The runtime: loads an instance from its events, resolves the actor from the directory, asks
+//! the pure core to decide, appends the result with optimistic concurrency, and reacts to what
+//! was committed (child workflows, triggers, timers).
+//!
+//! The runtime's view of the log ([`View`]) is built by folding every committed event in order,
+//! its own and other processes' alike, through one path ([`Runtime::catch_up`]), so what it
+//! knows is always a prefix of the log. It keeps only what is still running: finished instances
+//! are read back from their streams when asked for, so memory does not grow with history.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use signoff_core::directory::{Directory, DirectoryEvent, DirectoryFile};
+use signoff_core::engine::event::{SECURITY_REFUSED, SecurityRefusal};
+use signoff_core::engine::{
+    Actor, Command, Context, Instance, InstanceEvent, RejectionKind, SYSTEM, decide, replay,
+};
+use signoff_core::workflow::Loaded;
+use signoff_core::{
+    EventData, EventId, EventType, EventTypes, IdempotencyKey, Metadata, NewEvent, RecordedEvent,
+    StreamId, Timestamp,
+};
+use signoff_store::{AppendRequest, Clock, EventLog, ExpectedVersion, StoreError};
+
+use crate::definitions::Definitions;
+use crate::error::RuntimeError;
+
+/// Type of the event that records a definition's text, once per content hash.
+pub const DEFINITION_RECORDED: &str = "signoff.definition.recorded";
+/// Type of the event that records a cron trigger's run.
+pub const SCHEDULE_FIRED: &str = "signoff.schedule.fired";
+
+/// The stream of the directory.
+pub const DIRECTORY_STREAM: &str = "directory";
+/// The stream of refusals for lack of rights.
+pub const SECURITY_STREAM: &str = "security";
+
+/// How often a command is retried when another writer changed its instance first.
+const MAX_CONFLICT_RETRIES: usize = 16;
+
+/// Every event type the runtime writes, for opening the log.
+#[must_use]
+pub fn event_types() -> EventTypes {
+    let mut types = EventTypes::new()
+        .with(DEFINITION_RECORDED, 1)
+        .with(SCHEDULE_FIRED, 1);
+    for ty in signoff_core::engine::event::TYPES
+        .iter()
+        .chain(signoff_core::directory::TYPES.iter())
+    {
+        types = types.with(ty, 1);
+    }
+    types
+}
+
+/// The stream of an instance.
+///
+/// # Errors
+/// When `id` cannot be part of a stream id.
+pub fn instance_stream(id: &str) -> Result<StreamId, RuntimeError> {
+    StreamId::parse(format!("instance/{id}"))
+        .map_err(|_| RuntimeError::UnknownInstance(id.to_owned()))
+}
+
+fn definition_stream(hash: &str) -> Result<StreamId, RuntimeError> {
+    StreamId::parse(format!("definition/{hash}")).map_err(|e| RuntimeError::Corrupt {
+        sequence: 0,
+        reason: e.to_string(),
+    })
+}
+
+/// A new UUIDv7 instance id.
+#[must_use]
+pub fn new_instance_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// An instance id derived from a key (a parent and its step, a trigger and its source), so
+/// that starting it twice, from two processes or after a restart, lands on the same stream.
+#[must_use]
+pub fn derived_instance_id(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// A running instance as the runtime holds it.
+#[derive(Clone)]
+pub struct Entry {
+    /// Its state.
+    pub state: Instance,
+    /// The definition it pins.
+    pub loaded: Arc<Loaded>,
+}
+
+/// Something the runtime must do because of what was committed.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Reaction {
+    /// Start a workflow an instance asked for, and link the two.
+    Start {
+        /// The instance to start.
+        id: String,
+        /// Its workflow.
+        workflow: String,
+        /// Its input.
+        input: Value,
+        /// The instance that caused it.
+        source: String,
+        /// Its workflow.
+        source_workflow: String,
+        /// `child` (a start_workflow step) or `triggered` (a trigger).
+        relation: &'static str,
+    },
+}
+
+/// What the runtime knows of the log, up to `position`.
+#[derive(Default)]
+pub(crate) struct View {
+    pub position: u64,
+    pub definitions: Definitions,
+    pub recorded: HashSet<String>,
+    pub directory: Directory,
+    pub directory_version: u64,
+    pub running: HashMap<String, Entry>,
+    pub reactions: Vec<Reaction>,
+}
+
+/// The runtime over one log.
+pub struct Runtime {
+    log: Arc<dyn EventLog>,
+    clock: Arc<dyn Clock>,
+    view: Mutex<View>,
+    catching_up: tokio::sync::Mutex<()>,
+    /// Where evidence content is stored, by hash.
+    pub evidence_dir: PathBuf,
+}
+
+/// What a command did.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// The instance.
+    pub instance: String,
+    /// The events recorded (empty when an idempotency key was seen before).
+    pub events: Vec<InstanceEvent>,
+    /// The stream version after the command.
+    pub version: u64,
+    /// True when the idempotency key was seen before and nothing new was written.
+    pub deduplicated: bool,
+}
+
+fn lock(view: &Mutex<View>) -> MutexGuard<'_, View> {
+    view.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Runtime {
+    /// A runtime over `log` with the definitions given. Call [`Runtime::catch_up`] before use
+    /// (the `open` helpers do).
+    #[must_use]
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        clock: Arc<dyn Clock>,
+        definitions: Definitions,
+        evidence_dir: PathBuf,
+    ) -> Self {
+        Self {
+            log,
+            clock,
+            view: Mutex::new(View {
+                definitions,
+                ..View::default()
+            }),
+            catching_up: tokio::sync::Mutex::new(()),
+            evidence_dir,
+        }
+    }
+
+    /// The log.
+    #[must_use]
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    /// Now, from the runtime's clock.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        Timestamp(self.clock.now_micros())
+    }
+
+    pub(crate) fn view(&self) -> MutexGuard<'_, View> {
+        lock(&self.view)
+    }
+
+    /// The current definition of a workflow.
+    #[must_use]
+    pub fn definition(&self, workflow: &str) -> Option<Arc<Loaded>> {
+        self.view().definitions.get(workflow)
+    }
+
+    /// Every current definition.
+    #[must_use]
+    pub fn definitions(&self) -> Vec<Arc<Loaded>> {
+        self.view().definitions.list()
+    }
+
+    /// The directory as the log records it now.
+    #[must_use]
+    pub fn directory(&self) -> Directory {
+        self.view().directory.clone()
+    }
+
+    /// Running instances (a snapshot).
+    #[must_use]
+    pub fn running(&self) -> Vec<Entry> {
+        self.view().running.values().cloned().collect()
+    }
+
+    /// Folds every event committed since the last call into the view, then carries out the
+    /// reactions they call for.
+    ///
+    /// # Errors
+    /// A store error, or an event that cannot be read.
+    pub async fn catch_up(&self) -> Result<(), RuntimeError> {
+        self.catch_up_to(u64::MAX).await?;
+        self.react().await
+    }
+
+    /// Folds events until the view has at least `sequence` (or the end of the log).
+    async fn catch_up_to(&self, sequence: u64) -> Result<(), RuntimeError> {
+        let _one_reader = self.catching_up.lock().await;
+        loop {
+            let position = self.view().position;
+            if position >= sequence {
+                return Ok(());
+            }
+            let page = self.log.read_all(position, 4_096).await?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            let mut view = self.view();
+            for event in &page {
+                view.apply(event)?;
+            }
+        }
+    }
+
+    /// Syncs the directory file into the log: appends the differences as events.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Invalid`] for a broken file; a store error.
+    pub async fn sync_directory(&self, file: &str, text: &str) -> Result<usize, RuntimeError> {
+        let parsed = DirectoryFile::parse(file, text).map_err(RuntimeError::Invalid)?;
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            self.catch_up_to(u64::MAX).await?;
+            let (changes, version) = {
+                let view = self.view();
+                (view.directory.diff(&parsed), view.directory_version)
+            };
+            if changes.is_empty() {
+                return Ok(0);
+            }
+            let events = changes
+                .iter()
+                .map(|c| new_event(c.event_type(), &c.data(), SYSTEM, "directory", None))
+                .collect::<Result<Vec<_>, _>>()?;
+            let stream = StreamId::parse(DIRECTORY_STREAM).map_err(|e| corrupt(&e))?;
+            let expected = if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            };
+            match self
+                .log
+                .append(AppendRequest::new(stream, expected, events))
+                .await
+            {
+                Ok(appended) => {
+                    self.catch_up_to(appended.last_sequence).await?;
+                    return Ok(changes.len());
+                }
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RuntimeError::Contended(DIRECTORY_STREAM.into()))
+    }
+
+    /// The actor for a person id (or `system`), with the roles the directory gives them now.
+    ///
+    /// # Errors
+    /// [`RuntimeError::UnknownPerson`].
+    pub fn actor(&self, person: &str) -> Result<Actor, RuntimeError> {
+        if person == SYSTEM {
+            return Ok(Actor::system());
+        }
+        let view = self.view();
+        let p = view
+            .directory
+            .person(person)
+            .ok_or_else(|| RuntimeError::UnknownPerson(person.to_owned()))?;
+        Ok(Actor {
+            id: p.id.clone(),
+            roles: p.roles.clone(),
+            team: p.team.clone(),
+        })
+    }
+
+    /// Starts an instance of `workflow` as `person`, through `channel`.
+    ///
+    /// # Errors
+    /// Unknown workflow or person, a refusal, or a store error.
+    pub async fn start(
+        &self,
+        workflow: &str,
+        input: Value,
+        person: &str,
+        channel: &str,
+    ) -> Result<Applied, RuntimeError> {
+        self.start_with_id(&new_instance_id(), workflow, input, person, channel)
+            .await
+    }
+
+    /// Starts an instance with a given id; starting the same id twice starts it once.
+    ///
+    /// # Errors
+    /// As [`Runtime::start`].
+    pub async fn start_with_id(
+        &self,
+        id: &str,
+        workflow: &str,
+        input: Value,
+        person: &str,
+        channel: &str,
+    ) -> Result<Applied, RuntimeError> {
+        let loaded = self
+            .definition(workflow)
+            .ok_or_else(|| RuntimeError::UnknownWorkflow(workflow.to_owned()))?;
+        self.record_definition(&loaded).await?;
+        let actor = self.actor(person)?;
+        let directory = self.directory();
+        let ctx = Context {
+            now: self.now(),
+            actor: &actor,
+            people: &directory,
+        };
+        let state = Instance::new(id);
+        let events = decide(&loaded, &state, &Command::Start { input }, &ctx)?;
+        let stream = instance_stream(id)?;
+        let request = AppendRequest::new(
+            stream,
+            ExpectedVersion::NoStream,
+            to_new_events(&events, person, channel, id)?,
+        );
+        match self.log.append(request).await {
+            Ok(appended) => {
+                self.catch_up_to(appended.last_sequence).await?;
+                self.react().await?;
+                Ok(Applied {
+                    instance: id.to_owned(),
+                    version: appended.stream_version,
+                    events,
+                    deduplicated: false,
+                })
+            }
+            Err(StoreError::Conflict { actual, .. }) => Ok(Applied {
+                instance: id.to_owned(),
+                events: Vec::new(),
+                version: actual,
+                deduplicated: true,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn record_definition(&self, loaded: &Loaded) -> Result<(), RuntimeError> {
+        if self.view().recorded.contains(&loaded.hash) {
+            return Ok(());
+        }
+        let data = json!({
+            "workflow": loaded.definition.id.value,
+            "hash": loaded.hash,
+            "source": loaded.source,
+        });
+        let event = new_event(DEFINITION_RECORDED, &data, SYSTEM, "runtime", None)?;
+        let stream = definition_stream(&loaded.hash)?;
+        match self
+            .log
+            .append(AppendRequest::new(
+                stream,
+                ExpectedVersion::NoStream,
+                vec![event],
+            ))
+            .await
+        {
+            Ok(_) | Err(StoreError::Conflict { .. }) => {
+                self.view().recorded.insert(loaded.hash.clone());
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Loads an instance: from the running set, else by replaying its stream.
+    ///
+    /// # Errors
+    /// [`RuntimeError::UnknownInstance`], or a store error.
+    pub async fn load(&self, id: &str) -> Result<Entry, RuntimeError> {
+        if let Some(entry) = self.view().running.get(id) {
+            return Ok(entry.clone());
+        }
+        let events = self.instance_events(id).await?;
+        self.entry_from(id, events.iter().map(|(_, e)| e))
+    }
+
+    fn entry_from<'a>(
+        &self,
+        id: &str,
+        events: impl IntoIterator<Item = &'a InstanceEvent>,
+    ) -> Result<Entry, RuntimeError> {
+        let state = replay(id, events);
+        if state.definition.is_empty() {
+            return Err(RuntimeError::UnknownInstance(id.to_owned()));
+        }
+        let loaded = self
+            .view()
+            .definitions
+            .by_hash(&state.definition)
+            .ok_or_else(|| RuntimeError::Corrupt {
+                sequence: 0,
+                reason: format!(
+                    "instance {id} pins definition {} which the log does not hold",
+                    state.definition
+                ),
+            })?;
+        Ok(Entry { state, loaded })
+    }
+
+    /// Every event of an instance, with its record (time, actor, channel, sequence).
+    ///
+    /// # Errors
+    /// [`RuntimeError::UnknownInstance`] when it has none; a store error.
+    pub async fn instance_events(
+        &self,
+        id: &str,
+    ) -> Result<Vec<(RecordedEvent, InstanceEvent)>, RuntimeError> {
+        let stream = instance_stream(id)?;
+        let mut out = Vec::new();
+        loop {
+            let page = self
+                .log
+                .read_stream(&stream, out.len() as u64 + 1, 4_096)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for record in page {
+                let event = InstanceEvent::from_parts(record.ty.as_str(), record.data.as_str())
+                    .map_err(|reason| RuntimeError::Corrupt {
+                        sequence: record.sequence,
+                        reason,
+                    })?;
+                out.push((record, event));
+            }
+        }
+        if out.is_empty() {
+            return Err(RuntimeError::UnknownInstance(id.to_owned()));
+        }
+        Ok(out)
+    }
+
+    /// The state of an instance as it was at `at`: its events recorded up to then, folded.
+    ///
+    /// # Errors
+    /// As [`Runtime::instance_events`]; unknown when it did not exist yet at `at`.
+    pub async fn state_at(&self, id: &str, at: Timestamp) -> Result<Entry, RuntimeError> {
+        let events = self.instance_events(id).await?;
+        self.entry_from(
+            id,
+            events
+                .iter()
+                .take_while(|(r, _)| r.time <= at)
+                .map(|(_, e)| e),
+        )
+    }
+
+    /// Executes a command on an instance as `person`, through `channel`.
+    ///
+    /// A refusal for lack of rights is recorded in the security stream. An `idempotency_key`
+    /// makes the command safe to retry: the second time it writes nothing.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Rejected`] with the reason; unknown instance or person; a store error.
+    pub async fn execute(
+        &self,
+        id: &str,
+        command: Command,
+        person: &str,
+        channel: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
+        let actor = self.actor(person)?;
+        let key = idempotency_key
+            .map(|k| IdempotencyKey::parse(k).map_err(|e| corrupt(&e)))
+            .transpose()?;
+        if let Some(key) = &key
+            && let Some(first) = self.log.idempotent_result(key).await?
+        {
+            // A retry of a command already recorded: its first answer, nothing decided again.
+            return Ok(Applied {
+                instance: id.to_owned(),
+                events: Vec::new(),
+                version: first.stream_version,
+                deduplicated: true,
+            });
+        }
+        for _ in 0..MAX_CONFLICT_RETRIES {
+            let entry = self.load(id).await?;
+            let directory = self.directory();
+            let ctx = Context {
+                now: self.now(),
+                actor: &actor,
+                people: &directory,
+            };
+            let events = match decide(&entry.loaded, &entry.state, &command, &ctx) {
+                Ok(events) => events,
+                Err(rejection) => {
+                    if rejection.kind == RejectionKind::Forbidden {
+                        self.record_refusal(&entry, &command, person, channel, &rejection.message)
+                            .await?;
+                    }
+                    return Err(rejection.into());
+                }
+            };
+            if events.is_empty() {
+                return Ok(Applied {
+                    instance: id.to_owned(),
+                    events,
+                    version: entry.state.version,
+                    deduplicated: false,
+                });
+            }
+            let mut request = AppendRequest::new(
+                instance_stream(id)?,
+                ExpectedVersion::Exact(entry.state.version),
+                to_new_events(&events, person, channel, id)?,
+            );
+            request.idempotency_key = key.clone();
+            match self.log.append(request).await {
+                Ok(appended) => {
+                    self.catch_up_to(appended.last_sequence).await?;
+                    self.react().await?;
+                    return Ok(Applied {
+                        instance: id.to_owned(),
+                        events: if appended.deduplicated {
+                            Vec::new()
+                        } else {
+                            events
+                        },
+                        version: appended.stream_version,
+                        deduplicated: appended.deduplicated,
+                    });
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    self.catch_up_to(u64::MAX).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RuntimeError::Contended(id.to_owned()))
+    }
+
+    async fn record_refusal(
+        &self,
+        entry: &Entry,
+        command: &Command,
+        person: &str,
+        channel: &str,
+        reason: &str,
+    ) -> Result<(), RuntimeError> {
+        let refusal = SecurityRefusal {
+            instance: entry.state.id.clone(),
+            workflow: entry.state.workflow.clone(),
+            step: command.step().map(str::to_owned),
+            command: command.name().to_owned(),
+            person: person.to_owned(),
+            channel: channel.to_owned(),
+            reason: reason.to_owned(),
+            at: self.now(),
+        };
+        let data = serde_json::to_value(&refusal).map_err(|e| corrupt(&e))?;
+        let event = new_event(
+            SECURITY_REFUSED,
+            &data,
+            person,
+            channel,
+            Some(&entry.state.id),
+        )?;
+        let stream = StreamId::parse(SECURITY_STREAM).map_err(|e| corrupt(&e))?;
+        self.log
+            .append(AppendRequest::new(
+                stream,
+                ExpectedVersion::Any,
+                vec![event],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Fires every timer due now, each once; returns how many fired.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn fire_due_timers(&self) -> Result<usize, RuntimeError> {
+        self.catch_up().await?;
+        let now = self.now();
+        let mut due: Vec<(Timestamp, String, String)> = self
+            .view()
+            .running
+            .values()
+            .flat_map(|e| {
+                e.state
+                    .timers
+                    .iter()
+                    .filter(|(_, t)| t.due <= now)
+                    .map(|(id, t)| (t.due, e.state.id.clone(), id.clone()))
+            })
+            .collect();
+        due.sort();
+        let mut fired = 0;
+        for (_, instance, timer) in due {
+            let key = format!("timer:{instance}:{timer}");
+            let key: String = key
+                .chars()
+                .filter(char::is_ascii_graphic)
+                .take(200)
+                .collect();
+            match self
+                .execute(
+                    &instance,
+                    Command::FireTimer { id: timer },
+                    SYSTEM,
+                    "timer",
+                    Some(&key),
+                )
+                .await
+            {
+                Ok(applied) if !applied.deduplicated => fired += 1,
+                // Voided by an earlier timer, fired by another process, or the instance ended.
+                Ok(_) | Err(RuntimeError::Rejected(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(fired)
+    }
+
+    /// The earliest pending timer, if any.
+    #[must_use]
+    pub fn next_timer(&self) -> Option<Timestamp> {
+        self.view()
+            .running
+            .values()
+            .flat_map(|e| e.state.timers.values().map(|t| t.due))
+            .min()
+    }
+
+    /// Carries out pending reactions: starting linked workflows.
+    async fn react(&self) -> Result<(), RuntimeError> {
+        loop {
+            // Taken off the list before acting, so the commands below cannot meet it again; if
+            // acting fails it is derived anew from the log at the next open.
+            let next = {
+                let mut view = self.view();
+                (!view.reactions.is_empty()).then(|| view.reactions.remove(0))
+            };
+            let Some(Reaction::Start {
+                id,
+                workflow,
+                input,
+                source,
+                source_workflow,
+                relation,
+            }) = next
+            else {
+                return Ok(());
+            };
+            let (back, forth) = match relation {
+                "child" => ("parent", "child"),
+                _ => ("triggered_by", "triggered"),
+            };
+            let requester = self
+                .load(&source)
+                .await
+                .map(|e| e.state.requester)
+                .unwrap_or_else(|_| SYSTEM.to_owned());
+            let requester = if self.actor(&requester).is_ok() {
+                requester
+            } else {
+                SYSTEM.to_owned()
+            };
+            match Box::pin(self.start_with_id(&id, &workflow, input.clone(), &requester, "runtime"))
+                .await
+            {
+                Ok(_) | Err(RuntimeError::Rejected(_)) => {}
+                Err(RuntimeError::UnknownWorkflow(w)) => {
+                    tracing::warn!(workflow = %w, %source, "a linked workflow is not loaded; not started");
+                }
+                Err(e) => return Err(e),
+            }
+            for (on, other, other_workflow, rel) in [
+                (&id, &source, &source_workflow, back),
+                (&source, &id, &workflow, forth),
+            ] {
+                let key = format!("link:{on}:{other}");
+                let link = Command::Link {
+                    instance: other.clone(),
+                    workflow: other_workflow.clone(),
+                    relation: rel.to_owned(),
+                };
+                match Box::pin(self.execute(on, link, SYSTEM, "runtime", Some(&key))).await {
+                    Ok(_) | Err(RuntimeError::Rejected(_) | RuntimeError::UnknownInstance(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+impl View {
+    /// Folds one committed event.
+    pub(crate) fn apply(&mut self, record: &RecordedEvent) -> Result<(), RuntimeError> {
+        self.position = record.sequence;
+        let stream = record.stream.as_str();
+        let bad = |reason: String| RuntimeError::Corrupt {
+            sequence: record.sequence,
+            reason,
+        };
+        if let Some(id) = stream.strip_prefix("instance/") {
+            let event =
+                InstanceEvent::from_parts(record.ty.as_str(), record.data.as_str()).map_err(bad)?;
+            self.apply_instance(id, record.version, &event);
+        } else if stream == DIRECTORY_STREAM {
+            let event =
+                DirectoryEvent::decode(record.ty.as_str(), record.data.as_str()).map_err(bad)?;
+            self.directory.apply(&event);
+            self.directory_version = record.version;
+        } else if stream.starts_with("definition/") {
+            let data: Value =
+                serde_json::from_str(record.data.as_str()).map_err(|e| bad(e.to_string()))?;
+            let source = data
+                .get("source")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let loaded = self.definitions.insert_recorded(source)?;
+            self.recorded.insert(loaded.hash.clone());
+        }
+        Ok(())
+    }
+
+    fn apply_instance(&mut self, id: &str, version: u64, event: &InstanceEvent) {
+        if let InstanceEvent::Started { definition, .. } = event {
+            self.reactions
+                .retain(|r| !matches!(r, Reaction::Start { id: rid, .. } if rid == id));
+            let Some(loaded) = self.definitions.by_hash(definition) else {
+                tracing::error!(instance = id, %definition, "started with a definition the log does not hold");
+                return;
+            };
+            self.running.insert(
+                id.to_owned(),
+                Entry {
+                    state: Instance::new(id),
+                    loaded,
+                },
+            );
+        }
+        let Some(entry) = self.running.get_mut(id) else {
+            return;
+        };
+        if entry.state.version + 1 != version {
+            return;
+        }
+        entry.state.evolve(event);
+        let workflow = entry.state.workflow.clone();
+        match event {
+            InstanceEvent::WorkflowRequested {
+                step,
+                workflow: target,
+                input,
+                ..
+            } => {
+                let activation = entry.state.activations.get(step).copied().unwrap_or(0);
+                self.reactions.push(Reaction::Start {
+                    id: derived_instance_id(&format!("child:{id}:{step}#{activation}")),
+                    workflow: target.clone(),
+                    input: input.clone(),
+                    source: id.to_owned(),
+                    source_workflow: workflow,
+                    relation: "child",
+                });
+            }
+            InstanceEvent::StepEntered { step, .. } => {
+                self.trigger(id, &workflow, Some(step), None);
+            }
+            InstanceEvent::Ended { outcome, .. } => {
+                self.trigger(id, &workflow, None, Some(outcome));
+                self.running.remove(id);
+            }
+            InstanceEvent::Cancelled { .. } => {
+                self.running.remove(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn trigger(&mut self, id: &str, workflow: &str, step: Option<&str>, outcome: Option<&str>) {
+        let input = self
+            .running
+            .get(id)
+            .map(|e| json!({"source": {"instance": id, "workflow": workflow, "data": e.state.data, "input": e.state.input}}))
+            .unwrap_or(Value::Null);
+        for target in self.definitions.triggered_by(workflow, step, outcome) {
+            self.reactions.push(Reaction::Start {
+                id: derived_instance_id(&format!("trigger:{id}:{target}")),
+                workflow: target,
+                input: input.clone(),
+                source: id.to_owned(),
+                source_workflow: workflow.to_owned(),
+                relation: "triggered",
+            });
+        }
+    }
+}
+
+fn corrupt(e: &impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Corrupt {
+        sequence: 0,
+        reason: e.to_string(),
+    }
+}
+
+fn new_event(
+    ty: &str,
+    data: &Value,
+    actor: &str,
+    channel: &str,
+    correlation: Option<&str>,
+) -> Result<NewEvent, RuntimeError> {
+    let mut metadata = Metadata::new(actor, channel);
+    metadata.correlation_id = correlation.map(str::to_owned);
+    Ok(NewEvent {
+        id: EventId(uuid::Uuid::now_v7()),
+        ty: EventType::parse(ty).map_err(|e| corrupt(&e))?,
+        schema_version: 1,
+        data: EventData::from_value(data).map_err(|e| corrupt(&e))?,
+        metadata,
+    })
+}
+
+fn to_new_events(
+    events: &[InstanceEvent],
+    actor: &str,
+    channel: &str,
+    instance: &str,
+) -> Result<Vec<NewEvent>, RuntimeError> {
+    events
+        .iter()
+        .map(|e| {
+            let (ty, data) = e.to_parts().map_err(|r| corrupt(&r))?;
+            new_event(&ty, &data, actor, channel, Some(instance))
+        })
+        .collect()
+}
+
+/// Reads the directory file, if it exists.
+///
+/// # Errors
+/// An IO error other than "not found".
+pub fn read_optional(path: &std::path::Path) -> Result<Option<String>, RuntimeError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(RuntimeError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}

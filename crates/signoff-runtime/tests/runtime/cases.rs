@@ -1,0 +1,384 @@
+use serde_json::{Map, Value, json};
+use signoff_core::Timestamp;
+use signoff_core::engine::{Command, InstanceEvent, Status, TaskStatus, Verdict};
+use signoff_runtime::RuntimeError;
+
+use crate::Env;
+
+fn values(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => panic!("an object"),
+    }
+}
+
+fn submit(step: &str, v: Value) -> Command {
+    Command::Submit {
+        step: step.into(),
+        values: values(v),
+    }
+}
+
+fn decide(step: &str, verdict: Verdict, why: &str) -> Command {
+    Command::Decide {
+        step: step.into(),
+        verdict,
+        justification: why.into(),
+        shown: None,
+    }
+}
+
+fn outcome(status: &Status) -> Option<&str> {
+    match status {
+        Status::Ended { outcome, .. } => Some(outcome),
+        _ => None,
+    }
+}
+
+pub async fn a_deployment_runs_through_the_runtime_and_its_timeline_says_who_did_what(env: &Env) {
+    let rt = env.open().await;
+    let id = rt
+        .start("deploy", json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    rt.execute(
+        &id,
+        submit(
+            "request",
+            json!({"service": "db", "team": "payments", "risk": "high"}),
+        ),
+        "rita",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rt.inbox("bea")
+            .iter()
+            .map(|i| i.step.as_str())
+            .collect::<Vec<_>>(),
+        ["cab"]
+    );
+    for (who, step) in [("bea", "cab"), ("ben", "cab")] {
+        rt.execute(
+            &id,
+            decide(step, Verdict::Approve, "fine"),
+            who,
+            "web",
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    assert!(rt.inbox("bea").is_empty(), "decided gates leave the inbox");
+    rt.execute(
+        &id,
+        decide("legal-review", Verdict::Approve, "ok"),
+        "lea",
+        "discord",
+        None,
+    )
+    .await
+    .unwrap();
+    let entry = rt.load(&id).await.unwrap();
+    assert_eq!(outcome(&entry.state.status), Some("approved"));
+
+    let timeline = rt.instance_events(&id).await.unwrap();
+    let decisions: Vec<(String, String, String)> = timeline
+        .iter()
+        .filter_map(|(record, event)| match event {
+            InstanceEvent::Decided { by, step, .. } => {
+                Some((by.clone(), step.clone(), record.metadata.channel.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("bea".into(), "cab".into(), "web".into()),
+            ("ben".into(), "cab".into(), "web".into()),
+            ("lea".into(), "legal-review".into(), "discord".into()),
+        ]
+    );
+    // Who was told: the approvers when the gates opened, the requester of the outcome.
+    let told = rt.notifications(Some("rita")).await.unwrap();
+    assert!(told.iter().any(|n| n.reason == "outcome"), "{told:?}");
+    let told = rt.notifications(Some("lea")).await.unwrap();
+    assert!(told.iter().any(|n| n.reason == "approval_requested"));
+    // The definition the instance ran is in the log, pinned by hash.
+    assert!(entry.state.definition.starts_with("sha256:"));
+    let report = signoff_store::verify(rt.log().clone(), 1).await.unwrap();
+    assert!(report.is_intact());
+}
+
+pub async fn refusals_for_lack_of_rights_are_recorded_in_the_security_stream(env: &Env) {
+    let rt = env.open().await;
+    let id = rt
+        .start("deploy", json!({}), "tom", "cli")
+        .await
+        .unwrap()
+        .instance;
+    rt.execute(
+        &id,
+        submit(
+            "request",
+            json!({"service": "api", "team": "payments", "risk": "low"}),
+        ),
+        "tom",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    let before = rt.load(&id).await.unwrap().state.version;
+    let err = rt
+        .execute(
+            &id,
+            decide("team-review", Verdict::Approve, ""),
+            "tom",
+            "cli",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("second person"), "{err}");
+    // A validation mistake is not a security matter.
+    let err = rt
+        .execute(
+            &id,
+            decide("team-review", Verdict::Reject, "no"),
+            "tess",
+            "cli",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RuntimeError::Rejected(_)));
+    assert_eq!(
+        rt.load(&id).await.unwrap().state.version,
+        before,
+        "nothing changed"
+    );
+    let security = rt
+        .log()
+        .read_stream(&signoff_core::StreamId::parse("security").unwrap(), 1, 100)
+        .await
+        .unwrap();
+    // tom's self-approval, and tess's attempt (she is not of the owning team: forbidden).
+    assert_eq!(security.len(), 2, "{security:?}");
+    assert!(security[0].data.as_str().contains("\"person\":\"tom\""));
+    assert_eq!(security[0].metadata.actor, "tom");
+}
+
+pub async fn reminders_pending_at_a_stop_fire_once_after_the_restart(env: &Env) {
+    let id = {
+        let rt = env.open().await;
+        let id = rt
+            .start("deploy", json!({}), "rita", "cli")
+            .await
+            .unwrap()
+            .instance;
+        rt.execute(
+            &id,
+            submit(
+                "request",
+                json!({"service": "api", "team": "payments", "risk": "low"}),
+            ),
+            "rita",
+            "cli",
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(rt.fire_due_timers().await.unwrap(), 0);
+        id
+        // The runtime stops here with the reminder, escalation and deadline pending.
+    };
+    env.advance(2 * 86_400);
+    let rt = env.open().await;
+    assert_eq!(
+        rt.fire_due_timers().await.unwrap(),
+        2,
+        "reminder and escalation"
+    );
+    assert_eq!(rt.fire_due_timers().await.unwrap(), 0);
+    drop(rt);
+    // A second process, or a second restart, fires nothing again.
+    let rt = env.open().await;
+    assert_eq!(rt.fire_due_timers().await.unwrap(), 0);
+    let fired = |events: &[(signoff_core::RecordedEvent, InstanceEvent)]| {
+        events
+            .iter()
+            .filter(|(_, e)| matches!(e, InstanceEvent::TimerFired { .. }))
+            .count()
+    };
+    assert_eq!(fired(&rt.instance_events(&id).await.unwrap()), 2);
+    env.advance(86_400);
+    assert_eq!(rt.fire_due_timers().await.unwrap(), 1, "the deadline");
+    let entry = rt.load(&id).await.unwrap();
+    assert_eq!(outcome(&entry.state.status), Some("expired"));
+    let reminders = rt.notifications(Some("tom")).await.unwrap();
+    assert_eq!(
+        reminders.iter().filter(|n| n.reason == "reminder").count(),
+        1
+    );
+}
+
+pub async fn a_started_workflow_and_a_triggered_one_are_linked_both_ways(env: &Env) {
+    let rt = env.open().await;
+    let id = rt
+        .start("outage", json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    rt.execute(
+        &id,
+        submit("declare", json!({"commander": "tom"})),
+        "rita",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    let outage = rt.load(&id).await.unwrap();
+    let child = outage
+        .state
+        .links
+        .iter()
+        .find(|l| l.relation == "child")
+        .expect("the deploy review was started")
+        .clone();
+    assert_eq!(child.workflow, "deploy");
+    let child_state = rt.load(&child.instance).await.unwrap();
+    assert_eq!(child_state.state.requester, "rita");
+    assert!(
+        child_state
+            .state
+            .links
+            .iter()
+            .any(|l| l.instance == id && l.relation == "parent")
+    );
+    rt.execute(
+        &id,
+        Command::Complete {
+            step: "resolve".into(),
+            item: "fix".into(),
+            status: TaskStatus::Done,
+            note: String::new(),
+        },
+        "tom",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    let outage = rt.load(&id).await.unwrap();
+    assert_eq!(outcome(&outage.state.status), Some("resolved"));
+    let review = outage
+        .state
+        .links
+        .iter()
+        .find(|l| l.relation == "triggered")
+        .expect("the review was triggered by the resolution");
+    let review = rt.load(&review.instance).await.unwrap();
+    assert_eq!(review.state.workflow, "review");
+    assert_eq!(review.state.input["source"]["instance"], json!(id));
+    // Restarting does not start them again.
+    drop(rt);
+    let rt = env.open().await;
+    let reviews = rt
+        .running()
+        .iter()
+        .filter(|e| e.state.workflow == "review")
+        .count();
+    assert_eq!(reviews, 1);
+}
+
+pub async fn the_state_at_a_past_moment_is_the_state_that_was_live_then(env: &Env) {
+    let rt = env.open().await;
+    let id = rt
+        .start("deploy", json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    env.advance(60);
+    rt.execute(
+        &id,
+        submit(
+            "request",
+            json!({"service": "db", "team": "payments", "risk": "high"}),
+        ),
+        "rita",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    let live_then = rt.load(&id).await.unwrap().state;
+    let then = Timestamp(rt.now().0);
+    env.advance(60);
+    rt.execute(&id, decide("cab", Verdict::Approve, ""), "bea", "cli", None)
+        .await
+        .unwrap();
+    let past = rt.state_at(&id, then).await.unwrap().state;
+    assert_eq!(past, live_then);
+    assert!(past.active.contains_key("cab"));
+    let err = rt.state_at(&id, Timestamp(then.0 - 3_600_000_000)).await;
+    assert!(matches!(err, Err(RuntimeError::UnknownInstance(_))));
+}
+
+pub async fn a_retried_command_with_the_same_key_is_recorded_once(env: &Env) {
+    let rt = env.open().await;
+    let id = rt
+        .start("deploy", json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    let cmd = || {
+        submit(
+            "request",
+            json!({"service": "db", "team": "payments", "risk": "high"}),
+        )
+    };
+    let first = rt
+        .execute(&id, cmd(), "rita", "api", Some("k-1"))
+        .await
+        .unwrap();
+    let again = rt.execute(&id, cmd(), "rita", "api", Some("k-1")).await;
+    // The form is no longer open; the key makes the retry a no-op answer instead of a refusal.
+    let again = again.unwrap();
+    assert!(again.deduplicated);
+    assert_eq!(again.version, first.version);
+}
+
+pub async fn directory_changes_are_recorded_as_grants_and_revocations(env: &Env) {
+    let rt = env.open().await;
+    assert!(rt.directory().holds("bea", "change-board"));
+    let people = env.dir.path().join("people.yaml");
+    let text = std::fs::read_to_string(&people).unwrap();
+    let text = text.replace(
+        "roles: [change-board]\n  - id: ben",
+        "roles: []\n  - id: ben",
+    );
+    std::fs::write(&people, &text).unwrap();
+    let changes = rt.sync_directory("people.yaml", &text).await.unwrap();
+    assert_eq!(changes, 1);
+    assert!(!rt.directory().holds("bea", "change-board"));
+    let events = rt
+        .log()
+        .read_stream(
+            &signoff_core::StreamId::parse("directory").unwrap(),
+            1,
+            1_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        events.last().map(|e| e.ty.as_str()),
+        Some("signoff.directory.role_revoked")
+    );
+    assert_eq!(rt.sync_directory("people.yaml", &text).await.unwrap(), 0);
+}

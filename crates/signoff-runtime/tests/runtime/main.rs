@@ -1,0 +1,145 @@
+//! The runtime over a real log: SQLite files and PostgreSQL schemas, a manual clock, restarts.
+//!
+//! PostgreSQL cases use `SIGNOFF_TEST_DATABASE_URL`, each in a schema of its own; without the
+//! variable they print that they were skipped, and fail when `CI` is set.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
+
+mod cases;
+mod property;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use signoff_runtime::{Config, Definitions, Runtime, event_types};
+use signoff_store::{DatabaseUrl, ManualClock, OpenOptions, PgLog};
+
+/// 2026-11-23T09:00:00Z, a Monday.
+pub const T0: i64 = 1_795_424_400_000_000;
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub clock: Arc<ManualClock>,
+    pg: Option<(String, String)>,
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runtime/fixtures")
+}
+
+impl Env {
+    fn new(pg: Option<(String, String)>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let workflows = dir.path().join("workflows");
+        std::fs::create_dir(&workflows).unwrap();
+        for file in ["deploy.yaml", "outage.yaml", "review.yaml"] {
+            std::fs::copy(fixtures().join(file), workflows.join(file)).unwrap();
+        }
+        std::fs::copy(
+            fixtures().join("people.yaml"),
+            dir.path().join("people.yaml"),
+        )
+        .unwrap();
+        Self {
+            dir,
+            clock: Arc::new(ManualClock::at(T0)),
+            pg,
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        Self::new(None)
+    }
+
+    pub fn postgres() -> Option<Self> {
+        let Ok(url) = std::env::var("SIGNOFF_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must set SIGNOFF_TEST_DATABASE_URL"
+            );
+            eprintln!("SKIPPED: SIGNOFF_TEST_DATABASE_URL is not set, PostgreSQL case not run");
+            return None;
+        };
+        let schema = format!("signoff_rt_{}", uuid::Uuid::now_v7().simple());
+        Some(Self::new(Some((url, schema))))
+    }
+
+    pub fn config(&self) -> Config {
+        let root = self.dir.path();
+        Config {
+            database: DatabaseUrl::Sqlite(root.join("signoff.db")),
+            workflows: root.join("workflows"),
+            people: root.join("people.yaml"),
+            evidence: root.join("evidence"),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// Opens a runtime, as a process starting would (again after a restart).
+    pub async fn open(&self) -> Runtime {
+        let config = self.config();
+        match &self.pg {
+            None => signoff_runtime::open(&config).await.expect("open runtime"),
+            Some((url, schema)) => {
+                let options = OpenOptions {
+                    clock: self.clock.clone(),
+                    ..OpenOptions::new(event_types())
+                };
+                let log = PgLog::connect_in_schema(url, schema, options)
+                    .await
+                    .expect("connect to SIGNOFF_TEST_DATABASE_URL");
+                let definitions = Definitions::load_dir(&config.workflows).expect("definitions");
+                signoff_runtime::open_on(Arc::new(log), &config, definitions)
+                    .await
+                    .expect("open runtime")
+            }
+        }
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        use signoff_store::Clock;
+        self.clock
+            .set(self.clock.now_micros() + seconds * 1_000_000);
+    }
+
+    pub async fn cleanup(self) {
+        if let Some((url, schema)) = &self.pg {
+            PgLog::drop_schema(url, schema).await.expect("drop schema");
+        }
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let env = crate::Env::sqlite();
+                    crate::cases::$case(&env).await;
+                    env.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(env) = crate::Env::postgres() {
+                        crate::cases::$case(&env).await;
+                        env.cleanup().await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_deployment_runs_through_the_runtime_and_its_timeline_says_who_did_what,
+    refusals_for_lack_of_rights_are_recorded_in_the_security_stream,
+    reminders_pending_at_a_stop_fire_once_after_the_restart,
+    a_started_workflow_and_a_triggered_one_are_linked_both_ways,
+    the_state_at_a_past_moment_is_the_state_that_was_live_then,
+    a_retried_command_with_the_same_key_is_recorded_once,
+    directory_changes_are_recorded_as_grants_and_revocations,
+);

@@ -1,0 +1,159 @@
+//! For random command sequences (most of them refused), the state rebuilt from the log equals the
+//! live state, after a restart too, and `state_at(T)` equals the state that was live at T.
+
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+use signoff_core::Timestamp;
+use signoff_core::engine::{Command, Instance, Verdict};
+
+use crate::Env;
+
+const PEOPLE: [&str; 7] = ["rita", "tom", "tess", "bea", "ben", "bo", "lea"];
+const STEPS: [&str; 5] = ["request", "team-review", "cab", "legal-review", "together"];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Submit {
+        risk: &'static str,
+        team: &'static str,
+    },
+    Decide {
+        step: usize,
+        approve: bool,
+        why: &'static str,
+    },
+    Revoke {
+        step: usize,
+    },
+    Delegate {
+        step: usize,
+        to: usize,
+    },
+    Comment,
+    Cancel,
+    /// Let time pass and fire whatever timers are due.
+    Wait {
+        hours: u32,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (prop::sample::select(vec!["low", "high"]), prop::sample::select(vec!["payments", "search"]))
+            .prop_map(|(risk, team)| Op::Submit { risk, team }),
+        6 => (0..STEPS.len(), any::<bool>(), prop::sample::select(vec!["", "looks fine", "not like this, no"]))
+            .prop_map(|(step, approve, why)| Op::Decide { step, approve, why }),
+        1 => (0..STEPS.len()).prop_map(|step| Op::Revoke { step }),
+        1 => (0..STEPS.len(), 0..PEOPLE.len()).prop_map(|(step, to)| Op::Delegate { step, to }),
+        1 => Just(Op::Comment),
+        1 => Just(Op::Cancel),
+        2 => (1u32..40).prop_map(|hours| Op::Wait { hours }),
+    ]
+}
+
+fn command(op: &Op) -> Option<Command> {
+    Some(match op {
+        Op::Submit { risk, team } => {
+            let Value::Object(values) = json!({"service": "db", "team": team, "risk": risk}) else {
+                unreachable!()
+            };
+            Command::Submit {
+                step: "request".into(),
+                values,
+            }
+        }
+        Op::Decide { step, approve, why } => Command::Decide {
+            step: STEPS[*step].into(),
+            verdict: if *approve {
+                Verdict::Approve
+            } else {
+                Verdict::Reject
+            },
+            justification: (*why).into(),
+            shown: None,
+        },
+        Op::Revoke { step } => Command::Revoke {
+            step: STEPS[*step].into(),
+            reason: "changed my mind".into(),
+        },
+        Op::Delegate { step, to } => Command::Delegate {
+            step: STEPS[*step].into(),
+            to: PEOPLE[*to].into(),
+            reason: String::new(),
+        },
+        Op::Comment => Command::Comment {
+            text: "a note".into(),
+        },
+        Op::Cancel => Command::Cancel {
+            reason: "no longer needed".into(),
+        },
+        Op::Wait { .. } => return None,
+    })
+}
+
+async fn run(ops: Vec<(Op, usize)>) -> Result<(), TestCaseError> {
+    let env = Env::sqlite();
+    let rt = env.open().await;
+    let id = rt
+        .start("deploy", Value::Object(Map::new()), "rita", "cli")
+        .await
+        .expect("start")
+        .instance;
+    let mut live: Vec<(Timestamp, Instance)> =
+        vec![(rt.now(), rt.load(&id).await.expect("load").state)];
+    for (op, who) in ops {
+        env.advance(1);
+        if let Op::Wait { hours } = op {
+            env.advance(i64::from(hours) * 3_600);
+            rt.fire_due_timers().await.expect("timers");
+        } else if let Some(command) = command(&op) {
+            // Most random commands are refused; a refusal must change nothing.
+            let before = rt.load(&id).await.expect("load").state;
+            if rt
+                .execute(&id, command, PEOPLE[who], "cli", None)
+                .await
+                .is_err()
+            {
+                prop_assert_eq!(&rt.load(&id).await.expect("load").state, &before);
+            }
+        }
+        live.push((rt.now(), rt.load(&id).await.expect("load").state));
+    }
+    // Replaying the log gives the live state; so does a restarted runtime.
+    let (_, last) = live.last().expect("at least the start").clone();
+    let replayed = signoff_core::engine::replay(
+        &id,
+        rt.instance_events(&id)
+            .await
+            .expect("events")
+            .iter()
+            .map(|(_, e)| e),
+    );
+    prop_assert_eq!(&replayed, &last);
+    drop(rt);
+    let rt = env.open().await;
+    prop_assert_eq!(
+        &rt.load(&id).await.expect("load after restart").state,
+        &last
+    );
+    // And the state at each past moment is the one that was live then.
+    for (at, state) in &live {
+        prop_assert_eq!(&rt.state_at(&id, *at).await.expect("state at").state, state);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replaying_the_log_gives_the_live_state_at_every_moment(
+        ops in prop::collection::vec((op(), 0..PEOPLE.len()), 1..30)
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(run(ops))?;
+    }
+}
