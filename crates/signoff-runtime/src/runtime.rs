@@ -32,6 +32,9 @@ use crate::error::RuntimeError;
 pub const DEFINITION_RECORDED: &str = "signoff.definition.recorded";
 /// Type of the event that records a cron trigger's run.
 pub const SCHEDULE_FIRED: &str = "signoff.schedule.fired";
+/// Type of the event that records when the runtime first saw a cron trigger: its runs count
+/// from then, so a new schedule does not start every run since the epoch.
+pub const SCHEDULE_ARMED: &str = "signoff.schedule.armed";
 
 /// The stream of the directory.
 pub const DIRECTORY_STREAM: &str = "directory";
@@ -46,7 +49,8 @@ const MAX_CONFLICT_RETRIES: usize = 16;
 pub fn event_types() -> EventTypes {
     let mut types = EventTypes::new()
         .with(DEFINITION_RECORDED, 1)
-        .with(SCHEDULE_FIRED, 1);
+        .with(SCHEDULE_FIRED, 1)
+        .with(SCHEDULE_ARMED, 1);
     for ty in signoff_core::engine::event::TYPES
         .iter()
         .chain(signoff_core::directory::TYPES.iter())
@@ -117,6 +121,25 @@ pub(crate) enum Reaction {
         /// `child` (a start_workflow step) or `triggered` (a trigger).
         relation: &'static str,
     },
+    /// Start a workflow whose cron schedule came due.
+    Scheduled {
+        /// The instance to start (derived from the schedule and the run's time).
+        id: String,
+        /// Its workflow.
+        workflow: String,
+        /// Its input (the schedule and the run's time).
+        input: Value,
+        /// Who is recorded as its requester.
+        requester: String,
+    },
+}
+
+impl Reaction {
+    fn instance(&self) -> &str {
+        match self {
+            Self::Start { id, .. } | Self::Scheduled { id, .. } => id,
+        }
+    }
 }
 
 /// What the runtime knows of the log, up to `position`.
@@ -129,6 +152,8 @@ pub(crate) struct View {
     pub directory_version: u64,
     pub running: HashMap<String, Entry>,
     pub reactions: Vec<Reaction>,
+    /// Per workflow: the version of its `schedule/` stream and, per trigger, the last run.
+    pub schedules: HashMap<String, crate::schedule::Runs>,
 }
 
 /// The runtime over one log.
@@ -677,16 +702,41 @@ impl Runtime {
                 let mut view = self.view();
                 (!view.reactions.is_empty()).then(|| view.reactions.remove(0))
             };
-            let Some(Reaction::Start {
-                id,
-                workflow,
-                input,
-                source,
-                source_workflow,
-                relation,
-            }) = next
-            else {
-                return Ok(());
+            let (id, workflow, input, source, source_workflow, relation) = match next {
+                None => return Ok(()),
+                Some(Reaction::Scheduled {
+                    id,
+                    workflow,
+                    input,
+                    requester,
+                }) => {
+                    let requester = if self.actor(&requester).is_ok() {
+                        requester
+                    } else {
+                        tracing::warn!(%workflow, %requester, "a schedule's requester is not in the directory; started as system");
+                        SYSTEM.to_owned()
+                    };
+                    match Box::pin(
+                        self.start_with_id(&id, &workflow, input, &requester, "schedule"),
+                    )
+                    .await
+                    {
+                        Ok(_) | Err(RuntimeError::Rejected(_)) => {}
+                        Err(RuntimeError::UnknownWorkflow(w)) => {
+                            tracing::warn!(workflow = %w, "a scheduled workflow is not loaded; not started");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                    continue;
+                }
+                Some(Reaction::Start {
+                    id,
+                    workflow,
+                    input,
+                    source,
+                    source_workflow,
+                    relation,
+                }) => (id, workflow, input, source, source_workflow, relation),
             };
             let (back, forth) = match relation {
                 "child" => ("parent", "child"),
@@ -748,6 +798,16 @@ impl View {
                 DirectoryEvent::decode(record.ty.as_str(), record.data.as_str()).map_err(bad)?;
             self.directory.apply(&event);
             self.directory_version = record.version;
+        } else if let Some(workflow) = stream.strip_prefix(crate::schedule::STREAM_PREFIX) {
+            if let Some(reaction) = self
+                .schedules
+                .entry(workflow.to_owned())
+                .or_default()
+                .apply(record)
+                .map_err(bad)?
+            {
+                self.reactions.push(reaction);
+            }
         } else if stream.starts_with("definition/") {
             let data: Value =
                 serde_json::from_str(record.data.as_str()).map_err(|e| bad(e.to_string()))?;
@@ -763,8 +823,7 @@ impl View {
 
     fn apply_instance(&mut self, id: &str, version: u64, event: &InstanceEvent) {
         if let InstanceEvent::Started { definition, .. } = event {
-            self.reactions
-                .retain(|r| !matches!(r, Reaction::Start { id: rid, .. } if rid == id));
+            self.reactions.retain(|r| r.instance() != id);
             let Some(loaded) = self.definitions.by_hash(definition) else {
                 tracing::error!(instance = id, %definition, "started with a definition the log does not hold");
                 return;
@@ -835,14 +894,14 @@ impl View {
     }
 }
 
-fn corrupt(e: &impl std::fmt::Display) -> RuntimeError {
+pub(crate) fn corrupt(e: &impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Corrupt {
         sequence: 0,
         reason: e.to_string(),
     }
 }
 
-fn new_event(
+pub(crate) fn new_event(
     ty: &str,
     data: &Value,
     actor: &str,

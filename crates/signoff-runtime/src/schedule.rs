@@ -13,10 +13,22 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use signoff_core::engine::SYSTEM;
+use signoff_core::{RecordedEvent, StreamId, Timestamp};
+use signoff_store::{AppendRequest, ExpectedVersion, StoreError};
+
+use crate::error::RuntimeError;
+use crate::runtime::{
+    Reaction, Runtime, SCHEDULE_ARMED, SCHEDULE_FIRED, corrupt, derived_instance_id, new_event,
+};
 
 /// The fields of a crontab expression, in order.
 const FIELDS: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
@@ -137,6 +149,235 @@ fn describe(error: &croner::errors::CronError) -> String {
         .find_map(|prefix| text.strip_prefix(prefix))
         .unwrap_or(&text)
         .to_owned()
+}
+
+/// Schedules' streams are `schedule/<workflow>`.
+pub const STREAM_PREFIX: &str = "schedule/";
+
+/// After a stop spanning several runs of a schedule, only the latest is started (as anacron
+/// does); this bounds how many missed runs are stepped over to find it.
+const MAX_STEPS: usize = 100_000;
+
+/// What the log says of a workflow's schedules: the stream's version and each trigger's last
+/// run (or the moment it was armed), by trigger key.
+#[derive(Clone, Debug, Default)]
+pub struct Runs {
+    version: u64,
+    last: HashMap<String, Timestamp>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Armed {
+    workflow: String,
+    trigger: String,
+    at: Timestamp,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Fired {
+    workflow: String,
+    trigger: String,
+    /// The run's time, as the schedule says (not when it was noticed).
+    scheduled: Timestamp,
+    instance: String,
+    requester: String,
+    input: Value,
+}
+
+impl Runs {
+    /// Folds one event of the workflow's schedule stream; a run asks for its instance to start.
+    pub(crate) fn apply(&mut self, record: &RecordedEvent) -> Result<Option<Reaction>, String> {
+        self.version = record.version;
+        let data = record.data.as_str();
+        match record.ty.as_str() {
+            SCHEDULE_ARMED => {
+                let armed: Armed = serde_json::from_str(data).map_err(|e| e.to_string())?;
+                self.last.insert(armed.trigger, armed.at);
+                Ok(None)
+            }
+            SCHEDULE_FIRED => {
+                let fired: Fired = serde_json::from_str(data).map_err(|e| e.to_string())?;
+                self.last.insert(fired.trigger, fired.scheduled);
+                Ok(Some(Reaction::Scheduled {
+                    id: fired.instance,
+                    workflow: fired.workflow,
+                    input: fired.input,
+                    requester: fired.requester,
+                }))
+            }
+            other => Err(format!(
+                "unexpected event type {other} in a schedule stream"
+            )),
+        }
+    }
+}
+
+/// The key of a trigger: its place and its expression, so an edited schedule is armed anew.
+fn trigger_key(index: usize, schedule: &Schedule) -> String {
+    format!(
+        "{index}|{}|{}",
+        schedule.expression(),
+        schedule.timezone().name()
+    )
+}
+
+fn to_utc(t: Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(t.0)
+}
+
+fn from_utc(t: DateTime<Utc>) -> Timestamp {
+    Timestamp(t.timestamp_micros())
+}
+
+/// One cron trigger of a loaded workflow.
+struct Due {
+    workflow: String,
+    key: String,
+    schedule: Schedule,
+    requester: String,
+}
+
+impl Runtime {
+    fn cron_triggers(&self) -> Vec<Due> {
+        let mut out = Vec::new();
+        for loaded in self.definitions() {
+            let workflow = &loaded.definition.id.value;
+            for (index, trigger) in loaded.definition.triggers.iter().enumerate() {
+                let Some(cron) = &trigger.cron else { continue };
+                let zone = trigger.timezone.as_ref().map(|z| z.value.as_str());
+                match Schedule::parse(&cron.value, zone) {
+                    Ok(schedule) => out.push(Due {
+                        workflow: workflow.clone(),
+                        key: trigger_key(index, &schedule),
+                        schedule,
+                        requester: trigger
+                            .requester
+                            .as_ref()
+                            .map_or_else(|| SYSTEM.to_owned(), |r| r.value.clone()),
+                    }),
+                    Err(reason) => {
+                        tracing::warn!(%workflow, %reason, "a cron trigger cannot be read; skipped");
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Starts every scheduled workflow whose cron trigger came due, once per run, and arms
+    /// triggers seen for the first time. Returns how many runs were recorded.
+    ///
+    /// A run is recorded in the workflow's `schedule/` stream before its instance starts, with
+    /// an instance id derived from the run, so two processes, or a restart in between, start
+    /// it once. After a stop spanning several runs, the latest one is started.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn fire_due_schedules(&self) -> Result<usize, RuntimeError> {
+        self.catch_up().await?;
+        let now = self.now();
+        let Some(now_utc) = to_utc(now) else {
+            return Ok(0);
+        };
+        let mut fired = 0;
+        for due in self.cron_triggers() {
+            let (version, last) = {
+                let view = self.view();
+                view.schedules.get(&due.workflow).map_or((0, None), |runs| {
+                    (runs.version, runs.last.get(&due.key).copied())
+                })
+            };
+            let (ty, data) = match last {
+                None => (
+                    SCHEDULE_ARMED,
+                    serde_json::to_value(Armed {
+                        workflow: due.workflow.clone(),
+                        trigger: due.key.clone(),
+                        at: now,
+                    }),
+                ),
+                Some(last) => {
+                    let Some(run) = latest_due(&due.schedule, last, now_utc) else {
+                        continue;
+                    };
+                    let scheduled = from_utc(run);
+                    let instance = derived_instance_id(&format!(
+                        "schedule:{}:{}:{}",
+                        due.workflow, due.key, scheduled.0
+                    ));
+                    let input = json!({"schedule": {
+                        "cron": due.schedule.expression(),
+                        "timezone": due.schedule.timezone().name(),
+                        "at": scheduled.to_rfc3339(),
+                    }});
+                    fired += 1;
+                    (
+                        SCHEDULE_FIRED,
+                        serde_json::to_value(Fired {
+                            workflow: due.workflow.clone(),
+                            trigger: due.key.clone(),
+                            scheduled,
+                            instance,
+                            requester: due.requester.clone(),
+                            input,
+                        }),
+                    )
+                }
+            };
+            let data = data.map_err(|e| corrupt(&e))?;
+            let event = new_event(ty, &data, SYSTEM, "schedule", None)?;
+            let stream = StreamId::parse(format!("{STREAM_PREFIX}{}", due.workflow))
+                .map_err(|e| corrupt(&e))?;
+            let expected = if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            };
+            match self
+                .log()
+                .append(AppendRequest::new(stream, expected, vec![event]))
+                .await
+            {
+                Ok(_) => {}
+                // Another process recorded it first; the next round sees what it did.
+                Err(StoreError::Conflict { .. }) => {
+                    fired -= usize::from(ty == SCHEDULE_FIRED);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.catch_up().await?;
+        Ok(fired)
+    }
+
+    /// When the next cron run is due, if any trigger is armed.
+    #[must_use]
+    pub fn next_schedule(&self) -> Option<Timestamp> {
+        let triggers = self.cron_triggers();
+        let view = self.view();
+        triggers
+            .iter()
+            .filter_map(|due| {
+                let last = view.schedules.get(&due.workflow)?.last.get(&due.key)?;
+                due.schedule.next_after(to_utc(*last)?).map(from_utc)
+            })
+            .min()
+    }
+}
+
+/// The latest run of `schedule` after `last` and not after `now`.
+fn latest_due(schedule: &Schedule, last: Timestamp, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let mut run = schedule.next_after(to_utc(last)?)?;
+    if run > now {
+        return None;
+    }
+    for _ in 0..MAX_STEPS {
+        match schedule.next_after(run) {
+            Some(next) if next <= now => run = next,
+            _ => break,
+        }
+    }
+    Some(run)
 }
 
 #[cfg(test)]

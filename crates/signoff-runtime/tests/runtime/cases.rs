@@ -382,3 +382,56 @@ pub async fn directory_changes_are_recorded_as_grants_and_revocations(env: &Env)
     );
     assert_eq!(rt.sync_directory("people.yaml", &text).await.unwrap(), 0);
 }
+
+pub async fn a_cron_trigger_starts_each_run_once_in_its_time_zone(env: &Env) {
+    let started = |rt: &signoff_runtime::Runtime| {
+        let mut runs: Vec<(String, String)> = rt
+            .running()
+            .iter()
+            .filter(|e| e.state.workflow == "nightly")
+            .map(|e| {
+                (
+                    e.state.input["schedule"]["at"].as_str().unwrap().to_owned(),
+                    e.state.requester.clone(),
+                )
+            })
+            .collect();
+        runs.sort();
+        runs
+    };
+    // Monday 2026-11-23 10:00 in Berlin: the schedule is armed, nothing runs for the past.
+    let rt = env.open().await;
+    assert_eq!(rt.fire_due_schedules().await.unwrap(), 0);
+    assert!(started(&rt).is_empty());
+    assert_eq!(
+        rt.next_schedule().map(Timestamp::to_rfc3339).as_deref(),
+        Some("2026-11-24T01:30:00.000000Z"),
+        "02:30 in Berlin is 01:30 UTC in winter"
+    );
+    env.advance(86_400);
+    assert_eq!(rt.fire_due_schedules().await.unwrap(), 1);
+    assert_eq!(rt.fire_due_schedules().await.unwrap(), 0, "once per run");
+    assert_eq!(
+        started(&rt),
+        [("2026-11-24T01:30:00.000000Z".to_owned(), "tom".to_owned())]
+    );
+    // Stopped from Tuesday to Saturday: Wednesday's to Friday's runs were missed; the latest
+    // (Friday: 5 is Friday in crontab numbering) starts once, also across a restart.
+    drop(rt);
+    env.advance(4 * 86_400);
+    let rt = env.open().await;
+    assert_eq!(rt.fire_due_schedules().await.unwrap(), 1);
+    drop(rt);
+    let rt = env.open().await;
+    assert_eq!(rt.fire_due_schedules().await.unwrap(), 0);
+    let runs: Vec<String> = started(&rt).into_iter().map(|(at, _)| at).collect();
+    assert_eq!(
+        runs,
+        ["2026-11-24T01:30:00.000000Z", "2026-11-27T01:30:00.000000Z"]
+    );
+    // No runs on the weekend; Monday's comes.
+    env.advance(86_400);
+    assert_eq!(rt.fire_due_schedules().await.unwrap(), 0, "Sunday");
+    env.advance(86_400);
+    assert_eq!(rt.fire_due_schedules().await.unwrap(), 1, "Monday");
+}

@@ -31,7 +31,7 @@ impl Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let workflows = dir.path().join("workflows");
         std::fs::create_dir(&workflows).unwrap();
-        for file in ["deploy.yaml", "outage.yaml", "review.yaml"] {
+        for file in ["deploy.yaml", "outage.yaml", "review.yaml", "nightly.yaml"] {
             std::fs::copy(fixtures().join(file), workflows.join(file)).unwrap();
         }
         std::fs::copy(
@@ -142,4 +142,5 @@ on_both_backends!(
     the_state_at_a_past_moment_is_the_state_that_was_live_then,
     a_retried_command_with_the_same_key_is_recorded_once,
     directory_changes_are_recorded_as_grants_and_revocations,
+    a_cron_trigger_starts_each_run_once_in_its_time_zone,
 );
