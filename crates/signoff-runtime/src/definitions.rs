@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use signoff_core::workflow::{Loaded, Problem, load};
+use signoff_core::workflow::{Definition, Loaded, Problem, load};
 
 use crate::error::RuntimeError;
 
@@ -46,6 +46,7 @@ impl Definitions {
             .collect();
         paths.sort();
         let mut problems = Vec::new();
+        let mut loaded = Vec::new();
         for path in paths {
             let name = path.display().to_string();
             let text = std::fs::read_to_string(&path).map_err(|source| RuntimeError::Io {
@@ -53,26 +54,22 @@ impl Definitions {
                 source,
             })?;
             match load(&name, &text) {
-                Ok(loaded) => {
-                    let id = loaded.definition.id.value.clone();
-                    if out.by_id.contains_key(&id) {
-                        problems.push(Problem::new(
-                            &name,
-                            loaded.definition.id.at,
-                            format!("workflow id {id:?} is defined by another file too"),
-                        ));
-                        continue;
-                    }
-                    out.insert(Arc::new(loaded), true);
-                }
+                Ok(one) => loaded.push((name, Arc::new(one))),
                 Err(mut p) => problems.append(&mut p),
             }
         }
-        if problems.is_empty() {
-            Ok(out)
-        } else {
-            Err(RuntimeError::Invalid(problems))
+        let all: Vec<(&str, &Definition)> = loaded
+            .iter()
+            .map(|(name, l)| (name.as_str(), &l.definition))
+            .collect();
+        problems.extend(cross_check(&all));
+        if !problems.is_empty() {
+            return Err(RuntimeError::Invalid(problems));
         }
+        for (_, one) in loaded {
+            out.insert(one, true);
+        }
+        Ok(out)
     }
 
     /// Adds a definition; `current` makes it the one new instances of its workflow use.
@@ -148,4 +145,104 @@ impl Definitions {
         ids.sort();
         ids
     }
+}
+
+/// The problems between definitions of one folder: two files with one workflow id, a
+/// `start_workflow` or a trigger naming a workflow that is not there, a trigger on a step or an
+/// outcome that workflow does not have.
+#[must_use]
+pub fn cross_check(all: &[(&str, &Definition)]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for (file, def) in all {
+        if let Some(first) = seen.insert(def.id.value.as_str(), file) {
+            problems.push(
+                Problem::new(
+                    file,
+                    def.id.at,
+                    format!(
+                        "workflow id {:?} is defined by another file too",
+                        def.id.value
+                    ),
+                )
+                .hint(format!(
+                    "{first} defines it first; give each workflow its own id"
+                )),
+            );
+        }
+    }
+    let ids = || {
+        let mut ids: Vec<&str> = seen.keys().copied().collect();
+        ids.sort_unstable();
+        ids.join(", ")
+    };
+    let find = |id: &str| all.iter().find(|(_, d)| d.id.value == id).map(|(_, d)| *d);
+    for (file, def) in all {
+        for step in &def.steps {
+            if let Some(start) = &step.start_workflow
+                && find(&start.workflow.value).is_none()
+            {
+                problems.push(
+                    Problem::new(
+                        file,
+                        start.workflow.at,
+                        format!(
+                            "step {:?} starts workflow {:?}, which no file of this folder defines",
+                            step.id.value, start.workflow.value
+                        ),
+                    )
+                    .hint(format!("the workflows are: {}", ids())),
+                );
+            }
+        }
+        for on in def.triggers.iter().filter_map(|t| t.on.as_ref()) {
+            let Some(other) = find(&on.workflow.value) else {
+                problems.push(
+                    Problem::new(
+                        file,
+                        on.workflow.at,
+                        format!(
+                            "a trigger waits for workflow {:?}, which no file of this folder defines",
+                            on.workflow.value
+                        ),
+                    )
+                    .hint(format!("the workflows are: {}", ids())),
+                );
+                continue;
+            };
+            if let Some(step) = &on.step
+                && other.step(&step.value).is_none()
+            {
+                problems.push(Problem::new(
+                    file,
+                    step.at,
+                    format!(
+                        "a trigger waits for step {:?} of {:?}, which has no such step",
+                        step.value, on.workflow.value
+                    ),
+                ));
+            }
+            if let Some(outcome) = &on.outcome {
+                let outcomes: Vec<&str> = other
+                    .steps
+                    .iter()
+                    .filter_map(|s| s.end.as_ref().map(|e| e.outcome.value.as_str()))
+                    .collect();
+                if !outcomes.contains(&outcome.value.as_str()) {
+                    problems.push(
+                        Problem::new(
+                            file,
+                            outcome.at,
+                            format!(
+                                "a trigger waits for outcome {:?} of {:?}, which never ends so",
+                                outcome.value, on.workflow.value
+                            ),
+                        )
+                        .hint(format!("its outcomes are: {}", outcomes.join(", "))),
+                    );
+                }
+            }
+        }
+    }
+    problems
 }

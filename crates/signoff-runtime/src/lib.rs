@@ -10,6 +10,7 @@ mod error;
 pub mod queries;
 pub mod runtime;
 pub mod schedule;
+pub mod timeline;
 
 use std::path::PathBuf;
 use std::sync::Arc;

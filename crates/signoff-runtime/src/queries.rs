@@ -174,6 +174,8 @@ impl Runtime {
         let started = tokio::time::Instant::now();
         let mut commits = self.log().committed();
         loop {
+            // Other processes write to the log too: follow it before looking.
+            self.catch_up().await?;
             let entry = self.load(id).await?;
             if !entry.state.is_running() {
                 return Ok(entry.state.status);

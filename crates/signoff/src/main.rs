@@ -2,23 +2,40 @@
 //! calls on the store and the runtime and prints the answers; it holds no business rules.
 #![forbid(unsafe_code)]
 
+mod act;
 mod bench;
+mod definitions;
+mod show;
 mod verify;
+mod wait;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use signoff_runtime::{Config, Runtime, RuntimeError};
 use signoff_store::DatabaseUrl;
 
-/// Exit code when a command ran and its answer is "no" (e.g. the chain is broken).
+/// Exit code when a command ran and its answer is "no" (the chain is broken, the definitions
+/// have problems, the instance ended without success).
 pub const EXIT_NO: u8 = 1;
-/// Exit code when a command could not run (bad arguments, unreachable database…).
+/// Exit code when a command could not run (bad arguments, unreachable database…) or was refused.
 pub const EXIT_ERROR: u8 = 2;
 
 /// signoff: event-sourced workflows with approval bots, on a tamper-evident log.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command understands.
+#[derive(clap::Args, Clone)]
+pub struct Global {
     /// The event log: sqlite://PATH (embedded, created on first use) or postgres://USER@HOST/DB.
     #[arg(
         long,
@@ -27,18 +44,153 @@ struct Cli {
         default_value = "sqlite://signoff.db"
     )]
     database: String,
+    /// The folder of workflow definitions.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_WORKFLOWS",
+        default_value = "workflows"
+    )]
+    workflows: PathBuf,
+    /// The directory file: people, their roles and identities.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_PEOPLE",
+        default_value = "people.yaml"
+    )]
+    people: PathBuf,
+    /// Where evidence content is stored, by hash.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_EVIDENCE",
+        default_value = "evidence"
+    )]
+    evidence: PathBuf,
+    /// Who you are (a person id of the directory), for commands that act.
+    #[arg(
+        long = "as",
+        global = true,
+        env = "SIGNOFF_USER",
+        value_name = "PERSON"
+    )]
+    person: Option<String>,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long, global = true)]
+    json: bool,
+}
 
-    #[command(subcommand)]
-    command: Command,
+impl Global {
+    /// The event log's address.
+    pub fn url(&self) -> anyhow::Result<DatabaseUrl> {
+        Ok(DatabaseUrl::parse(&self.database)?)
+    }
+
+    /// Opens the runtime over the log, the definitions and the directory.
+    pub async fn open(&self) -> anyhow::Result<Runtime> {
+        let mut config = Config::embedded(self.url()?);
+        config.workflows.clone_from(&self.workflows);
+        config.people.clone_from(&self.people);
+        config.evidence.clone_from(&self.evidence);
+        Ok(signoff_runtime::open(&config).await?)
+    }
+
+    /// The person acting, from `--as` or `SIGNOFF_USER`.
+    pub fn actor(&self) -> anyhow::Result<&str> {
+        self.person.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "say who you are: --as PERSON (or SIGNOFF_USER), a person id of {}",
+                self.people.display()
+            )
+        })
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check workflow definitions; every problem with file:line:column and a hint (exit 0 none,
+    /// 1 problems, 2 error).
+    Validate(definitions::ValidateArgs),
+    /// Print the JSON Schema of workflow definitions (committed as workflows/schema.json).
+    Schema,
+    /// List the workflows loaded from the workflows folder.
+    Workflows,
+    /// Start an instance of a workflow.
+    Start(act::StartArgs),
+    /// Submit a form step.
+    Submit(act::SubmitArgs),
+    /// Approve or reject at an approval gate.
+    Decide(act::DecideArgs),
+    /// Revoke your decision on a gate that is still open (if the workflow allows it).
+    Revoke(act::RevokeArgs),
+    /// Hand your decision on a gate to another holder of the role (if the workflow allows it).
+    Delegate(act::DelegateArgs),
+    /// Mark a task of a checklist done, or not being done with a reason.
+    Complete(act::CompleteArgs),
+    /// Post a status update (incidents).
+    PostStatus(act::PostStatusArgs),
+    /// Add a comment to an instance.
+    Comment(act::CommentArgs),
+    /// Send a signal an instance's wait step may be waiting for.
+    Signal(act::SignalArgs),
+    /// Attach a file as evidence (stored by its hash, the hash recorded in the log).
+    Attach(act::AttachArgs),
+    /// Cancel an instance (its requester only).
+    Cancel(act::CancelArgs),
+    /// The state of an instance, or the list of running instances.
+    Status(show::StatusArgs),
+    /// What waits for a person: forms, decisions, tasks.
+    Inbox(show::InboxArgs),
+    /// Who did what, when and through which channel, for one instance.
+    Timeline(show::TimelineArgs),
+    /// The state of an instance as it was at a moment in the past.
+    Replay(show::ReplayArgs),
+    /// The log as JSON Lines of CloudEvents (all of it, or one instance).
+    Export(show::ExportArgs),
+    /// Notifications recorded in the log (what each person was told).
+    Notifications(show::NotificationsArgs),
+    /// Block until an instance ends: exit 0 when it ended with a success (approved…), 1 when
+    /// it ended otherwise (rejected, expired…), 3 when cancelled, 4 on --timeout, 2 on error.
+    Wait(wait::Args),
+    /// Run the engine's clock: fire due timers (reminders, deadlines, escalations, waits) and
+    /// cron schedules, until stopped (or once, with --once).
+    Run(wait::RunArgs),
     /// Walk the hash chain and report the first broken link (exit 0 intact, 1 broken, 2 error).
     Verify(verify::Args),
     /// Measure signoff on this machine; prints one JSON line per scenario.
     #[command(subcommand)]
     Bench(bench::Bench),
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate(args) => definitions::validate(g, &args),
+        Command::Schema => definitions::schema(),
+        Command::Workflows => definitions::list(g),
+        Command::Start(args) => act::start(g, args).await,
+        Command::Submit(args) => act::submit(g, args).await,
+        Command::Decide(args) => act::decide(g, args).await,
+        Command::Revoke(args) => act::revoke(g, args).await,
+        Command::Delegate(args) => act::delegate(g, args).await,
+        Command::Complete(args) => act::complete(g, args).await,
+        Command::PostStatus(args) => act::post_status(g, args).await,
+        Command::Comment(args) => act::comment(g, args).await,
+        Command::Signal(args) => act::signal(g, args).await,
+        Command::Attach(args) => act::attach(g, args).await,
+        Command::Cancel(args) => act::cancel(g, args).await,
+        Command::Status(args) => show::status(g, args).await,
+        Command::Inbox(args) => show::inbox(g, args).await,
+        Command::Timeline(args) => show::timeline(g, args).await,
+        Command::Replay(args) => show::replay(g, args).await,
+        Command::Export(args) => show::export(g, args).await,
+        Command::Notifications(args) => show::notifications(g, args).await,
+        Command::Wait(args) => wait::wait(g, args).await,
+        Command::Run(args) => wait::run(g, args).await,
+        Command::Verify(args) => verify::run(&g.url()?, args).await,
+        Command::Bench(b) => bench::run(g, b).await,
+    }
 }
 
 #[tokio::main]
@@ -50,18 +202,16 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let result = match DatabaseUrl::parse(&cli.database) {
-        Err(e) => Err(e.into()),
-        Ok(url) => match cli.command {
-            Command::Verify(args) => verify::run(&url, args).await,
-            Command::Bench(b) => bench::run(&url, b).await,
-        },
-    };
-    match result {
+    match run(Cli::parse()).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // A refusal is a sentence for a person; other errors carry their causes.
+            match error.downcast_ref::<RuntimeError>() {
+                Some(RuntimeError::Rejected(rejection)) => {
+                    eprintln!("refused: {rejection}");
+                }
+                _ => eprintln!("error: {error:#}"),
+            }
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -9,9 +9,10 @@ pub mod expr;
 pub mod located;
 pub mod model;
 pub mod parse;
+pub mod schema;
 pub mod validate;
 
 pub use duration::Span;
 pub use located::{Located, Position};
 pub use model::*;
-pub use parse::{Loaded, Problem, load};
+pub use parse::{Loaded, Problem, check_text, load};

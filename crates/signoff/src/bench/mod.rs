@@ -4,17 +4,15 @@ mod log;
 
 use std::process::ExitCode;
 
-use signoff_store::DatabaseUrl;
-
 #[derive(clap::Subcommand)]
 pub enum Bench {
     /// The event log: durable appends, verified replay, commit-to-subscriber lag.
     Log(log::Args),
 }
 
-pub async fn run(url: &DatabaseUrl, bench: Bench) -> anyhow::Result<ExitCode> {
+pub async fn run(g: &crate::Global, bench: Bench) -> anyhow::Result<ExitCode> {
     match bench {
-        Bench::Log(args) => log::run(url, args).await?,
+        Bench::Log(args) => log::run(&g.url()?, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

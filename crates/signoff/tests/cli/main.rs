@@ -139,3 +139,5 @@ fn bench_log_prints_one_json_line_per_scenario() {
         "scratch files are removed"
     );
 }
+
+mod workflows;

@@ -1,0 +1,253 @@
+//! The timeline of an instance as people read it: one line per event saying who did what, when,
+//! and through which channel. The CLI, the web pages and the chat adapters all print this.
+
+use serde::Serialize;
+use signoff_core::engine::{InstanceEvent, TaskStatus, TimerPurpose, Verdict};
+use signoff_core::{RecordedEvent, Timestamp};
+
+/// One line of a timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct Line {
+    /// The event's global sequence.
+    pub sequence: u64,
+    /// Its version in the instance's stream.
+    pub version: u64,
+    /// When it was recorded.
+    pub time: Timestamp,
+    /// Who caused it (a person id, or `system`).
+    pub actor: String,
+    /// Through which channel (`cli`, `web`, `discord`, `email`, `timer`…).
+    pub channel: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// What happened, as a sentence.
+    pub summary: String,
+}
+
+impl Line {
+    /// The line of one recorded event.
+    #[must_use]
+    pub fn new(record: &RecordedEvent, event: &InstanceEvent) -> Self {
+        Self {
+            sequence: record.sequence,
+            version: record.version,
+            time: record.time,
+            actor: record.metadata.actor.clone(),
+            channel: record.metadata.channel.clone(),
+            ty: record.ty.as_str().to_owned(),
+            summary: summary(event),
+        }
+    }
+}
+
+fn verdict(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Approve => "approved",
+        Verdict::Reject => "rejected",
+    }
+}
+
+fn quoted(text: &str) -> String {
+    const MAX: usize = 120;
+    let mut out: String = text.chars().take(MAX).collect();
+    if text.chars().count() > MAX {
+        out.push('…');
+    }
+    format!("{out:?}")
+}
+
+/// What an event says, as a sentence.
+#[must_use]
+pub fn summary(event: &InstanceEvent) -> String {
+    match event {
+        InstanceEvent::Started {
+            workflow,
+            requester,
+            definition,
+            ..
+        } => format!("{requester} started {workflow} (definition {definition})"),
+        InstanceEvent::StepEntered {
+            step, assignees, ..
+        } => {
+            if assignees.is_empty() {
+                format!("step {step} entered")
+            } else {
+                format!("step {step} entered; waiting for {}", assignees.join(", "))
+            }
+        }
+        InstanceEvent::StepCompleted {
+            step,
+            outcome,
+            next,
+            ..
+        } => match next {
+            Some(next) => format!("step {step} completed ({outcome}); next: {next}"),
+            None => format!("step {step} completed ({outcome})"),
+        },
+        InstanceEvent::JoinArrived { step, branch, .. } => {
+            format!("branch {branch} arrived at {step}")
+        }
+        InstanceEvent::FormSubmitted {
+            step, by, values, ..
+        } => format!(
+            "{by} submitted {step} ({} field{})",
+            values.len(),
+            if values.len() == 1 { "" } else { "s" }
+        ),
+        InstanceEvent::Decided {
+            step,
+            by,
+            verdict: v,
+            justification,
+            roles,
+            groups,
+            on_behalf_of,
+            escalated,
+            ..
+        } => {
+            let mut s = format!("{by} {} {step}", verdict(*v));
+            // The groups it counted for say more than every role the person holds.
+            if !groups.is_empty() {
+                s.push_str(&format!(" for {}", groups.join(", ")));
+            } else if !roles.is_empty() {
+                s.push_str(&format!(" as {}", roles.join(", ")));
+            }
+            if let Some(other) = on_behalf_of {
+                s.push_str(&format!(" on behalf of {other}"));
+            }
+            if *escalated {
+                s.push_str(" (escalation)");
+            }
+            if !justification.is_empty() {
+                s.push_str(&format!(": {}", quoted(justification)));
+            }
+            s
+        }
+        InstanceEvent::Revoked {
+            step, by, reason, ..
+        } => format!("{by} revoked their decision on {step}: {}", quoted(reason)),
+        InstanceEvent::Delegated { step, from, to, .. } => {
+            format!("{from} delegated their decision on {step} to {to}")
+        }
+        InstanceEvent::Escalated { step, to, n, .. } => {
+            format!("{step} escalated (#{n}) to {}", to.join(", "))
+        }
+        InstanceEvent::TaskCompleted {
+            step,
+            item,
+            status,
+            note,
+            by,
+            ..
+        } => {
+            let what = match status {
+                TaskStatus::Done => "done",
+                TaskStatus::NotDoing => "not doing",
+            };
+            let mut s = format!("{by} marked {step}/{item} {what}");
+            if !note.is_empty() {
+                s.push_str(&format!(": {}", quoted(note)));
+            }
+            s
+        }
+        InstanceEvent::StatusPosted { by, text, .. } => {
+            format!("{by} posted a status update: {}", quoted(text))
+        }
+        InstanceEvent::Commented { by, text, .. } => format!("{by} commented: {}", quoted(text)),
+        InstanceEvent::TimerScheduled {
+            step, purpose, due, ..
+        } => format!(
+            "{} for {step} set for {}",
+            purpose_name(purpose),
+            due.to_rfc3339()
+        ),
+        InstanceEvent::TimerFired { id, .. } => format!("timer {id} fired"),
+        InstanceEvent::NotificationRequested {
+            to,
+            subject,
+            reason,
+            ..
+        } => format!("{} told ({reason}): {}", to.join(", "), quoted(subject)),
+        InstanceEvent::WorkflowRequested { step, workflow, .. } => {
+            format!("{step} asked to start {workflow}")
+        }
+        InstanceEvent::Linked { link, .. } => format!(
+            "linked to {} {} ({})",
+            link.workflow, link.instance, link.relation
+        ),
+        InstanceEvent::EvidenceAttached {
+            name,
+            hash,
+            size,
+            by,
+            ..
+        } => format!("{by} attached {name} ({size} bytes, {hash})"),
+        InstanceEvent::SignalReceived { name, by, .. } => format!("{by} sent signal {name}"),
+        InstanceEvent::Ended {
+            outcome, success, ..
+        } => format!(
+            "ended: {outcome}{}",
+            if *success { "" } else { " (not a success)" }
+        ),
+        InstanceEvent::Cancelled { reason, by, .. } => {
+            format!("{by} cancelled it: {}", quoted(reason))
+        }
+    }
+}
+
+fn purpose_name(purpose: &TimerPurpose) -> String {
+    match purpose {
+        TimerPurpose::Escalation { n } => format!("escalation #{n}"),
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| "timer".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_says_who_as_what_and_why() {
+        let event = InstanceEvent::Decided {
+            step: "cab".into(),
+            by: "bea".into(),
+            verdict: Verdict::Reject,
+            justification: "no rollback plan".into(),
+            roles: vec!["change-board".into(), "legal".into()],
+            groups: vec!["board".into()],
+            escalated: false,
+            on_behalf_of: Some("ben".into()),
+            shown: "sha256:00".into(),
+            at: Timestamp(0),
+        };
+        assert_eq!(
+            summary(&event),
+            "bea rejected cab for board on behalf of ben: \"no rollback plan\""
+        );
+    }
+
+    #[test]
+    fn long_texts_are_cut_and_timers_named() {
+        let event = InstanceEvent::Commented {
+            text: "x".repeat(500),
+            by: "rita".into(),
+            at: Timestamp(0),
+        };
+        assert!(summary(&event).ends_with("…\""));
+        assert!(summary(&event).chars().count() < 150);
+        let event = InstanceEvent::TimerScheduled {
+            id: "t1".into(),
+            step: "review".into(),
+            purpose: TimerPurpose::Escalation { n: 2 },
+            due: Timestamp(0),
+        };
+        assert_eq!(
+            summary(&event),
+            "escalation #2 for review set for 1970-01-01T00:00:00.000000Z"
+        );
+    }
+}

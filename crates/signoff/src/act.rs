@@ -1,0 +1,383 @@
+//! The commands that act on an instance: start, submit, decide, complete… Each runs as the person
+//! given by `--as`, through the `cli` channel, and prints what it recorded.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::{Map, Value, json};
+use signoff_core::engine::{Command, TaskStatus, Verdict};
+use signoff_runtime::Applied;
+use signoff_runtime::timeline::summary;
+
+use crate::Global;
+
+/// The channel commands of the CLI are recorded with.
+pub const CHANNEL: &str = "cli";
+
+/// Values given as `--values JSON` and `--set NAME=VALUE` (repeatable).
+#[derive(clap::Args)]
+pub struct Values {
+    /// All values as one JSON object, e.g. '{"risk":"high","services":["api"]}'.
+    #[arg(long, value_name = "JSON")]
+    values: Option<String>,
+    /// One value: NAME=VALUE. VALUE is read as JSON when it is JSON (3, true, ["a","b"],
+    /// "quoted text") and as text otherwise.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+}
+
+impl Values {
+    fn to_map(&self) -> anyhow::Result<Map<String, Value>> {
+        let mut map = match &self.values {
+            None => Map::new(),
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => {
+                    anyhow::bail!("--values must be a JSON object, e.g. '{{\"risk\":\"low\"}}'")
+                }
+                Err(e) => anyhow::bail!("--values is not valid JSON: {e}"),
+            },
+        };
+        for item in &self.set {
+            let Some((name, value)) = item.split_once('=') else {
+                anyhow::bail!("--set {item:?} needs the form NAME=VALUE");
+            };
+            let name = name.trim();
+            if name.is_empty() {
+                anyhow::bail!("--set {item:?} has no name before '='");
+            }
+            let value =
+                serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+            map.insert(name.to_owned(), value);
+        }
+        Ok(map)
+    }
+}
+
+fn print_applied(g: &Global, what: &str, applied: &Applied) -> anyhow::Result<ExitCode> {
+    if g.json {
+        println!(
+            "{}",
+            json!({
+                "instance": applied.instance,
+                "version": applied.version,
+                "deduplicated": applied.deduplicated,
+                "events": applied.events,
+            })
+        );
+    } else {
+        if applied.deduplicated {
+            println!("{what}: already recorded (instance {})", applied.instance);
+        } else {
+            println!("{what}: instance {}", applied.instance);
+        }
+        for event in &applied.events {
+            println!("  {}", summary(event));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn execute(
+    g: &Global,
+    what: &str,
+    instance: &str,
+    command: Command,
+    key: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let person = g.actor()?;
+    let rt = g.open().await?;
+    let applied = rt.execute(instance, command, person, CHANNEL, key).await?;
+    print_applied(g, what, &applied)
+}
+
+#[derive(clap::Args)]
+pub struct StartArgs {
+    /// The workflow id (`signoff workflows` lists them).
+    workflow: String,
+    /// The instance's input.
+    #[command(flatten)]
+    input: Values,
+}
+
+pub async fn start(g: &Global, args: StartArgs) -> anyhow::Result<ExitCode> {
+    let person = g.actor()?;
+    let input = Value::Object(args.input.to_map()?);
+    let rt = g.open().await?;
+    let applied = rt.start(&args.workflow, input, person, CHANNEL).await?;
+    if !g.json {
+        // The id first, alone on its line, for shell scripts that capture it.
+        println!("{}", applied.instance);
+        for event in &applied.events {
+            println!("  {}", summary(event));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_applied(g, "started", &applied)
+}
+
+/// An instance and one of its steps.
+#[derive(clap::Args)]
+pub struct Target {
+    /// The instance id.
+    instance: String,
+    /// The step id.
+    step: String,
+    /// Makes the command safe to retry: a second run with the same key records nothing.
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    target: Target,
+    #[command(flatten)]
+    values: Values,
+}
+
+pub async fn submit(g: &Global, args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let command = Command::Submit {
+        step: args.target.step.clone(),
+        values: args.values.to_map()?,
+    };
+    let t = &args.target;
+    execute(
+        g,
+        "submitted",
+        &t.instance,
+        command,
+        t.idempotency_key.as_deref(),
+    )
+    .await
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum VerdictArg {
+    Approve,
+    Reject,
+}
+
+#[derive(clap::Args)]
+pub struct DecideArgs {
+    #[command(flatten)]
+    target: Target,
+    /// approve or reject.
+    verdict: VerdictArg,
+    /// Why (the workflow may require it, with a minimum length).
+    #[arg(long, short = 'j', default_value = "")]
+    justification: String,
+    /// The hash of what you were shown (`signoff status --json` gives `view_hash`); when
+    /// given, the decision is refused if the instance changed since.
+    #[arg(long)]
+    shown: Option<String>,
+}
+
+pub async fn decide(g: &Global, args: DecideArgs) -> anyhow::Result<ExitCode> {
+    let command = Command::Decide {
+        step: args.target.step.clone(),
+        verdict: match args.verdict {
+            VerdictArg::Approve => Verdict::Approve,
+            VerdictArg::Reject => Verdict::Reject,
+        },
+        justification: args.justification,
+        shown: args.shown,
+    };
+    let t = &args.target;
+    execute(
+        g,
+        "decided",
+        &t.instance,
+        command,
+        t.idempotency_key.as_deref(),
+    )
+    .await
+}
+
+#[derive(clap::Args)]
+pub struct RevokeArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Why.
+    #[arg(long, default_value = "")]
+    reason: String,
+}
+
+pub async fn revoke(g: &Global, args: RevokeArgs) -> anyhow::Result<ExitCode> {
+    let command = Command::Revoke {
+        step: args.target.step.clone(),
+        reason: args.reason,
+    };
+    let t = &args.target;
+    execute(
+        g,
+        "revoked",
+        &t.instance,
+        command,
+        t.idempotency_key.as_deref(),
+    )
+    .await
+}
+
+#[derive(clap::Args)]
+pub struct DelegateArgs {
+    #[command(flatten)]
+    target: Target,
+    /// To whom (another holder of the role).
+    to: String,
+    /// Why.
+    #[arg(long, default_value = "")]
+    reason: String,
+}
+
+pub async fn delegate(g: &Global, args: DelegateArgs) -> anyhow::Result<ExitCode> {
+    let command = Command::Delegate {
+        step: args.target.step.clone(),
+        to: args.to,
+        reason: args.reason,
+    };
+    let t = &args.target;
+    execute(
+        g,
+        "delegated",
+        &t.instance,
+        command,
+        t.idempotency_key.as_deref(),
+    )
+    .await
+}
+
+#[derive(clap::Args)]
+pub struct CompleteArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The task id.
+    item: String,
+    /// Mark it as not being done, with this reason (instead of done).
+    #[arg(long, value_name = "REASON")]
+    not_doing: Option<String>,
+    /// A note (what was done, a link).
+    #[arg(long, default_value = "")]
+    note: String,
+}
+
+pub async fn complete(g: &Global, args: CompleteArgs) -> anyhow::Result<ExitCode> {
+    let (status, note) = match args.not_doing {
+        Some(reason) => (TaskStatus::NotDoing, reason),
+        None => (TaskStatus::Done, args.note),
+    };
+    let command = Command::Complete {
+        step: args.target.step.clone(),
+        item: args.item,
+        status,
+        note,
+    };
+    let t = &args.target;
+    execute(
+        g,
+        "completed",
+        &t.instance,
+        command,
+        t.idempotency_key.as_deref(),
+    )
+    .await
+}
+
+#[derive(clap::Args)]
+pub struct PostStatusArgs {
+    /// The instance id.
+    instance: String,
+    /// The update.
+    text: String,
+    /// The step whose cadence it answers (default: any with a cadence).
+    #[arg(long)]
+    step: Option<String>,
+}
+
+pub async fn post_status(g: &Global, args: PostStatusArgs) -> anyhow::Result<ExitCode> {
+    let command = Command::PostStatus {
+        step: args.step,
+        text: args.text,
+    };
+    execute(g, "posted", &args.instance, command, None).await
+}
+
+#[derive(clap::Args)]
+pub struct CommentArgs {
+    /// The instance id.
+    instance: String,
+    /// The comment.
+    text: String,
+}
+
+pub async fn comment(g: &Global, args: CommentArgs) -> anyhow::Result<ExitCode> {
+    let command = Command::Comment { text: args.text };
+    execute(g, "commented", &args.instance, command, None).await
+}
+
+#[derive(clap::Args)]
+pub struct SignalArgs {
+    /// The instance id.
+    instance: String,
+    /// The signal's name.
+    name: String,
+}
+
+pub async fn signal(g: &Global, args: SignalArgs) -> anyhow::Result<ExitCode> {
+    let command = Command::Signal { name: args.name };
+    execute(g, "signalled", &args.instance, command, None).await
+}
+
+#[derive(clap::Args)]
+pub struct AttachArgs {
+    /// The instance id.
+    instance: String,
+    /// The file (a plan output, a diff, a report).
+    file: PathBuf,
+    /// The name it is shown under (default: the file's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Its media type.
+    #[arg(long, default_value = "application/octet-stream")]
+    media_type: String,
+}
+
+pub async fn attach(g: &Global, args: AttachArgs) -> anyhow::Result<ExitCode> {
+    let person = g.actor()?;
+    let content =
+        std::fs::read(&args.file).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let name = args.name.unwrap_or_else(|| {
+        args.file.file_name().map_or_else(
+            || "evidence".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    });
+    let rt = g.open().await?;
+    let applied = rt
+        .attach(
+            &args.instance,
+            &name,
+            &args.media_type,
+            &content,
+            person,
+            CHANNEL,
+        )
+        .await?;
+    print_applied(g, "attached", &applied)
+}
+
+#[derive(clap::Args)]
+pub struct CancelArgs {
+    /// The instance id.
+    instance: String,
+    /// Why.
+    #[arg(long)]
+    reason: String,
+}
+
+pub async fn cancel(g: &Global, args: CancelArgs) -> anyhow::Result<ExitCode> {
+    let command = Command::Cancel {
+        reason: args.reason,
+    };
+    execute(g, "cancelled", &args.instance, command, None).await
+}

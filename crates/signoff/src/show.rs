@@ -1,0 +1,326 @@
+//! The commands that read: status, inbox, timeline, replay, export, notifications.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use futures::StreamExt;
+use serde_json::json;
+use signoff_core::Timestamp;
+use signoff_core::engine::{Instance, Status};
+use signoff_runtime::timeline::Line;
+use signoff_runtime::{Entry, Runtime, runtime::instance_stream};
+
+use crate::Global;
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The instance id; without it, the running instances are listed.
+    instance: Option<String>,
+}
+
+fn status_word(status: &Status) -> String {
+    match status {
+        Status::New => "not started".to_owned(),
+        Status::Running => "running".to_owned(),
+        Status::Ended {
+            outcome,
+            success,
+            at,
+        } => format!(
+            "ended: {outcome}{} at {}",
+            if *success { "" } else { " (not a success)" },
+            at.to_rfc3339()
+        ),
+        Status::Cancelled { reason, at } => {
+            format!("cancelled at {}: {reason}", at.to_rfc3339())
+        }
+    }
+}
+
+/// An instance's state for people.
+fn print_state(state: &Instance) {
+    println!("instance   {}", state.id);
+    println!("workflow   {} ({})", state.workflow, state.definition);
+    println!("requester  {}", state.requester);
+    println!("started    {}", state.started_at.to_rfc3339());
+    println!("status     {}", status_word(&state.status));
+    for (step, active) in &state.active {
+        let mut line = format!("  at {step}");
+        if !active.assignees.is_empty() {
+            line.push_str(&format!(", waiting for {}", active.assignees.join(", ")));
+        }
+        if let Some(gate) = &active.gate {
+            if let Some(deadline) = gate.opened.deadline {
+                line.push_str(&format!(", deadline {}", deadline.to_rfc3339()));
+            }
+            for (who, d) in &gate.decisions {
+                line.push_str(&format!("; {who}: {:?}", d.verdict).to_lowercase());
+            }
+        }
+        println!("{line}");
+        for task in &active.tasks {
+            let mark = match &task.closed {
+                None => "[ ]".to_owned(),
+                Some((status, _, by)) => format!(
+                    "[{}] by {by}",
+                    match status {
+                        signoff_core::engine::TaskStatus::Done => "x",
+                        signoff_core::engine::TaskStatus::NotDoing => "-",
+                    }
+                ),
+            };
+            println!(
+                "      {mark} {} ({})",
+                task.opened.title,
+                task.opened.owners.join(", ")
+            );
+        }
+    }
+    if !state.data.is_empty() {
+        println!("data");
+        for (step, values) in &state.data {
+            println!("  {step}: {values}");
+        }
+    }
+    for link in &state.links {
+        println!(
+            "link       {} {} ({})",
+            link.workflow, link.instance, link.relation
+        );
+    }
+    for e in &state.evidence {
+        println!("evidence   {} {} ({} bytes)", e.name, e.hash, e.size);
+    }
+}
+
+fn state_json(entry: &Entry) -> serde_json::Value {
+    let mut value = serde_json::to_value(&entry.state).unwrap_or_default();
+    value["view_hash"] = json!(entry.state.view_hash());
+    value
+}
+
+pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let rt = g.open().await?;
+    let Some(id) = args.instance else {
+        let mut running = rt.running();
+        running.sort_by(|a, b| {
+            (a.state.started_at, &a.state.id).cmp(&(b.state.started_at, &b.state.id))
+        });
+        if g.json {
+            let rows: Vec<_> = running.iter().map(state_json).collect();
+            println!("{}", serde_json::to_string(&rows)?);
+        } else if running.is_empty() {
+            println!("no instance is running");
+        } else {
+            for e in &running {
+                let at: Vec<&str> = e.state.active.keys().map(String::as_str).collect();
+                println!(
+                    "{}  {:<24} {:<12} at {}",
+                    e.state.id,
+                    e.state.workflow,
+                    e.state.requester,
+                    at.join(", ")
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let entry = rt.load(&id).await?;
+    if g.json {
+        println!("{}", state_json(&entry));
+    } else {
+        print_state(&entry.state);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct InboxArgs {
+    /// The person (default: --as).
+    person: Option<String>,
+}
+
+pub async fn inbox(g: &Global, args: InboxArgs) -> anyhow::Result<ExitCode> {
+    let person = match &args.person {
+        Some(p) => p.as_str(),
+        None => g.actor()?,
+    };
+    let rt = g.open().await?;
+    if rt.directory().person(person).is_none() {
+        anyhow::bail!("{person:?} is not a person of {}", g.people.display());
+    }
+    let items = rt.inbox(person);
+    if g.json {
+        println!("{}", serde_json::to_string(&items)?);
+    } else if items.is_empty() {
+        println!("nothing waits for {person}");
+    } else {
+        for item in &items {
+            let deadline = item
+                .deadline
+                .map(|d| format!("  due {}", d.to_rfc3339()))
+                .unwrap_or_default();
+            let tasks = if item.tasks.is_empty() {
+                String::new()
+            } else {
+                format!("  tasks: {}", item.tasks.join(", "))
+            };
+            println!(
+                "{}  {:<24} {:<8} {} ({}){deadline}{tasks}",
+                item.instance, item.workflow, item.kind, item.step, item.title
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct TimelineArgs {
+    /// The instance id.
+    instance: String,
+}
+
+async fn timeline_lines(rt: &Runtime, id: &str) -> anyhow::Result<Vec<Line>> {
+    Ok(rt
+        .instance_events(id)
+        .await?
+        .iter()
+        .map(|(record, event)| Line::new(record, event))
+        .collect())
+}
+
+pub async fn timeline(g: &Global, args: TimelineArgs) -> anyhow::Result<ExitCode> {
+    let rt = g.open().await?;
+    let lines = timeline_lines(&rt, &args.instance).await?;
+    let mut out = std::io::stdout().lock();
+    for line in &lines {
+        if g.json {
+            writeln!(out, "{}", serde_json::to_string(line)?)?;
+        } else {
+            writeln!(
+                out,
+                "{}  #{:<4} {:<10} {:<8} {}",
+                line.time.to_rfc3339(),
+                line.version,
+                line.actor,
+                line.channel,
+                line.summary
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// The instance id.
+    instance: String,
+    /// The moment, RFC 3339 (e.g. 2026-11-23T10:15:00Z).
+    #[arg(long)]
+    at: String,
+}
+
+pub async fn replay(g: &Global, args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let at = Timestamp::parse_rfc3339(&args.at).map_err(|e| {
+        anyhow::anyhow!(
+            "--at {:?} is not an RFC 3339 time ({e}); e.g. 2026-11-23T10:15:00Z",
+            args.at
+        )
+    })?;
+    let rt = g.open().await?;
+    let entry = rt.state_at(&args.instance, at).await.map_err(|e| match e {
+        signoff_runtime::RuntimeError::UnknownInstance(id) => {
+            anyhow::anyhow!("instance {id} did not exist yet at {}", at.to_rfc3339())
+        }
+        other => other.into(),
+    })?;
+    if g.json {
+        println!("{}", state_json(&entry));
+    } else {
+        println!("as of {}:", at.to_rfc3339());
+        print_state(&entry.state);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Only this instance's events (default: the whole log).
+    #[arg(long)]
+    instance: Option<String>,
+    /// Start at this global sequence (whole-log export only).
+    #[arg(long, default_value_t = 1)]
+    from: u64,
+}
+
+pub async fn export(g: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let rt = g.open().await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if let Some(id) = &args.instance {
+        let stream = instance_stream(id)?;
+        let mut next = 1;
+        loop {
+            let page = rt.log().read_stream(&stream, next, 4_096).await?;
+            if page.is_empty() {
+                break;
+            }
+            for record in &page {
+                writeln!(out, "{}", record.to_cloudevent_json())?;
+            }
+            next += page.len() as u64;
+        }
+        if next == 1 {
+            anyhow::bail!("there is no instance {id:?}");
+        }
+    } else {
+        let mut events = std::pin::pin!(signoff_store::read_all_stream(
+            rt.log().clone(),
+            args.from.saturating_sub(1)
+        ));
+        while let Some(record) = events.next().await {
+            writeln!(out, "{}", record?.to_cloudevent_json())?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct NotificationsArgs {
+    /// Only those to this person.
+    #[arg(long)]
+    person: Option<String>,
+    /// Only those of this instance.
+    #[arg(long)]
+    instance: Option<String>,
+}
+
+pub async fn notifications(g: &Global, args: NotificationsArgs) -> anyhow::Result<ExitCode> {
+    let rt = g.open().await?;
+    let list: Vec<_> = rt
+        .notifications(args.person.as_deref())
+        .await?
+        .into_iter()
+        .filter(|n| args.instance.as_ref().is_none_or(|i| *i == n.instance))
+        .collect();
+    if g.json {
+        let mut out = std::io::stdout().lock();
+        for n in &list {
+            writeln!(out, "{}", serde_json::to_string(n)?)?;
+        }
+    } else if list.is_empty() {
+        println!("no notifications");
+    } else {
+        for n in &list {
+            println!(
+                "{}  {}  to {}  [{}] {}",
+                n.at.to_rfc3339(),
+                n.instance,
+                n.to.join(", "),
+                n.reason,
+                n.subject
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,99 @@
+//! `signoff wait` (a CI pipeline gates on an instance's outcome) and `signoff run` (the engine's
+//! clock: timers and cron schedules).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::json;
+use signoff_core::engine::Status;
+
+use crate::Global;
+
+/// `wait`: the instance ended, but not with a success (rejected, expired…).
+pub const EXIT_NOT_SUCCESS: u8 = crate::EXIT_NO;
+/// `wait`: the instance was cancelled.
+pub const EXIT_CANCELLED: u8 = 3;
+/// `wait`: `--timeout` passed first.
+pub const EXIT_TIMEOUT: u8 = 4;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The instance id.
+    instance: String,
+    /// Give up after this many seconds (exit 4).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+}
+
+pub async fn wait(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    let rt = g.open().await?;
+    // Fires due timers while waiting, so a deadline ends the instance even when nothing else
+    // runs the engine's clock; each fires once whoever fires it.
+    let status = rt
+        .wait_for_end(&args.instance, args.timeout.map(Duration::from_secs), true)
+        .await?;
+    let (code, word) = match &status {
+        Status::Ended { success: true, .. } => (0, "success"),
+        Status::Ended { success: false, .. } => (EXIT_NOT_SUCCESS, "not a success"),
+        Status::Cancelled { .. } => (EXIT_CANCELLED, "cancelled"),
+        Status::New | Status::Running => (EXIT_TIMEOUT, "timed out"),
+    };
+    if g.json {
+        println!(
+            "{}",
+            json!({"instance": args.instance, "status": status, "exit": code})
+        );
+    } else {
+        match &status {
+            Status::Ended { outcome, .. } => println!("{}: {outcome} ({word})", args.instance),
+            Status::Cancelled { reason, .. } => {
+                println!("{}: cancelled ({reason})", args.instance);
+            }
+            _ => println!("{}: still running ({word})", args.instance),
+        }
+    }
+    Ok(ExitCode::from(code))
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Fire what is due now and exit (for a system cron job), instead of running until stopped.
+    #[arg(long)]
+    once: bool,
+}
+
+pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let rt = g.open().await?;
+    loop {
+        let timers = rt.fire_due_timers().await?;
+        let runs = rt.fire_due_schedules().await?;
+        if timers + runs > 0 || args.once {
+            if g.json {
+                println!(
+                    "{}",
+                    json!({"timers_fired": timers, "schedules_started": runs})
+                );
+            } else {
+                println!("fired {timers} timer(s), started {runs} scheduled run(s)");
+            }
+        }
+        if args.once {
+            return Ok(ExitCode::SUCCESS);
+        }
+        // Sleep until the next timer or run, but look at the log at least every second: other
+        // processes (CLI commands, a server) append to it too.
+        let now = rt.now().0;
+        let next = [rt.next_timer(), rt.next_schedule()]
+            .into_iter()
+            .flatten()
+            .map(|t| t.0)
+            .min()
+            .unwrap_or(i64::MAX);
+        let micros = next.saturating_sub(now).clamp(10_000, 1_000_000);
+        let sleep = Duration::from_micros(u64::try_from(micros).unwrap_or(1_000_000));
+        tokio::select! {
+            () = tokio::time::sleep(sleep) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The workflow commands as a person or a CI pipeline uses them, in a project folder holding
+//! the shipped `workflows/` and `people.yaml`, on the embedded default (`./signoff.db`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+impl Project {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let workflows = dir.path().join("workflows");
+        std::fs::create_dir(&workflows).unwrap();
+        for entry in std::fs::read_dir(repo().join("workflows")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, workflows.join(path.file_name().unwrap())).unwrap();
+        }
+        std::fs::copy(repo().join("people.yaml"), dir.path().join("people.yaml")).unwrap();
+        Self { dir }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_signoff"))
+            .current_dir(self.dir.path())
+            .env_remove("SIGNOFF_DATABASE_URL")
+            .env_remove("SIGNOFF_USER")
+            .args(args)
+            .output()
+            .expect("run signoff");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            out: String::from_utf8(out.stdout).unwrap(),
+            err: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_eq!(run.code, 0, "signoff {args:?}: {}{}", run.out, run.err);
+        run.out
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        serde_json::from_str(&self.ok(&args)).expect("JSON output")
+    }
+
+    /// Starts a low-risk deployment request as `who` and submits its form.
+    fn low_risk_deployment(&self, who: &str) -> String {
+        let id = self.ok(&["start", "deployment-approval", "--as", who]);
+        let id = id.lines().next().unwrap().trim().to_owned();
+        self.ok(&[
+            "submit",
+            &id,
+            "request",
+            "--as",
+            who,
+            "--set",
+            "service=payments-api",
+            "--set",
+            "team=payments",
+            "--set",
+            "environment=production",
+            "--set",
+            "version=v1.2.3",
+            "--set",
+            "change_type=normal",
+            "--set",
+            "risk=low",
+            "--set",
+            "description=Raise the connection pool size to 50",
+            "--set",
+            "rollback_plan=Redeploy v1.2.2 from the pipeline, 5 minutes",
+            "--set",
+            "ticket=https://tracker.example.com/browse/CHG-1234",
+        ]);
+        id
+    }
+}
+
+#[test]
+fn validate_passes_the_shipped_workflows_and_names_each_problem_with_its_position() {
+    let out = Command::new(env!("CARGO_BIN_EXE_signoff"))
+        .current_dir(repo())
+        .args(["validate", "workflows/"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let p = Project::new();
+    let broken = p.dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "id: broken\ntitle: Broken\nsteps:\n  - id: ask\n    form: {fields: [{id: x, type: text}]}\n    next: nowhere\n  - id: done\n    end: {outcome: ok}\n",
+    )
+    .unwrap();
+    let run = p.run(&["validate", "broken.yaml"]);
+    assert_eq!(run.code, 1, "{}", run.err);
+    assert!(run.err.contains("broken.yaml:6:11: "), "{}", run.err);
+    assert!(run.err.contains("nowhere"), "{}", run.err);
+    assert!(
+        run.err.contains("broken.yaml:7:9: "),
+        "unreachable `done`: {}",
+        run.err
+    );
+    let run = p.run(&["validate", "broken.yaml", "--json"]);
+    let report: Value = serde_json::from_str(&run.out).unwrap();
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["problems"][0]["line"], 6);
+    // A folder is also checked as a whole: the post-mortem waits for the incident workflow.
+    std::fs::remove_file(p.dir.path().join("workflows/incident.yaml")).unwrap();
+    let run = p.run(&["validate"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.err.contains("post-mortem.yaml") && run.err.contains("\"incident\""),
+        "{}",
+        run.err
+    );
+}
+
+#[test]
+fn schema_prints_the_committed_schema() {
+    let p = Project::new();
+    let printed: Value = serde_json::from_str(&p.ok(&["schema"])).unwrap();
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("workflows/schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        printed, committed,
+        "workflows/schema.json is stale: cargo run -p signoff -- schema > workflows/schema.json"
+    );
+}
+
+#[test]
+fn a_pipeline_gates_on_wait_and_refusals_say_why() {
+    let p = Project::new();
+    let id = p.low_risk_deployment("carol");
+    let inbox = p.json(&["inbox", "bob"]);
+    assert_eq!(inbox[0]["instance"], id.as_str());
+    assert_eq!(inbox[0]["step"], "team_review");
+
+    let run = p.run(&["decide", &id, "team_review", "approve", "--as", "carol"]);
+    assert_eq!(run.code, 2);
+    assert!(run.err.contains("separation of duties"), "{}", run.err);
+    let run = p.run(&[
+        "decide",
+        &id,
+        "team_review",
+        "reject",
+        "-j",
+        "no",
+        "--as",
+        "bob",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.err.contains("at least 10"), "{}", run.err);
+    let run = p.run(&["decide", &id, "team_review", "approve"]);
+    assert_eq!(run.code, 2);
+    assert!(run.err.contains("--as PERSON"), "{}", run.err);
+    let run = p.run(&[
+        "decide",
+        "no-such-instance",
+        "team_review",
+        "approve",
+        "--as",
+        "bob",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.err.contains("no instance"), "{}", run.err);
+
+    p.ok(&[
+        "decide",
+        &id,
+        "team_review",
+        "approve",
+        "-j",
+        "pool size is fine",
+        "--as",
+        "bob",
+    ]);
+    let run = p.run(&["wait", &id]);
+    assert_eq!(run.code, 0, "{}{}", run.out, run.err);
+    assert!(run.out.contains("approved"), "{}", run.out);
+    let timeline = p.ok(&["timeline", &id]);
+    let decision = timeline
+        .lines()
+        .find(|l| l.contains("approved team_review"))
+        .expect("the decision is in the timeline");
+    assert!(
+        decision.contains("bob") && decision.contains("cli"),
+        "{decision}"
+    );
+    assert!(decision.contains("pool size is fine"), "{decision}");
+    // The self-approval attempt is in the security stream, and nothing else of it was written.
+    let exported = p.ok(&["export"]);
+    let refused: Vec<Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "signoff.security.refused")
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "only the self-approval is a rights matter"
+    );
+    assert_eq!(refused[0]["data"]["person"], "carol");
+
+    // Rejected: exit 1. Cancelled: exit 3. Still running at the timeout: exit 4.
+    let rejected = p.low_risk_deployment("carol");
+    p.ok(&[
+        "decide",
+        &rejected,
+        "team_review",
+        "reject",
+        "-j",
+        "no rollback tested",
+        "--as",
+        "oscar",
+    ]);
+    assert_eq!(p.run(&["wait", &rejected]).code, 1);
+    let cancelled = p.low_risk_deployment("carol");
+    p.ok(&[
+        "cancel",
+        &cancelled,
+        "--reason",
+        "superseded",
+        "--as",
+        "carol",
+    ]);
+    assert_eq!(p.run(&["wait", &cancelled]).code, 3);
+    let pending = p.low_risk_deployment("carol");
+    let run = p.run(&["wait", &pending, "--timeout", "1"]);
+    assert_eq!(run.code, 4, "{}", run.out);
+    assert!(p.ok(&["status"]).contains(&pending), "listed as running");
+}
+
+#[test]
+fn replay_shows_the_state_that_was_live_and_export_is_cloudevents() {
+    let p = Project::new();
+    let id = p.low_risk_deployment("carol");
+    let before = p.json(&["status", &id]);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let then = p.ok(&["status", "--json", &id]);
+    let then: Value = serde_json::from_str(&then).unwrap();
+    assert_eq!(before, then);
+    // The moment between the submission and the decision.
+    let timeline: Vec<Value> = p
+        .ok(&["timeline", &id, "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let at = timeline.last().unwrap()["time"].as_i64().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    p.ok(&[
+        "decide",
+        &id,
+        "team_review",
+        "approve",
+        "-j",
+        "fine",
+        "--as",
+        "bob",
+    ]);
+    let at = chrono_like_rfc3339(at);
+    let past = p.json(&["replay", &id, "--at", &at]);
+    assert_eq!(past["status"], "running");
+    assert!(past["active"]["team_review"].is_object(), "{past}");
+    assert_eq!(
+        past, before,
+        "the state then is the state that was live then"
+    );
+    let now = p.json(&["status", &id]);
+    assert_eq!(now["status"], "ended");
+    let run = p.run(&["replay", &id, "--at", "2001-01-01T00:00:00Z"]);
+    assert_eq!(run.code, 2);
+    assert!(run.err.contains("did not exist yet"), "{}", run.err);
+    let run = p.run(&["replay", &id, "--at", "yesterday"]);
+    assert!(run.err.contains("RFC 3339"), "{}", run.err);
+
+    let lines: Vec<Value> = p
+        .ok(&["export", "--instance", &id])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(
+        json!(lines.len()),
+        now["version"],
+        "every event of the instance"
+    );
+    for event in &lines {
+        assert_eq!(event["specversion"], "1.0");
+        assert_eq!(event["streamid"], format!("instance/{id}"));
+        assert!(event["hash"].as_str().unwrap().len() == 64, "{event}");
+    }
+    let verify = p.ok(&["verify"]);
+    assert!(verify.starts_with("intact"), "{verify}");
+    let all = p.ok(&["export"]);
+    assert!(
+        all.contains("signoff.definition.recorded"),
+        "the definition is pinned in the log"
+    );
+}
+
+/// Microseconds since the epoch as RFC 3339, the way `--at` takes it.
+fn chrono_like_rfc3339(micros: i64) -> String {
+    signoff_core::Timestamp(micros).to_rfc3339()
+}
