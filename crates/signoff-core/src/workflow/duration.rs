@@ -22,23 +22,36 @@ pub enum Span {
     BusinessDays(u32),
 }
 
+/// How a duration is written: the hint to every duration refused.
+pub const FORMS: &str =
+    "write a whole number and a unit: 90s, 30m, 4h, 3d, 2w, or 5bd (business days)";
+
+/// What every refusal of [`Span::parse`] starts with, so a reader of the message (the definition
+/// parser) can tell it apart and split off its hint.
+const REFUSAL: &str = "the duration ";
+
 impl Span {
     /// Parses `<number><unit>` with unit `s`, `m`, `h`, `d`, `w` or `bd`.
     ///
     /// # Errors
-    /// A sentence saying what is wrong and what is accepted.
+    /// A sentence saying what is wrong, then `; ` and what to write instead (see [`explain`]).
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let split = text
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
-        let help = "write a whole number and a unit: 90s, 30m, 4h, 3d, 2w, or 5bd (business days)";
-        let n: i64 = number
-            .parse()
-            .map_err(|_| format!("{text:?} is not a duration; {help}"))?;
+        let refuse = |what: &str, hint: &str| format!("{REFUSAL}{text:?} {what}; {hint}");
+        let Ok(n) = number.parse::<i64>() else {
+            let what = if number.is_empty() {
+                "does not start with a number"
+            } else {
+                "is too long"
+            };
+            return Err(refuse(what, FORMS));
+        };
         if n <= 0 {
-            return Err(format!("{text:?} must be longer than zero; {help}"));
+            return Err(refuse("is not longer than zero", FORMS));
         }
         let seconds = match unit {
             "s" => 1,
@@ -51,14 +64,21 @@ impl Span {
                     .ok()
                     .filter(|&d| d <= 3_650)
                     .map(Self::BusinessDays)
-                    .ok_or_else(|| format!("{text:?} is too long; at most 3650bd"));
+                    .ok_or_else(|| refuse("is too long", "a duration is at most 3650bd"));
             }
-            _ => return Err(format!("{text:?} has no known unit; {help}")),
+            "" => return Err(refuse("has no unit", FORMS)),
+            _ => {
+                let hint = match unit_for(unit) {
+                    Some(known) => format!("did you mean `{n}{known}`? {FORMS}"),
+                    None => FORMS.to_owned(),
+                };
+                return Err(refuse("has no known unit", &hint));
+            }
         };
         n.checked_mul(seconds)
             .filter(|&s| s <= 100 * 366 * SECONDS_PER_DAY)
             .map(Self::Seconds)
-            .ok_or_else(|| format!("{text:?} is too long; at most 100 years"))
+            .ok_or_else(|| refuse("is too long", "a duration is at most 100 years"))
     }
 
     /// The moment this span after `from` ends. Business days skip Saturdays and Sundays (UTC) and
@@ -103,6 +123,31 @@ impl Span {
             }
         }
     }
+}
+
+/// The unit a person most likely meant by a word (`days`, `hours`, `business days`).
+fn unit_for(word: &str) -> Option<&'static str> {
+    let word = word.trim().to_ascii_lowercase();
+    let unit = match word.as_str() {
+        "sec" | "secs" | "second" | "seconds" => "s",
+        "min" | "mins" | "minute" | "minutes" => "m",
+        "hr" | "hrs" | "hour" | "hours" => "h",
+        "day" | "days" => "d",
+        "wk" | "wks" | "week" | "weeks" => "w",
+        "business day" | "business days" | "working day" | "working days" => "bd",
+        _ => return None,
+    };
+    Some(unit)
+}
+
+/// Splits a refusal of [`Span::parse`] into what is wrong and what to write instead; `None` for
+/// any other message.
+#[must_use]
+pub fn explain(message: &str) -> Option<(&str, &str)> {
+    if !message.starts_with(REFUSAL) {
+        return None;
+    }
+    message.split_once("; ")
 }
 
 impl fmt::Display for Span {
@@ -182,6 +227,24 @@ mod tests {
                 .unwrap_or_default()
                 .contains("30m, 4h")
         );
+    }
+
+    #[test]
+    fn a_refusal_splits_into_what_is_wrong_and_what_to_write() {
+        let refusal = Span::parse("3 days").err().unwrap_or_default();
+        assert_eq!(
+            explain(&refusal),
+            Some((
+                r#"the duration "3 days" has no known unit"#,
+                "did you mean `3d`? write a whole number and a unit: 90s, 30m, 4h, 3d, 2w, or 5bd (business days)"
+            ))
+        );
+        let refusal = Span::parse("10").err().unwrap_or_default();
+        assert_eq!(
+            explain(&refusal).map(|(what, _)| what),
+            Some(r#"the duration "10" has no unit"#)
+        );
+        assert_eq!(explain("missing field `after`"), None);
     }
 
     #[test]

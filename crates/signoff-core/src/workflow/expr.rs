@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use cel::common::ast::{EntryExpr, Expr};
-use cel::{Context, Program};
+use cel::{Context, ParseErrors, Program};
 use serde_json::Value;
 
 /// The variables an expression may name.
@@ -24,19 +24,13 @@ impl Expression {
     /// Compiles `source`.
     ///
     /// # Errors
-    /// The parser's message, on one line.
+    /// What the parser found first and where, on one line, e.g. "syntax error at character 19:
+    /// token recognition error at: '= '".
     pub fn compile(source: &str) -> Result<Self, String> {
         // The CEL parser is generated code; a panic on odd input must not take the caller down.
         let parsed = std::panic::catch_unwind(|| Program::compile(source))
-            .map_err(|_| format!("the expression {source:?} cannot be parsed"))?;
-        let program = parsed.map_err(|e| {
-            e.to_string()
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })?;
+            .map_err(|_| "the CEL parser failed on it".to_owned())?;
+        let program = parsed.map_err(|errors| describe(source, &errors))?;
         Ok(Self {
             source: source.to_owned(),
             program,
@@ -112,6 +106,28 @@ impl Expression {
             )),
         }
     }
+}
+
+/// The first of the parser's errors, for a person: what and where, without the parser's own
+/// picture of the source (the caller shows the source).
+fn describe(source: &str, errors: &ParseErrors) -> String {
+    let Some(first) = errors.errors.first() else {
+        return "the CEL parser refused it without saying why".to_owned();
+    };
+    let what: Vec<&str> = first.msg.split_whitespace().collect();
+    let what = what.join(" ");
+    let (what, syntax) = match what.strip_prefix("Syntax error: ") {
+        Some(rest) => (rest.to_owned(), true),
+        None => (what, false),
+    };
+    let (line, column) = first.pos;
+    let place = match (usize::try_from(line), usize::try_from(column)) {
+        (Ok(1), Ok(c)) if c > 0 && !source.contains('\n') => format!(" at character {c}"),
+        (Ok(l), Ok(c)) if l > 0 && c > 0 => format!(" at line {l}, character {c}"),
+        _ => String::new(),
+    };
+    let kind = if syntax { "syntax error" } else { "error" };
+    format!("{kind}{place}: {what}")
 }
 
 /// Walks the expression and reports each chain of field selections from an unbound identifier,
@@ -216,11 +232,25 @@ mod tests {
     }
 
     #[test]
-    fn syntax_errors_are_one_readable_line() {
+    fn syntax_errors_are_one_readable_line_that_says_where() {
         let err = Expression::compile("data.request.risk ==")
             .err()
             .unwrap_or_default();
         assert!(!err.is_empty() && !err.contains('\n'), "{err:?}");
+        let err = Expression::compile(r#"data.request.risk = "high""#)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(
+            err,
+            "syntax error at character 19: token recognition error at: '= '"
+        );
+        let err = Expression::compile("true &&\n  )")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("syntax error at line 2, character 3: "),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Workflow definitions: the language ([`model`]), reading a file ([`parse`]), the checks a
+//! Workflow definitions: the language ([`model`]) and its JSON Schema for editors ([`schema`]),
+//! reading a file ([`parse`]; [`check_text`] is what `signoff validate` runs), the checks a
 //! definition must pass before it runs ([`validate`]), and the expressions in it ([`expr`]).
 //!
 //! A definition is only ever used through [`Loaded`]: parsed, validated, with its expressions

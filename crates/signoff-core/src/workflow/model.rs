@@ -85,6 +85,7 @@ pub struct EventTrigger {
 /// One step of a workflow. Exactly one kind key must be present.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = exactly_one_kind)]
 pub struct Step {
     /// Identifier of the step, unique in the workflow: lowercase letters, digits, `-` and `_`.
     pub id: Located<String>,
@@ -137,6 +138,16 @@ pub struct Step {
     /// For an approval or a wait with a timeout: the step after it expires (default `on_reject`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_expire: Option<Located<String>>,
+}
+
+/// In the schema, what the validator checks first: a step carries exactly one kind key, so an
+/// editor flags a step with none or two as it is typed.
+fn exactly_one_kind(schema: &mut schemars::Schema) {
+    let one_of: Vec<serde_json::Value> = StepKind::KEYS
+        .iter()
+        .map(|key| serde_json::json!({ "required": [key] }))
+        .collect();
+    schema.insert("oneOf".to_owned(), one_of.into());
 }
 
 /// Who a step is for: a role, or one person.

@@ -135,8 +135,16 @@ fn yaml_problem(file: &str, text: &str, error: &serde_saphyr::Error) -> Problem 
     let message = strip_position_suffix(&message);
     if is_about_tabs(&message) {
         at = first_tab_indent(text, at).unwrap_or(at);
+    } else if message.contains("flow mapping") || message.contains("unclosed bracket '{'") {
+        at = unclosed(text, at, '{', '}').unwrap_or(at);
+    } else if message.contains("flow sequence") || message.contains("unclosed bracket '['") {
+        at = unclosed(text, at, '[', ']').unwrap_or(at);
     }
     let (message, hint) = explain(&message, text, at);
+    if !has_content(text) {
+        // Nothing in the file is at fault more than the rest.
+        at = Position::default();
+    }
     Problem::new(file, at, message).hint(hint)
 }
 
@@ -148,9 +156,27 @@ fn strip_position_suffix(message: &str) -> String {
     }
 }
 
+/// Whether the text holds anything but blank lines and comments.
+fn has_content(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim_start_matches('\u{feff}').trim();
+        !l.is_empty() && !l.starts_with('#')
+    })
+}
+
 /// Whether the reader complains about a tab ("found a tab", "tabs disallowed …").
 fn is_about_tabs(message: &str) -> bool {
-    message.contains("a tab") || message.contains("tabs ")
+    message
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| word == "tab" || word == "tabs")
+}
+
+/// Whether the reader refuses a whole number ("invalid u32", "invalid i64", …).
+fn is_about_integers(message: &str) -> bool {
+    message.strip_prefix("invalid ").is_some_and(|ty| {
+        ty.strip_prefix(['u', 'i'])
+            .is_some_and(|bits| bits == "size" || bits.parse::<u8>().is_ok())
+    })
 }
 
 /// The first tab in the indentation of a line, from the line the reader complained about on:
@@ -165,6 +191,46 @@ fn first_tab_indent(text: &str, from: Position) -> Option<Position> {
             column: u32::try_from(column + 1).ok()?,
         })
     })
+}
+
+/// The bracket that a flow collection the reader gave up on was opened with: the last one left
+/// open on the line of `at` (before it) or on one of the few lines above. The reader only notices
+/// a missing `}` or `]` where the next thing starts, often the line after.
+fn unclosed(text: &str, at: Position, open: char, close: char) -> Option<Position> {
+    const LOOK_BACK: usize = 20;
+    let last = usize::try_from(at.line).ok()?;
+    let lines: Vec<&str> = text.lines().take(last).collect();
+    for (i, line) in lines.iter().enumerate().rev().take(LOOK_BACK) {
+        let limit = if i + 1 == last {
+            usize::try_from(at.column.saturating_sub(1)).unwrap_or(usize::MAX)
+        } else {
+            usize::MAX
+        };
+        let mut open_at = Vec::new();
+        let mut quote = None;
+        let mut before = ' ';
+        for (column, c) in line.chars().enumerate().take(limit) {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == '#' && before.is_whitespace() => break,
+                None if matches!(c, '\'' | '"') && " :,[{-".contains(before) => quote = Some(c),
+                None if c == open => open_at.push(column),
+                None if c == close => {
+                    open_at.pop();
+                }
+                None => {}
+            }
+            before = c;
+        }
+        if let Some(&column) = open_at.last() {
+            return Some(Position {
+                line: u32::try_from(i + 1).ok()?,
+                column: u32::try_from(column + 1).ok()?,
+            });
+        }
+    }
+    None
 }
 
 /// The YAML reader's message as a sentence for a person, and what to do about it.
@@ -190,9 +256,7 @@ fn explain(message: &str, text: &str, at: Position) -> (String, String) {
             "keep one of them".to_owned(),
         );
     }
-    let empty = text
-        .lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    let empty = !has_content(text);
     let top = at.line <= 1 && at.column <= 1;
     match message {
         "unexpected end of input" if empty => said(
@@ -251,14 +315,14 @@ fn explain_syntax(message: &str) -> (String, String) {
             "this line is not indented like the list around it",
             "the items of a list each start with `- ` in the same column, and an item's other keys line up under its first key",
         )
-    } else if has("flow mapping") {
+    } else if has("flow mapping") || has("unclosed bracket '{'") {
         (
-            "a `{` is not closed where it should be",
+            "this `{` is not closed, or its entries are not separated by commas",
             "close it with `}` and separate its entries with commas; quote a text that contains `,`, `{`, `}` or `: `",
         )
-    } else if has("flow sequence") {
+    } else if has("flow sequence") || has("unclosed bracket '['") {
         (
-            "a `[` is not closed where it should be",
+            "this `[` is not closed, or its items are not separated by commas",
             "close it with `]` and separate its items with commas; quote a text that contains `,`, `[` or `]`",
         )
     } else if has("mapping values are not allowed") {
@@ -266,10 +330,60 @@ fn explain_syntax(message: &str) -> (String, String) {
             "a `: ` stands where a value cannot start",
             "quote a text that contains `: `, e.g. `title: \"Step: review\"`",
         )
-    } else if has("cannot start any token") {
+    } else if has("trailing content after") {
+        (
+            "there is more on the line after a quoted text ends",
+            "quote the whole value, or remove what follows the closing quote",
+        )
+    } else if has("misplaced bracket") {
+        (
+            "a `]` or `}` closes nothing",
+            "remove it, or add the `[` or `{` it is meant to close",
+        )
+    } else if has("simple key") {
+        (
+            "a key is not followed by `:`",
+            "write `key: value`; a text that goes on over several lines is indented further than its key, or quoted",
+        )
+    } else if has("block scalar") {
+        (
+            "a block text (`|` or `>`) is not written right",
+            "after `|` or `>` write at most `-`, `+` or a digit, then the text on the next lines, indented further than its key",
+        )
+    } else if has("comments must be separated") || has("comment intercepting") {
+        (
+            "a `#` here starts a comment inside a value",
+            "put a space before a comment's `#`, and quote a text that contains ` #`",
+        )
+    } else if has("only valid inside a block") || has("block sequence entries are not allowed") {
+        (
+            "a `- ` item stands where a list cannot start",
+            "start a list on the line after its key, indented further; inside `[…]` separate items with commas",
+        )
+    } else if has("'-' must be followed") {
+        (
+            "a `-` item marker is not followed by a space",
+            "write `- item`",
+        )
+    } else if has("indentation") || has("indented") {
+        (
+            "this line is not indented as it should be",
+            "indent it like the lines beside it, and further than the key it belongs to",
+        )
+    } else if has("recursion limit") {
+        (
+            "the file nests too deeply",
+            "a definition needs only a few levels of nesting",
+        )
+    } else if has("mismatched bracket") {
+        (
+            "a bracket is closed by one of the other kind",
+            "close a `[` with `]` and a `{` with `}`",
+        )
+    } else if has("cannot start any token") || has("unexpected character") {
         (
             "a value starts with a character YAML reserves",
-            "quote the value, e.g. `\"@team\"` or `\"`cmd`\"`",
+            "quote the value, e.g. `title: \"@team\"`",
         )
     } else if has("unknown escape") {
         (
@@ -291,7 +405,7 @@ fn explain_syntax(message: &str) -> (String, String) {
             "expected a number of approvals or `all`",
             "write `count: 2`, or `count: all` for every member",
         )
-    } else if has("invalid u") || has("invalid i") {
+    } else if is_about_integers(message) {
         (
             "expected a whole number here",
             "write a whole number, zero or more, such as `2`",
@@ -332,14 +446,25 @@ fn unknown_name(message: &str) -> Option<(String, String)> {
             .collect(),
         None => Vec::new(),
     };
+    let has = |name: &str| expected.contains(&name);
+    let what = match what {
+        "key" if has("steps") && has("triggers") => "top-level key",
+        "key" if has("approval") && has("end") => "step key",
+        "value" if has("long_text") => "field type",
+        other => other,
+    };
     let message = format!("unknown {what} `{wrong}`");
     if expected.is_empty() {
         let hint = "check the spelling against workflows/schema.json (editors that read the schema autocomplete keys)";
         return Some((message, hint.to_owned()));
     }
-    let in_step = expected.contains(&"approval") && expected.contains(&"end");
+    let in_step = what == "step key";
     let kinds = || super::model::StepKind::KEYS.join(", ");
-    let suggestion = super::validate::closest(wrong, expected.iter().copied());
+    let suggestion = super::validate::closest(wrong, expected.iter().copied()).or_else(|| {
+        (what == "field type")
+            .then(|| field_type_for(wrong))
+            .flatten()
+    });
     let hint = match (suggestion, in_step) {
         (Some(name), true) => format!(
             "did you mean `{name}`? a step names its kind with one of: {}",
@@ -367,6 +492,24 @@ pub fn check_text(file: &str, text: &str) -> Vec<Problem> {
     }
 }
 
+/// The field type a person most likely meant by a name other form languages use.
+fn field_type_for(name: &str) -> Option<&'static str> {
+    let ty = match name.to_ascii_lowercase().as_str() {
+        "string" | "str" | "textfield" | "line" => "text",
+        "textarea" | "paragraph" | "markdown" => "long_text",
+        "int" | "integer" | "float" | "double" | "decimal" | "numeric" => "number",
+        "bool" | "checkbox" | "yes_no" | "toggle" => "boolean",
+        "select" | "enum" | "dropdown" | "radio" | "option" => "choice",
+        "multiselect" | "multi_select" | "checkboxes" | "tags" => "multi_choice",
+        "datetime" | "timestamp" | "day" => "date",
+        "user" | "people" | "email" | "member" => "person",
+        "url" | "uri" | "href" => "link",
+        "list" | "array" | "table" | "repeat" | "object" => "group",
+        _ => return None,
+    };
+    Some(ty)
+}
+
 /// Parses, validates and compiles a definition.
 ///
 /// # Errors
@@ -383,4 +526,195 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, Vec<Problem>> {
         expressions: checked.expressions,
         definition,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::validate::tests::{dedent, expect, hint};
+    use super::*;
+
+    #[test]
+    fn syntax_errors_are_said_for_a_person_where_the_mistake_is() {
+        expect(
+            "
+            id: t
+            title: T
+            steps:
+              - id: a
+                end: {outcome: ok}
+            \tnext: b
+            ",
+            &[("6:1", "a tab is used to indent")],
+        );
+        expect(
+            "
+            id: t
+            title: T
+            steps:
+              - id: a
+                end: {outcome: ok
+              - id: b
+            ",
+            &[("5:10", "this `{` is not closed")],
+        );
+        expect(
+            "
+            id: t
+            title: T
+            steps:
+              - id: a
+                form: {fields: [{id: x, type: text}, {id: y type: text}]}
+            ",
+            &[(
+                "5:42",
+                "this `{` is not closed, or its entries are not separated",
+            )],
+        );
+        expect(
+            "
+            id: t
+            title: T
+            steps:
+              - id: a
+               next: b
+            ",
+            &[("5:4", "this line is not indented like the list around it")],
+        );
+        expect(
+            "
+            id: t
+            title: 'T
+            steps: []
+            ",
+            &[("2:8", "a quoted text is not closed")],
+        );
+    }
+
+    #[test]
+    fn values_of_the_wrong_shape_are_said_for_a_person() {
+        let cases = [
+            ("title: T\nsteps: review", "3:8", "expected a list here"),
+            ("title: [T]\nsteps: []", "2:8", "expected a text here"),
+            (
+                "title: T\nroles: [a]\nsteps: []",
+                "3:8",
+                "expected keys and values here",
+            ),
+            (
+                "title: T\ntitle: U\nsteps: []",
+                "3:1",
+                "the key `title` is given twice",
+            ),
+            (
+                "title: T\nsteps: []\n---\nid: u",
+                "5:1",
+                "more than one YAML document",
+            ),
+        ];
+        for (yaml, at, message) in cases {
+            expect(&format!("id: t\n{yaml}\n"), &[(at, message)]);
+        }
+        expect(
+            "- id: t\n",
+            &[("1:1", "the file is not a mapping of keys to values")],
+        );
+        let step = |body: &str| format!("id: t\ntitle: T\nsteps:\n  - id: a\n    {body}\n");
+        expect(
+            &step("form: {fields: [{id: x, type: text, required: maybe}]}"),
+            &[("5:51", "expected true or false here")],
+        );
+        expect(
+            &step("approval: {approvers: [{role: r, count: some}]}"),
+            &[("5:45", "expected a number of approvals or `all`")],
+        );
+        expect(
+            &step("approval: {approvers: [{role: r}], rejections: -1}"),
+            &[("5:52", "expected a whole number here")],
+        );
+        expect(
+            &step("notify: {to: [{role: requester}]}"),
+            &[("5:14", "the key `subject` is missing")],
+        );
+    }
+
+    #[test]
+    fn reader_messages_are_recognised_by_their_words() {
+        assert!(is_about_tabs("while scanning a plain scalar, found a tab"));
+        assert!(is_about_tabs("tab cannot be used as indentation"));
+        assert!(is_about_tabs(
+            "tabs disallowed within this context (block indentation)"
+        ));
+        assert!(!is_about_tabs(
+            "data did not match any variant of untagged enum Count"
+        ));
+        assert!(is_about_integers("invalid u32"));
+        assert!(is_about_integers("invalid isize"));
+        assert!(!is_about_integers("invalid unicode escape"));
+        assert!(!is_about_integers("invalid boolean"));
+    }
+
+    #[test]
+    fn a_bad_duration_is_said_with_the_duration_meant() {
+        let yaml = "id: t\ntitle: T\nsteps:\n  - id: a\n    wait: {for: 3 days}\n";
+        expect(
+            yaml,
+            &[("5:17", r#"the duration "3 days" has no known unit"#)],
+        );
+        assert!(hint(yaml).starts_with("did you mean `3d`? write a whole number and a unit"));
+    }
+
+    #[test]
+    fn an_unknown_field_type_is_answered_with_the_type_meant() {
+        let field = |ty: &str| {
+            format!(
+                "id: t\ntitle: T\nsteps:\n  - id: a\n    form: {{fields: [{{id: x, type: {ty}}}]}}\n"
+            )
+        };
+        expect(&field("string"), &[("5:35", "unknown field type `string`")]);
+        assert_eq!(hint(&field("string")), "did you mean `text`?");
+        assert_eq!(hint(&field("integer")), "did you mean `number`?");
+        assert!(hint(&field("hologram")).starts_with("write one of: text, long_text, number"));
+    }
+
+    #[test]
+    fn a_file_without_a_definition_is_at_fault_as_a_whole() {
+        for text in ["", "\n  \n", "# just a comment\n", "\u{feff}"] {
+            let found = check_text("empty.yaml", text);
+            assert_eq!(found.len(), 1, "{found:#?}");
+            assert_eq!(found[0].at, Position::default());
+            assert_eq!(found[0].message, "the file holds no definition");
+        }
+    }
+
+    #[test]
+    fn check_text_gives_every_problem_in_file_order() {
+        let text = dedent(
+            "
+            id: Bad_Id
+            title: T
+            steps:
+              - id: ask
+                form: {fields: [{id: x, type: choice}]}
+                next: nowhere
+              - id: done
+                end: {outcome: ok}
+            ",
+        );
+        let found: Vec<String> = check_text("t.yaml", &text)
+            .iter()
+            .map(|p| format!("{}: {}", p.at, p.message))
+            .collect();
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found[0].starts_with("1:5: workflow id"), "{found:#?}");
+        assert!(found[1].starts_with("5:35: field \"x\""), "{found:#?}");
+        assert!(
+            found[2].starts_with("6:11: step \"ask\" goes"),
+            "{found:#?}"
+        );
+        assert!(
+            found[3].starts_with("7:9: step \"done\" can never"),
+            "{found:#?}"
+        );
+        assert!(check_text("t.yaml", "id: [").len() == 1);
+    }
 }

@@ -731,7 +731,6 @@ pub(super) mod tests {
                 ("13:15", r#"step "pick" goes (`branch`) to "nope""#),
                 ("16:33", r#"step "fan" goes (`parallel`) to "missing""#),
                 ("22:11", r#"step "meet" goes (`next`) to "dnoe""#),
-                ("23:9", r#"step "done" can never be reached"#),
             ],
         );
     }
@@ -954,7 +953,7 @@ pub(super) mod tests {
                 aproval: {approvers: [{role: requester}]}
                 next: b
             ";
-        expect(yaml, &[("5:5", "unknown field `aproval`")]);
+        expect(yaml, &[("5:5", "unknown step key `aproval`")]);
         assert!(
             hint(yaml)
                 .starts_with("did you mean `approval`? a step names its kind with one of: form,"),

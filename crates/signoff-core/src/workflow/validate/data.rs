@@ -80,7 +80,7 @@ impl Checker<'_> {
             self.variable(source, &name, scope);
         }
         for (step, field) in compiled.data_paths() {
-            self.data_path(source, &step, field.as_deref());
+            self.data_path(source, "the expression", &step, field.as_deref());
         }
     }
 
@@ -114,12 +114,20 @@ impl Checker<'_> {
         }
     }
 
-    fn data_path(&mut self, source: &Located<String>, step: &str, field: Option<&str>) {
+    /// Checks that `data.<step>.<field>`, read by `what` (an expression, a template), names a
+    /// form step and one of its fields.
+    pub(super) fn data_path(
+        &mut self,
+        source: &Located<String>,
+        what: &str,
+        step: &str,
+        field: Option<&str>,
+    ) {
         let Some(target) = self.step_named(step) else {
             let hint = self.step_hint(step);
             self.hinted(
                 source.at,
-                format!("the expression reads data.{step}, but there is no step {step:?}"),
+                format!("{what} reads data.{step}, but there is no step {step:?}"),
                 hint,
             );
             return;
@@ -128,9 +136,7 @@ impl Checker<'_> {
             let kind = target.kind().map_or("kindless", key);
             self.hinted(
                 source.at,
-                format!(
-                    "the expression reads data.{step}, but step {step:?} is a {kind} step, not a form"
-                ),
+                format!("{what} reads data.{step}, but step {step:?} is a {kind} step, not a form"),
                 "only form steps have data: data.<form step>.<field>",
             );
             return;
@@ -148,9 +154,7 @@ impl Checker<'_> {
         };
         self.hinted(
             source.at,
-            format!(
-                "the expression reads data.{step}.{field}, but form {step:?} has no field {field:?}"
-            ),
+            format!("{what} reads data.{step}.{field}, but form {step:?} has no field {field:?}"),
             hint,
         );
     }

@@ -1,7 +1,8 @@
 //! What people fill in and read: form fields (ids, options, sub-fields, patterns, bounds),
-//! checklists, justification patterns and message templates.
+//! checklists, justification patterns and message templates (they parse, and read only the
+//! variables a message has and fields that exist).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use super::super::located::{Located, Position};
 use super::super::model::{Field, FieldType, Step, Tasks, TextRule};
@@ -231,8 +232,13 @@ impl<'a> Checker<'a> {
 
     fn template(&mut self, step: &Step, part: &str, source: &Located<String>) {
         let env = minijinja::Environment::new();
-        let Err(e) = env.template_from_str(source.as_str()) else {
-            return;
+        let e = match env.template_from_str(source.as_str()) {
+            Ok(template) => {
+                let what = format!("the {part} template of notify step {:?}", step.id.as_str());
+                self.template_names(source, &what, template.undeclared_variables(true));
+                return;
+            }
+            Err(e) => e,
         };
         let mut reason = e.kind().to_string();
         if let Some(detail) = e.detail() {
@@ -258,6 +264,95 @@ impl<'a> Checker<'a> {
         );
     }
 }
+
+impl Checker<'_> {
+    /// What a template reads: only variables a message is rendered with, and only fields of
+    /// forms that exist (a misspelt name would render as nothing, silently).
+    fn template_names(
+        &mut self,
+        source: &Located<String>,
+        what: &str,
+        names: impl IntoIterator<Item = String>,
+    ) {
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        let mut unknown = BTreeSet::new();
+        for name in &names {
+            let mut parts = name.split('.');
+            match parts.next().unwrap_or_default() {
+                "data" => {
+                    if let Some(step) = parts.next() {
+                        let at = Located {
+                            value: source.value.clone(),
+                            at: within(source, name),
+                        };
+                        self.data_path(&at, what, step, parts.next());
+                    }
+                }
+                first if TEMPLATE_NAMES.contains(&first) => {}
+                first => {
+                    unknown.insert(first.to_owned());
+                }
+            }
+        }
+        for name in unknown {
+            let known = "a message reads data, input, requester and instance (id, workflow, title)";
+            let hint = match closest(&name, TEMPLATE_NAMES) {
+                Some(v) => format!("did you mean `{v}`? {known}"),
+                None => known.to_owned(),
+            };
+            self.hinted(
+                within(source, &name),
+                format!("{what} names `{name}`, which is not a variable"),
+                hint,
+            );
+        }
+    }
+}
+
+/// Where `name` is first written in a template of several lines (a block scalar, whose position
+/// is that of its first line and whose lines keep its indentation); the template's own position
+/// otherwise, as the quoting of a one-line value shifts its columns.
+fn within(source: &Located<String>, name: &str) -> Position {
+    let text = source.as_str();
+    if !text.contains('\n') || source.at.line == 0 {
+        return source.at;
+    }
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    let found = text.lines().enumerate().find_map(|(line, content)| {
+        content.match_indices(name).find_map(|(i, _)| {
+            let before = content[..i].chars().next_back();
+            let after = content[i + name.len()..].chars().next();
+            (!before.is_some_and(is_word) && !after.is_some_and(|c| is_word(c) && c != '.'))
+                .then(|| (line, content[..i].chars().count()))
+        })
+    });
+    let Some((line, column)) = found else {
+        return source.at;
+    };
+    Position {
+        line: source
+            .at
+            .line
+            .saturating_add(u32::try_from(line).unwrap_or(u32::MAX)),
+        column: source
+            .at
+            .column
+            .saturating_add(u32::try_from(column).unwrap_or(u32::MAX)),
+    }
+}
+
+/// The variables a message template is rendered with, and the globals of the template engine.
+const TEMPLATE_NAMES: [&str; 8] = [
+    "data",
+    "input",
+    "requester",
+    "instance",
+    "range",
+    "dict",
+    "namespace",
+    "debug",
+];
 
 #[cfg(test)]
 mod tests {
@@ -417,6 +512,48 @@ mod tests {
                 (
                     "21:25",
                     r#"step "shape" takes its items from "actions", which is not `step.field`"#,
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn templates_read_only_message_variables_and_fields_that_exist() {
+        expect(
+            r#"
+            id: t
+            title: T
+            steps:
+              - id: ask
+                form:
+                  fields:
+                    - {id: service, type: text}
+                    - {id: items, type: group, fields: [{id: title, type: text}]}
+                next: tell
+              - id: tell
+                notify:
+                  to: [{role: requester}]
+                  subject: "{{ data.ask.servce }} by {{ requester }} ({{ instance.id }})"
+                  body: |
+                    {% set n = 1 %}{{ request.service }} {{ n }} {{ input.env | default("x") }}
+                    {% for item in data.ask.items %}{{ loop.index }}. {{ item.title }}{% endfor %}
+                    {{ data.tell.x }} {{ dict(a=1) }} {% for i in range(3) %}{{ i }}{% endfor %}
+                next: done
+              - id: done
+                end: {outcome: ok}
+            "#,
+            &[
+                (
+                    "13:16",
+                    r#"the subject template of notify step "tell" reads data.ask.servce, but form "ask" has no field "servce""#,
+                ),
+                (
+                    "15:27",
+                    r#"the body template of notify step "tell" names `request`, which is not a variable"#,
+                ),
+                (
+                    "17:12",
+                    r#"the body template of notify step "tell" reads data.tell, but step "tell" is a notify step"#,
                 ),
             ],
         );

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::super::model::StepKind;
-use super::Checker;
+use super::{Checker, closest};
 
 pub(super) fn check(c: &mut Checker<'_>) {
     let steps = &c.definition.steps;
@@ -62,7 +62,7 @@ impl Graph {
                 targets.push(("join", &parallel.join));
             }
             for (_, target) in targets {
-                if let Some(&j) = c.index.get(target.as_str())
+                if let Some(j) = resolve(c, target.as_str())
                     && let (Some(out), Some(into)) = (next.get_mut(i), back.get_mut(j))
                 {
                     out.push(j);
@@ -80,6 +80,17 @@ impl Graph {
     fn backward(&self, from: impl IntoIterator<Item = usize>) -> HashSet<usize> {
         search(&self.back, from)
     }
+}
+
+/// The index of the step a transition names. A name that is no step but close to one (a typo,
+/// already reported with that suggestion) is followed as if it were written right, so the steps
+/// after it are not reported unreachable for the same mistake.
+fn resolve(c: &Checker<'_>, target: &str) -> Option<usize> {
+    if let Some(&j) = c.index.get(target) {
+        return Some(j);
+    }
+    let ids = c.definition.steps.iter().map(|s| s.id.as_str());
+    closest(target, ids).and_then(|id| c.index.get(id).copied())
 }
 
 /// Every node reachable from `from` along `edges` (`from` included).
@@ -361,6 +372,26 @@ mod tests {
             "
             )
             .contains("end: {outcome: approved}")
+        );
+    }
+
+    #[test]
+    fn a_misspelt_transition_does_not_make_the_steps_after_it_unreachable() {
+        expect(
+            "
+            id: t
+            title: T
+            steps:
+              - id: ask
+                form: {fields: [{id: x, type: text}]}
+                next: reveiw
+              - id: review
+                form: {fields: [{id: y, type: text}]}
+                next: done
+              - id: done
+                end: {outcome: ok}
+            ",
+            &[("6:11", r#"step "ask" goes (`next`) to "reveiw""#)],
         );
     }
 
