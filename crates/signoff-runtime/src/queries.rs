@@ -26,7 +26,7 @@ pub struct InboxItem {
     pub kind: String,
     /// The step's title.
     pub title: String,
-    /// For a checklist: the open tasks that are theirs.
+    /// For a checklist: the open tasks that are theirs (all of them once it was escalated to them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<String>,
     /// Since when.
@@ -78,11 +78,14 @@ impl Runtime {
                     }
                 }
                 if kind == Some(StepKind::Tasks) {
+                    // Their own tasks; every open task once the checklist was escalated to them.
+                    let escalated = active.escalated.iter().any(|e| e == person);
                     tasks = active
                         .tasks
                         .iter()
                         .filter(|t| {
-                            t.closed.is_none() && t.opened.owners.iter().any(|o| o == person)
+                            t.closed.is_none()
+                                && (escalated || t.opened.owners.iter().any(|o| o == person))
                         })
                         .map(|t| t.opened.id.clone())
                         .collect();

@@ -46,6 +46,17 @@ pub(crate) fn open(
             }
         }
         eligible.retain(|p| !excluded.contains(p));
+        // Only those whose decision would count are asked, reminded and counted as eligible:
+        // an engineer of another team is not asked to review this team's change. The
+        // predicate is checked again when they decide (teams and roles change).
+        if let Some(when) = &group.when {
+            eligible.retain(|p| {
+                m.ctx
+                    .people
+                    .profile(p)
+                    .is_some_and(|profile| admits(m, when.as_str(), &profile))
+            });
+        }
         let needed = match group.count {
             Count::Number(n) => n.max(1),
             Count::All(_) => u32::try_from(eligible.len()).unwrap_or(u32::MAX).max(1),
@@ -207,27 +218,25 @@ fn standing(
         .people
         .profile(actor)
         .unwrap_or_else(|| m.ctx.actor.clone());
-    let mut vars = m.vars();
-    if let Value::Object(map) = &mut vars {
-        map.insert(
-            "approver".into(),
-            json!({"id": actor, "roles": profile.roles, "team": profile.team}),
-        );
-    }
     let mut groups = Vec::new();
     let mut filtered = Vec::new();
     for (opened, spec) in gate.opened.groups.iter().zip(&approval.approvers) {
-        if !opened.eligible.contains(as_person) {
-            continue;
-        }
-        let admitted = spec.when.as_ref().is_none_or(|w| {
-            m.loaded
-                .expression(w.as_str())
-                .is_some_and(|e| e.eval_bool(&vars).unwrap_or(false))
-        });
-        if admitted {
+        let eligible = opened.eligible.contains(as_person);
+        let admitted = spec
+            .when
+            .as_ref()
+            .is_none_or(|w| admits(m, w.as_str(), &profile));
+        // A holder of the role the predicate left out is told why, not just "not an approver".
+        let holds_role = spec
+            .role
+            .as_ref()
+            .is_some_and(|r| profile.roles.contains(r.as_str()));
+        if eligible && admitted {
             groups.push(opened.name.clone());
-        } else if let Some(w) = &spec.when {
+        } else if let Some(w) = &spec.when
+            && !admitted
+            && (eligible || holds_role)
+        {
             filtered.push(format!(
                 "{} only counts approvers for whom `{}` holds",
                 opened.name,
@@ -258,6 +267,20 @@ fn standing(
         }));
     }
     Ok((groups, on_behalf_of, escalated))
+}
+
+/// Whether an approver predicate holds for `approver`, with the instance's variables.
+fn admits(m: &Machine<'_>, when: &str, approver: &super::command::Actor) -> bool {
+    let mut vars = m.vars();
+    if let Value::Object(map) = &mut vars {
+        map.insert(
+            "approver".into(),
+            json!({"id": approver.id, "roles": approver.roles, "team": approver.team}),
+        );
+    }
+    m.loaded
+        .expression(when)
+        .is_some_and(|e| e.eval_bool(&vars).unwrap_or(false))
 }
 
 fn check_justification(approval: &Approval, verdict: Verdict, text: &str) -> Result<(), Rejection> {

@@ -93,6 +93,8 @@ pub struct Active {
     pub tasks: Vec<Task>,
     /// Escalations so far.
     pub escalations: u32,
+    /// People the step was escalated to: they may act on it in its owners' place.
+    pub escalated: Vec<String>,
     /// Last status update (or the step's entry) for a cadence.
     pub last_update: Timestamp,
 }
@@ -243,6 +245,7 @@ impl Instance {
                             })
                             .collect(),
                         escalations: 0,
+                        escalated: Vec::new(),
                         last_update: *at,
                     },
                 );
@@ -306,6 +309,9 @@ impl Instance {
                     for person in to {
                         if !active.assignees.contains(person) {
                             active.assignees.push(person.clone());
+                        }
+                        if !active.escalated.contains(person) {
+                            active.escalated.push(person.clone());
                         }
                     }
                     if let Some(gate) = &mut active.gate {

@@ -150,7 +150,10 @@ pub(crate) fn complete(
         )));
     }
     let actor = &m.ctx.actor.id;
-    if !task.opened.owners.contains(actor) && !active.assignees.contains(actor) {
+    // A task is its owners'; the owner of another task on the same checklist may not close it
+    // (the scribe does not mark the commander's mitigation done). Someone the step was
+    // escalated to may, in the owners' place.
+    if !task.opened.owners.contains(actor) && !active.escalated.contains(actor) {
         return Err(Rejection::forbidden(format!(
             "the task {item:?} belongs to {}; you cannot complete it",
             task.opened.owners.join(", ")

@@ -625,3 +625,116 @@ fn commands_on_an_ended_instance_are_refused() {
     assert_eq!(err.kind, RejectionKind::Closed);
     assert!(err.message.contains("ended with the outcome"), "{err}");
 }
+
+#[test]
+fn approvers_the_predicate_leaves_out_are_neither_asked_nor_reminded() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", low_risk("payments")).unwrap();
+    // tess leads another team: her approval would not count, so she is not asked.
+    let gate = run.state.active["team-review"].gate.clone().unwrap();
+    assert_eq!(gate.opened.groups[0].eligible, ["tom"]);
+    assert_eq!(run.state.active["team-review"].assignees, ["tom"]);
+    let asked: Vec<Vec<String>> = run
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            InstanceEvent::NotificationRequested { to, reason, .. }
+                if reason == "approval_requested" =>
+            {
+                Some(to.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, [vec!["tom".to_owned()]]);
+    // Nor reminded.
+    run.now = Timestamp(run.now.0 + 2 * 86_400 * 1_000_000);
+    run.fire_due();
+    assert!(run.log.iter().all(|e| !matches!(e,
+        InstanceEvent::NotificationRequested { to, .. } if to.contains(&"tess".to_owned()))));
+    // Asked anyway, she is told why her decision would not count.
+    let err = run
+        .decide("tess", "team-review", Verdict::Approve, "")
+        .unwrap_err();
+    assert!(
+        err.message.contains("approver.team == data.request.team"),
+        "{err}"
+    );
+    // A team without a lead: the requester is told at once that the gate cannot be approved.
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", low_risk("ops")).unwrap();
+    assert!(run.log.iter().any(|e| matches!(e,
+        InstanceEvent::NotificationRequested { reason, to, .. }
+            if reason == "gate_unsatisfiable" && to == &["rita"])));
+}
+
+const TWO_OWNERS: &str = r#"
+id: two-owners
+title: Two owners
+roles:
+  commander:
+    field: declare.commander
+  scribe:
+    field: declare.scribe
+  cto: {}
+steps:
+  - id: declare
+    form:
+      fields:
+        - id: commander
+          type: person
+          required: true
+        - id: scribe
+          type: person
+          required: true
+    next: respond
+  - id: respond
+    tasks:
+      items:
+        - id: mitigate
+          title: Mitigate
+          owner: { role: commander }
+        - id: timeline
+          title: Keep the timeline
+          owner: { role: scribe }
+      escalate:
+        after: 1h
+        to: { role: cto }
+    next: done
+  - id: done
+    end: { outcome: resolved }
+"#;
+
+#[test]
+fn a_task_is_closed_by_its_owner_or_whom_it_was_escalated_to_not_by_another_owner() {
+    let mut run = Run::start(TWO_OWNERS, "rita");
+    run.act(
+        "rita",
+        Command::Submit {
+            step: "declare".into(),
+            values: Map::from_iter([
+                ("commander".to_owned(), json!("tom")),
+                ("scribe".to_owned(), json!("bea")),
+            ]),
+        },
+    )
+    .unwrap();
+    let complete = |item: &str| Command::Complete {
+        step: "respond".into(),
+        item: item.into(),
+        status: TaskStatus::Done,
+        note: String::new(),
+    };
+    // bea owns a task on this checklist, but not this one.
+    let err = run.act("bea", complete("mitigate")).unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    assert!(err.message.contains("belongs to tom"), "{err}");
+    let err = run.act("cto", complete("mitigate")).unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    // Escalated to, the CTO may close it in the owner's place.
+    run.now = Timestamp(run.now.0 + 3_600 * 1_000_000);
+    assert_eq!(run.fire_due(), 1);
+    run.act("cto", complete("mitigate")).unwrap();
+    run.act("bea", complete("timeline")).unwrap();
+    assert_eq!(run.outcome().as_deref(), Some("resolved"));
+}

@@ -6,6 +6,7 @@
 
 mod cases;
 mod property;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
