@@ -367,14 +367,16 @@ impl Runtime {
             .ok_or_else(|| RuntimeError::UnknownWorkflow(workflow.to_owned()))?;
         self.record_definition(&loaded).await?;
         let actor = self.actor(person)?;
-        let directory = self.directory();
-        let ctx = Context {
-            now: self.now(),
-            actor: &actor,
-            people: &directory,
-        };
         let state = Instance::new(id);
-        let events = decide(&loaded, &state, &Command::Start { input }, &ctx)?;
+        let events = {
+            let directory = self.directory();
+            let ctx = Context {
+                now: self.now(),
+                actor: &actor,
+                people: &directory,
+            };
+            decide(&loaded, &state, &Command::Start { input }, &ctx)?
+        };
         let stream = instance_stream(id)?;
         let request = AppendRequest::new(
             stream,
@@ -545,13 +547,18 @@ impl Runtime {
         }
         for _ in 0..MAX_CONFLICT_RETRIES {
             let entry = self.load(id).await?;
-            let directory = self.directory();
-            let ctx = Context {
-                now: self.now(),
-                actor: &actor,
-                people: &directory,
+            // Decided in a block of its own: the context borrows the directory, which must not
+            // live across an await for the future to be `Send`.
+            let decided = {
+                let directory = self.directory();
+                let ctx = Context {
+                    now: self.now(),
+                    actor: &actor,
+                    people: &directory,
+                };
+                decide(&entry.loaded, &entry.state, &command, &ctx)
             };
-            let events = match decide(&entry.loaded, &entry.state, &command, &ctx) {
+            let events = match decided {
                 Ok(events) => events,
                 Err(rejection) => {
                     if rejection.kind == RejectionKind::Forbidden {

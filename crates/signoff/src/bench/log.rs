@@ -15,11 +15,9 @@ use signoff_core::{
     ChainVerifier, EventData, EventId, EventType, EventTypes, IdempotencyKey, Metadata, NewEvent,
     StreamId,
 };
-use signoff_store::{
-    AppendRequest, DatabaseUrl, EventLog, ExpectedVersion, OpenOptions, PgLog, SqliteLog,
-};
+use signoff_store::{AppendRequest, DatabaseUrl, EventLog, ExpectedVersion, OpenOptions};
 
-use super::{per_sec, quantile_ms};
+use super::{per_sec, quantile_ms, scratch};
 
 const BENCH_TYPE: &str = "signoff.bench.payload";
 
@@ -39,53 +37,13 @@ pub struct Args {
     event_bytes: usize,
 }
 
-struct Scratch {
-    log: Arc<dyn EventLog>,
-    cleanup: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn scratch(url: &DatabaseUrl) -> anyhow::Result<Scratch> {
-    let options = OpenOptions::new(EventTypes::new().with(BENCH_TYPE, 1));
-    match url {
-        DatabaseUrl::Sqlite(path) => {
-            let beside = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let dir = tempfile::Builder::new()
-                .prefix(".signoff-bench-")
-                .tempdir_in(beside)
-                .context("scratch folder")?;
-            let log = SqliteLog::open(&dir.path().join("bench.db"), options).await?;
-            Ok(Scratch {
-                log: Arc::new(log),
-                cleanup: None,
-                _dir: Some(dir),
-            })
-        }
-        DatabaseUrl::Postgres(url) => {
-            let schema = format!("signoff_bench_{}", uuid::Uuid::now_v7().simple());
-            let log = PgLog::connect_in_schema(url, &schema, options).await?;
-            Ok(Scratch {
-                log: Arc::new(log),
-                cleanup: Some((url.clone(), schema)),
-                _dir: None,
-            })
-        }
-    }
-}
-
 pub async fn run(url: &DatabaseUrl, args: Args) -> anyhow::Result<()> {
     if args.writers == 0 || args.events == 0 || args.streams == 0 {
         bail!("--events, --writers and --streams must be at least 1");
     }
-    let scratch = scratch(url).await?;
+    let scratch = scratch(url, OpenOptions::new(EventTypes::new().with(BENCH_TYPE, 1))).await?;
     let result = scenarios(&scratch.log, &args).await;
-    drop(scratch.log);
-    if let Some((url, schema)) = scratch.cleanup {
-        PgLog::drop_schema(&url, &schema).await?;
-    }
+    scratch.remove().await?;
     result
 }
 

@@ -1,18 +1,26 @@
 //! `signoff bench`: the benchmarks whose figures README.md reports.
 
 mod log;
+mod workflows;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use signoff_store::{DatabaseUrl, EventLog, OpenOptions, PgLog, SqliteLog};
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
     /// The event log: durable appends, verified replay, commit-to-subscriber lag.
     Log(log::Args),
+    /// Workflows through the engine: deployment approvals started, decided and completed.
+    Workflows(workflows::Args),
 }
 
 pub async fn run(g: &crate::Global, bench: Bench) -> anyhow::Result<ExitCode> {
     match bench {
         Bench::Log(args) => log::run(&g.url()?, args).await?,
+        Bench::Workflows(args) => workflows::run(&g.url()?, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -35,4 +43,66 @@ pub fn quantile_ms(sorted: &[std::time::Duration], q: f64) -> f64 {
 #[allow(clippy::cast_precision_loss)]
 pub fn per_sec(count: u64, elapsed: std::time::Duration) -> f64 {
     (count as f64 / elapsed.as_secs_f64().max(1e-9)).round()
+}
+
+/// A log a benchmark may fill and throw away: a SQLite file in a new folder beside the
+/// `--database` file (same disk, same fsync cost), or a PostgreSQL schema of its own.
+pub struct Scratch {
+    pub log: Arc<dyn EventLog>,
+    pub cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Scratch {
+    /// Removes the scratch schema (the scratch folder goes when dropped).
+    pub async fn remove(self) -> anyhow::Result<()> {
+        drop(self.log);
+        if let Some((url, schema)) = self.cleanup {
+            PgLog::drop_schema(&url, &schema).await?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn scratch(url: &DatabaseUrl, options: OpenOptions) -> anyhow::Result<Scratch> {
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            let beside = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let dir = tempfile::Builder::new()
+                .prefix(".signoff-bench-")
+                .tempdir_in(beside)
+                .context("scratch folder")?;
+            let log = SqliteLog::open(&dir.path().join("bench.db"), options).await?;
+            Ok(Scratch {
+                log: Arc::new(log),
+                cleanup: None,
+                _dir: Some(dir),
+            })
+        }
+        DatabaseUrl::Postgres(url) => {
+            let schema = format!("signoff_bench_{}", uuid::Uuid::now_v7().simple());
+            let log = PgLog::connect_in_schema(url, &schema, options).await?;
+            Ok(Scratch {
+                log: Arc::new(log),
+                cleanup: Some((url.clone(), schema)),
+                _dir: None,
+            })
+        }
+    }
+}
+
+/// This process's resident memory now and at its peak, in MiB (Linux; 0 elsewhere).
+pub fn rss_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kib| (kib / 1024.0 * 10.0).round() / 10.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
