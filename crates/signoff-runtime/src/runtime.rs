@@ -148,7 +148,8 @@ pub(crate) struct View {
     pub position: u64,
     pub definitions: Definitions,
     pub recorded: HashSet<String>,
-    pub directory: Directory,
+    /// Shared with the commands being decided; changed copy-on-write.
+    pub directory: Arc<Directory>,
     pub directory_version: u64,
     pub running: HashMap<String, Entry>,
     pub reactions: Vec<Reaction>,
@@ -235,7 +236,7 @@ impl Runtime {
 
     /// The directory as the log records it now.
     #[must_use]
-    pub fn directory(&self) -> Directory {
+    pub fn directory(&self) -> Arc<Directory> {
         self.view().directory.clone()
     }
 
@@ -373,7 +374,7 @@ impl Runtime {
             let ctx = Context {
                 now: self.now(),
                 actor: &actor,
-                people: &directory,
+                people: &*directory,
             };
             decide(&loaded, &state, &Command::Start { input }, &ctx)?
         };
@@ -530,7 +531,18 @@ impl Runtime {
         channel: &str,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
-        let actor = self.actor(person)?;
+        let actor = match self.actor(person) {
+            Ok(actor) => actor,
+            Err(unknown) => {
+                // Someone the directory does not know tried to act: a matter for the auditor.
+                if let Ok(entry) = self.load(id).await {
+                    let reason = format!("{person:?} is not a person of the directory");
+                    self.record_refusal(&entry, &command, person, channel, &reason)
+                        .await?;
+                }
+                return Err(unknown);
+            }
+        };
         let key = idempotency_key
             .map(|k| IdempotencyKey::parse(k).map_err(|e| corrupt(&e)))
             .transpose()?;
@@ -554,7 +566,7 @@ impl Runtime {
                 let ctx = Context {
                     now: self.now(),
                     actor: &actor,
-                    people: &directory,
+                    people: &*directory,
                 };
                 decide(&entry.loaded, &entry.state, &command, &ctx)
             };
@@ -803,7 +815,7 @@ impl View {
         } else if stream == DIRECTORY_STREAM {
             let event =
                 DirectoryEvent::decode(record.ty.as_str(), record.data.as_str()).map_err(bad)?;
-            self.directory.apply(&event);
+            Arc::make_mut(&mut self.directory).apply(&event);
             self.directory_version = record.version;
         } else if let Some(workflow) = stream.strip_prefix(crate::schedule::STREAM_PREFIX) {
             if let Some(reaction) = self

@@ -112,7 +112,7 @@ fn check_value(
                 ));
             }
             if let Some(pattern) = &field.pattern {
-                let matches = regex::Regex::new(pattern.as_str()).is_ok_and(|r| r.is_match(text));
+                let matches = super::compiled::matches(pattern.as_str(), text);
                 if !matches {
                     return Err(fail(
                         path,

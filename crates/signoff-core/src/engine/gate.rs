@@ -311,7 +311,7 @@ fn check_justification(approval: &Approval, verdict: Verdict, text: &str) -> Res
         .at_field("justification"));
     }
     if let Some(pattern) = &rule.pattern
-        && !regex::Regex::new(pattern.as_str()).is_ok_and(|r| r.is_match(text))
+        && !super::compiled::matches(pattern.as_str(), text)
     {
         return Err(Rejection::invalid(format!(
             "the justification must match {}{prompt}",

@@ -483,15 +483,4 @@ pub(crate) fn requester_party() -> Party {
     }
 }
 
-/// Renders a message template; a template that fails to render is shown as written.
-pub(crate) fn render(template: &str, vars: &Value) -> String {
-    if !template.contains("{{") && !template.contains("{%") {
-        return template.to_owned();
-    }
-    let env = minijinja::Environment::new();
-    env.render_str(
-        template,
-        minijinja::Value::from(minijinja::value::Serde(vars)),
-    )
-    .unwrap_or_else(|_| template.to_owned())
-}
+pub(crate) use super::compiled::render;

@@ -5,6 +5,7 @@
 //! Start with [`decide()`], then [`state::Instance::evolve`].
 
 pub mod command;
+mod compiled;
 mod decide;
 pub mod event;
 pub mod forms;

@@ -7,7 +7,9 @@
 use std::collections::BTreeSet;
 
 use cel::common::ast::{EntryExpr, Expr};
-use cel::{Context, ParseErrors, Program};
+use std::sync::{Arc, LazyLock};
+
+use cel::{Context, Env, ParseErrors, Program};
 use serde_json::Value;
 
 /// The variables an expression may name.
@@ -77,7 +79,7 @@ impl Expression {
     /// # Errors
     /// The interpreter's message, e.g. a missing key or a type mismatch.
     pub fn eval(&self, vars: &Value) -> Result<Value, String> {
-        let mut context = Context::default();
+        let mut context = Context::with_env(STDLIB.clone());
         if let Value::Object(map) = vars {
             for (name, value) in map {
                 let value = cel::to_value(value).map_err(|e| e.to_string())?;
@@ -107,6 +109,10 @@ impl Expression {
         }
     }
 }
+
+/// CEL's standard functions, declared once: building them is far dearer than evaluating a
+/// condition, and every evaluation needs them.
+static STDLIB: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
 
 /// The first of the parser's errors, for a person: what and where, without the parser's own
 /// picture of the source (the caller shows the source).

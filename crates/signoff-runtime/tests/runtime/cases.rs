@@ -162,13 +162,31 @@ pub async fn refusals_for_lack_of_rights_are_recorded_in_the_security_stream(env
         before,
         "nothing changed"
     );
+    // Someone the directory does not know is refused, and that is recorded too.
+    let err = rt
+        .execute(
+            &id,
+            decide("team-review", Verdict::Approve, "ok"),
+            "mallory",
+            "web",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RuntimeError::UnknownPerson(_)), "{err}");
+    assert_eq!(
+        rt.load(&id).await.unwrap().state.version,
+        before,
+        "nothing changed"
+    );
     let security = rt
         .log()
         .read_stream(&signoff_core::StreamId::parse("security").unwrap(), 1, 100)
         .await
         .unwrap();
-    // tom's self-approval, and tess's attempt (she is not of the owning team: forbidden).
-    assert_eq!(security.len(), 2, "{security:?}");
+    // tom's self-approval, tess's attempt (she is not of the owning team: forbidden), mallory's.
+    assert_eq!(security.len(), 3, "{security:?}");
+    assert!(security[2].data.as_str().contains("\"person\":\"mallory\""));
     assert!(security[0].data.as_str().contains("\"person\":\"tom\""));
     assert_eq!(security[0].metadata.actor, "tom");
 }

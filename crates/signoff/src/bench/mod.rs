@@ -94,8 +94,19 @@ pub async fn scratch(url: &DatabaseUrl, options: OpenOptions) -> anyhow::Result<
     }
 }
 
-/// This process's resident memory now and at its peak, in MiB (Linux; 0 elsewhere).
-pub fn rss_mib() -> (f64, f64) {
+/// This process's memory in MiB (Linux; zeros elsewhere).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Memory {
+    /// Resident now.
+    pub rss: f64,
+    /// Resident at the peak so far.
+    pub peak: f64,
+    /// Resident and anonymous now: the heap, without the pages of files mapped in (SQLite's
+    /// memory-mapped reads grow with the database file, not with what the process holds).
+    pub anon: f64,
+}
+
+pub fn memory() -> Memory {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -104,5 +115,9 @@ pub fn rss_mib() -> (f64, f64) {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
             .map_or(0.0, |kib| (kib / 1024.0 * 10.0).round() / 10.0)
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    Memory {
+        rss: field("VmRSS:"),
+        peak: field("VmHWM:"),
+        anon: field("RssAnon:"),
+    }
 }

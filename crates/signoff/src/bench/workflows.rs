@@ -18,7 +18,7 @@ use signoff_core::workflow::load;
 use signoff_runtime::{Definitions, Runtime, event_types};
 use signoff_store::{DatabaseUrl, OpenOptions, SystemClock};
 
-use super::{per_sec, quantile_ms, rss_mib, scratch};
+use super::{Memory, memory, per_sec, quantile_ms, scratch};
 
 /// The shipped definition and directory, built in so the benchmark runs from any folder.
 const DEFINITION: &str = include_str!("../../../../workflows/deployment-approval.yaml");
@@ -106,11 +106,11 @@ async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow:
 
     let next = Arc::new(AtomicU64::new(0));
     let tenth = (args.instances / 10).max(1);
-    let rss_at_tenth = Arc::new(AtomicU64::new(0));
+    let at_tenth = Arc::new(std::sync::Mutex::new(Memory::default()));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.concurrency.min(args.instances) {
-        let (rt, next, rss_at_tenth) = (rt.clone(), next.clone(), rss_at_tenth.clone());
+        let (rt, next, at_tenth) = (rt.clone(), next.clone(), at_tenth.clone());
         let total = args.instances;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -121,7 +121,9 @@ async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow:
                 }
                 latencies.push(one(&rt).await?);
                 if i + 1 == tenth {
-                    rss_at_tenth.store(rss_mib().0.to_bits(), Ordering::Relaxed);
+                    *at_tenth
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = memory();
                 }
             }
             anyhow::Ok(latencies)
@@ -139,7 +141,10 @@ async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow:
         "{running} instances still running after the bench"
     );
     let completed = latencies.len() as u64;
-    let (rss_end, peak) = rss_mib();
+    let end = memory();
+    let tenth = *at_tenth
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let status = rt.load(&last_instance(&rt).await?).await?.state.status;
     ensure!(
         matches!(status, Status::Ended { .. }),
@@ -158,9 +163,11 @@ async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow:
         "p99_ms": quantile_ms(&latencies, 0.99),
         "latency_of": "one instance: start, submit, decide",
         "events": log.tail().await?.sequence,
-        "rss_mib_after_first_tenth": f64::from_bits(rss_at_tenth.load(Ordering::Relaxed)),
-        "rss_mib_at_end": rss_end,
-        "peak_rss_mib": peak,
+        "peak_rss_mib": end.peak,
+        "rss_mib_after_first_tenth": tenth.rss,
+        "rss_mib_at_end": end.rss,
+        "heap_mib_after_first_tenth": tenth.anon,
+        "heap_mib_at_end": end.anon,
     }))
 }
 

@@ -327,3 +327,35 @@ fn replay_shows_the_state_that_was_live_and_export_is_cloudevents() {
 fn chrono_like_rfc3339(micros: i64) -> String {
     signoff_core::Timestamp(micros).to_rfc3339()
 }
+
+#[test]
+fn bench_workflows_completes_every_instance_and_reports_its_figures() {
+    let p = Project::new();
+    let out = p.ok(&[
+        "bench",
+        "workflows",
+        "--instances",
+        "40",
+        "--concurrency",
+        "8",
+    ]);
+    let line: Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert_eq!(line["scenario"], "workflows");
+    assert_eq!(line["instances"], 40);
+    for key in [
+        "completed_per_sec",
+        "peak_rss_mib",
+        "p50_ms",
+        "p99_ms",
+        "heap_mib_at_end",
+    ] {
+        assert!(
+            line[key].as_f64().is_some_and(|v| v > 0.0),
+            "{key} in {line}"
+        );
+    }
+    assert!(
+        !p.dir.path().join("signoff.db").exists(),
+        "the benchmark must not touch the real log"
+    );
+}

@@ -1,0 +1,85 @@
+//! Patterns and templates of definitions, compiled once per process and reused.
+//!
+//! Compiling a regular expression or a template costs far more than using it, and the same few
+//! from the loaded definitions are used by every command. Memoising a pure function keeps the
+//! core pure: the answer for a given pattern and text never depends on the cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use serde_json::Value;
+
+/// At most this many distinct patterns or templates are kept (definitions hold a few dozen);
+/// past it the cache starts afresh rather than grow.
+const MAX_ENTRIES: usize = 4_096;
+
+static PATTERNS: LazyLock<Mutex<HashMap<String, Option<Arc<regex::Regex>>>>> =
+    LazyLock::new(Mutex::default);
+
+static TEMPLATES: LazyLock<Mutex<minijinja::Environment<'static>>> =
+    LazyLock::new(|| Mutex::new(minijinja::Environment::new()));
+
+/// Whether `text` matches `pattern`; a pattern that does not compile matches nothing (the
+/// validator refuses such definitions before they run).
+pub(crate) fn matches(pattern: &str, text: &str) -> bool {
+    let compiled = {
+        let mut cache = PATTERNS.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= MAX_ENTRIES && !cache.contains_key(pattern) {
+            cache.clear();
+        }
+        cache
+            .entry(pattern.to_owned())
+            .or_insert_with(|| regex::Regex::new(pattern).ok().map(Arc::new))
+            .clone()
+    };
+    compiled.is_some_and(|r| r.is_match(text))
+}
+
+/// Renders a message template with `vars`; a template that fails to render is shown as written.
+pub(crate) fn render(template: &str, vars: &Value) -> String {
+    if !template.contains("{{") && !template.contains("{%") {
+        return template.to_owned();
+    }
+    let mut env = TEMPLATES.lock().unwrap_or_else(PoisonError::into_inner);
+    if env.get_template(template).is_err() {
+        if env.templates().count() >= MAX_ENTRIES {
+            env.clear_templates();
+        }
+        if env
+            .add_template_owned(template.to_owned(), template.to_owned())
+            .is_err()
+        {
+            return template.to_owned();
+        }
+    }
+    env.get_template(template)
+        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(vars))))
+        .unwrap_or_else(|_| template.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_as_compiled_afresh_and_bad_ones_match_nothing() {
+        for _ in 0..2 {
+            assert!(matches("^[A-Z]+-[0-9]+$", "CHG-12"));
+            assert!(!matches("^[A-Z]+-[0-9]+$", "chg-12"));
+            assert!(!matches("(unclosed", "(unclosed"));
+        }
+    }
+
+    #[test]
+    fn templates_render_the_same_every_time_and_broken_ones_as_written() {
+        let vars = serde_json::json!({"data": {"request": {"service": "api"}}});
+        for _ in 0..2 {
+            assert_eq!(
+                render("Deploy {{ data.request.service }}", &vars),
+                "Deploy api"
+            );
+            assert_eq!(render("plain", &vars), "plain");
+            assert_eq!(render("{{ broken", &vars), "{{ broken");
+        }
+    }
+}
