@@ -64,6 +64,17 @@ pub struct RunArgs {
 
 pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let rt = g.open().await?;
+    if !args.once {
+        eprintln!(
+            "signoff run: {} workflow(s) from {}, {} people from {}, log {}; firing timers and \
+             cron runs until Ctrl-C",
+            rt.definitions().len(),
+            g.workflows.display(),
+            rt.directory().people().count(),
+            g.people.display(),
+            g.database
+        );
+    }
     loop {
         let timers = rt.fire_due_timers().await?;
         let runs = rt.fire_due_schedules().await?;
