@@ -56,6 +56,7 @@ impl<'a> Machine<'a> {
             "data": self.state.data,
             "input": self.state.input,
             "requester": self.state.requester,
+            "submitted_by": self.state.submitted_by,
             "instance": {
                 "id": self.state.id,
                 "workflow": self.state.workflow,

@@ -143,6 +143,8 @@ pub struct Instance {
     pub status: Status,
     /// Form values by step id.
     pub data: Map<String, Value>,
+    /// Who submitted each form, by step id (the last submission), for separation of duties.
+    pub submitted_by: BTreeMap<String, String>,
     /// Active steps by id.
     pub active: BTreeMap<String, Active>,
     /// Activations so far, by step id.
@@ -261,9 +263,12 @@ impl Instance {
                     list.push(branch.clone());
                 }
             }
-            InstanceEvent::FormSubmitted { step, values, .. } => {
+            InstanceEvent::FormSubmitted {
+                step, values, by, ..
+            } => {
                 self.data
                     .insert(step.clone(), Value::Object(values.clone()));
+                self.submitted_by.insert(step.clone(), by.clone());
             }
             InstanceEvent::Decided {
                 step,

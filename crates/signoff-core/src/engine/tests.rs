@@ -738,3 +738,53 @@ fn a_task_is_closed_by_its_owner_or_whom_it_was_escalated_to_not_by_another_owne
     run.act("bea", complete("timeline")).unwrap();
     assert_eq!(run.outcome().as_deref(), Some("resolved"));
 }
+
+const WRITE_UP: &str = r#"
+id: write-up
+title: Write-up
+roles:
+  change-board: {}
+steps:
+  - id: write
+    form:
+      by: { role: change-board }
+      fields:
+        - id: author
+          type: person
+          required: true
+    next: review
+  - id: review
+    approval:
+      approvers:
+        - role: change-board
+      separation:
+        exclude: "[data.write.author, submitted_by.write]"
+    next: done
+    on_reject: done
+  - id: done
+    end: { outcome: published }
+"#;
+
+#[test]
+fn whoever_submitted_a_form_can_be_kept_from_approving_it() {
+    let mut run = Run::start(WRITE_UP, "rita");
+    let Value::Object(values) = json!({"author": "ben"}) else {
+        unreachable!()
+    };
+    // bea writes it naming ben as the author; neither may review it, bo may.
+    run.act(
+        "bea",
+        Command::Submit {
+            step: "write".into(),
+            values,
+        },
+    )
+    .unwrap();
+    assert_eq!(run.state.submitted_by["write"], "bea");
+    for who in ["bea", "ben"] {
+        let err = run.decide(who, "review", Verdict::Approve, "").unwrap_err();
+        assert_eq!(err.kind, RejectionKind::Forbidden, "{who}: {err}");
+    }
+    run.decide("bo", "review", Verdict::Approve, "").unwrap();
+    assert!(matches!(run.state.status, Status::Ended { .. }));
+}

@@ -1,8 +1,9 @@
 //! Expressions in definitions: CEL, through the `cel` crate.
 //!
 //! Every expression sees the same variables: `data` (form values by step id, then field id),
-//! `input` (what the instance was started with), `requester` (a person id), `instance` (`id`,
-//! `workflow`), and, in an approver predicate, `approver` (`id`, `roles`, `team`).
+//! `input` (what the instance was started with), `requester` (a person id), `submitted_by` (who
+//! submitted each form, by step id), `instance` (`id`, `workflow`), and, in an approver
+//! predicate, `approver` (`id`, `roles`, `team`).
 
 use std::collections::BTreeSet;
 
@@ -13,7 +14,14 @@ use cel::{Context, Env, ParseErrors, Program};
 use serde_json::Value;
 
 /// The variables an expression may name.
-pub const VARIABLES: [&str; 5] = ["data", "input", "requester", "instance", "approver"];
+pub const VARIABLES: [&str; 6] = [
+    "data",
+    "input",
+    "requester",
+    "submitted_by",
+    "instance",
+    "approver",
+];
 
 /// A compiled expression with its source.
 #[derive(Debug)]

@@ -85,8 +85,8 @@ impl Checker<'_> {
     }
 
     fn variable(&mut self, source: &Located<String>, name: &str, scope: Scope) {
-        let known = "the variables are data, input, requester, instance, and approver in an \
-                     approver group's `when`";
+        let known = "the variables are data, input, requester, submitted_by, instance, and \
+                     approver in an approver group's `when`";
         if name == "approver" {
             if scope != Scope::Approver {
                 self.hinted(

@@ -343,10 +343,11 @@ fn within(source: &Located<String>, name: &str) -> Position {
 }
 
 /// The variables a message template is rendered with, and the globals of the template engine.
-const TEMPLATE_NAMES: [&str; 8] = [
+const TEMPLATE_NAMES: [&str; 9] = [
     "data",
     "input",
     "requester",
+    "submitted_by",
     "instance",
     "range",
     "dict",
