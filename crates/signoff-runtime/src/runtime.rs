@@ -7,7 +7,7 @@
 //! knows is always a prefix of the log. It keeps only what is still running: finished instances
 //! are read back from their streams when asked for, so memory does not grow with history.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -23,7 +23,7 @@ use signoff_core::{
     EventData, EventId, EventType, EventTypes, IdempotencyKey, Metadata, NewEvent, RecordedEvent,
     StreamId, Timestamp,
 };
-use signoff_store::{AppendRequest, Clock, EventLog, ExpectedVersion, StoreError};
+use signoff_store::{AppendRequest, Appended, Clock, EventLog, ExpectedVersion, StoreError};
 
 use crate::definitions::Definitions;
 use crate::error::RuntimeError;
@@ -155,6 +155,16 @@ pub(crate) struct View {
     pub reactions: Vec<Reaction>,
     /// Per workflow: the version of its `schedule/` stream and, per trigger, the last run.
     pub schedules: HashMap<String, crate::schedule::Runs>,
+    /// This process's own committed instance events not folded yet, by first sequence: folded
+    /// from memory when they continue the view, instead of being read back from the log.
+    pub own: BTreeMap<u64, Own>,
+}
+
+/// Events this process committed to one instance, as decided (not yet folded into the view).
+pub(crate) struct Own {
+    instance: String,
+    first_version: u64,
+    events: Vec<InstanceEvent>,
 }
 
 /// The runtime over one log.
@@ -260,7 +270,11 @@ impl Runtime {
     async fn catch_up_to(&self, sequence: u64) -> Result<(), RuntimeError> {
         let _one_reader = self.catching_up.lock().await;
         loop {
-            let position = self.view().position;
+            let position = {
+                let mut view = self.view();
+                view.fold_own();
+                view.position
+            };
             if position >= sequence {
                 return Ok(());
             }
@@ -272,6 +286,8 @@ impl Runtime {
             for event in &page {
                 view.apply(event)?;
             }
+            let folded = view.position;
+            view.own.retain(|first, _| *first > folded);
         }
     }
 
@@ -386,6 +402,7 @@ impl Runtime {
         );
         match self.log.append(request).await {
             Ok(appended) => {
+                self.remember_own(id, &appended, &events);
                 self.catch_up_to(appended.last_sequence).await?;
                 self.react().await?;
                 Ok(Applied {
@@ -596,6 +613,7 @@ impl Runtime {
             request.idempotency_key = key.clone();
             match self.log.append(request).await {
                 Ok(appended) => {
+                    self.remember_own(id, &appended, &events);
                     self.catch_up_to(appended.last_sequence).await?;
                     self.react().await?;
                     return Ok(Applied {
@@ -616,6 +634,26 @@ impl Runtime {
             }
         }
         Err(RuntimeError::Contended(id.to_owned()))
+    }
+
+    /// Keeps what this process just committed to an instance, to fold it without reading it
+    /// back (unless the view has already passed it).
+    fn remember_own(&self, id: &str, appended: &Appended, events: &[InstanceEvent]) {
+        let count = appended.last_sequence + 1 - appended.first_sequence;
+        if appended.deduplicated || count != events.len() as u64 {
+            return;
+        }
+        let mut view = self.view();
+        if view.position < appended.first_sequence {
+            view.own.insert(
+                appended.first_sequence,
+                Own {
+                    instance: id.to_owned(),
+                    first_version: appended.stream_version + 1 - count,
+                    events: events.to_vec(),
+                },
+            );
+        }
     }
 
     async fn record_refusal(
@@ -800,6 +838,16 @@ impl Runtime {
 }
 
 impl View {
+    /// Folds this process's own committed batches that continue the view, in order.
+    fn fold_own(&mut self) {
+        while let Some(own) = self.own.remove(&(self.position + 1)) {
+            for (i, event) in own.events.iter().enumerate() {
+                self.position += 1;
+                self.apply_instance(&own.instance, own.first_version + i as u64, event);
+            }
+        }
+    }
+
     /// Folds one committed event.
     pub(crate) fn apply(&mut self, record: &RecordedEvent) -> Result<(), RuntimeError> {
         self.position = record.sequence;
