@@ -271,16 +271,14 @@ fn standing(
 
 /// Whether an approver predicate holds for `approver`, with the instance's variables.
 fn admits(m: &Machine<'_>, when: &str, approver: &super::command::Actor) -> bool {
-    let mut vars = m.vars();
-    if let Value::Object(map) = &mut vars {
-        map.insert(
-            "approver".into(),
-            json!({"id": approver.id, "roles": approver.roles, "team": approver.team}),
-        );
-    }
-    m.loaded
-        .expression(when)
-        .is_some_and(|e| e.eval_bool(&vars).unwrap_or(false))
+    let Some(vars) = m.cel_vars() else {
+        return false;
+    };
+    let approver = json!({"id": approver.id, "roles": approver.roles, "team": approver.team});
+    m.loaded.expression(when).is_some_and(|e| {
+        e.eval_bool_in(&vars, Some(("approver", &approver)))
+            .unwrap_or(false)
+    })
 }
 
 fn check_justification(approval: &Approval, verdict: Verdict, text: &str) -> Result<(), Rejection> {

@@ -5,6 +5,9 @@
 //! Every change goes through [`Machine::emit`], which applies the event to a working copy of the
 //! state with the same `evolve` replay uses: what a command decides is what replay rebuilds.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde_json::{Value, json};
 
 use super::command::{Context, Rejection};
@@ -12,6 +15,7 @@ use super::event::{InstanceEvent, TimerPurpose};
 use super::gate;
 use super::state::Instance;
 use crate::event::Timestamp;
+use crate::workflow::expr::Variables;
 use crate::workflow::{Definition, JoinRule, Loaded, Party, Step, StepKind};
 
 /// Most steps one command may pass through before the definition is deemed to loop.
@@ -24,6 +28,8 @@ pub(crate) struct Machine<'a> {
     pub state: Instance,
     pub events: Vec<InstanceEvent>,
     steps: u32,
+    /// The variables as CEL values, for the state version they were converted at.
+    cel_vars: RefCell<Option<(u64, Rc<Variables>)>>,
 }
 
 impl<'a> Machine<'a> {
@@ -34,6 +40,7 @@ impl<'a> Machine<'a> {
             state: state.clone(),
             events: Vec::new(),
             steps: 0,
+            cel_vars: RefCell::new(None),
         }
     }
 
@@ -48,6 +55,20 @@ impl<'a> Machine<'a> {
     pub fn emit(&mut self, event: InstanceEvent) {
         self.state.evolve(&event);
         self.events.push(event);
+    }
+
+    /// The variables as CEL values, converted once per state version: a branch's cases and a
+    /// gate's approver predicates all read the same ones.
+    pub fn cel_vars(&self) -> Option<Rc<Variables>> {
+        let mut cache = self.cel_vars.borrow_mut();
+        if let Some((version, vars)) = cache.as_ref()
+            && *version == self.state.version
+        {
+            return Some(vars.clone());
+        }
+        let vars = Rc::new(Variables::new(&self.vars()).ok()?);
+        *cache = Some((self.state.version, vars.clone()));
+        Some(vars)
     }
 
     /// The variables every expression and template sees.
@@ -309,13 +330,14 @@ impl<'a> Machine<'a> {
             }
             Some(StepKind::Branch) => {
                 self.entered(step, branch, Vec::new());
-                let vars = self.vars();
+                let vars = self.cel_vars();
                 let mut taken = None;
                 for (i, case) in step.branch.iter().flatten().enumerate() {
-                    let holds = self
-                        .loaded
-                        .expression(case.when.as_str())
-                        .is_some_and(|e| e.eval_bool(&vars).unwrap_or(false));
+                    let holds = vars.as_ref().is_some_and(|vars| {
+                        self.loaded
+                            .expression(case.when.as_str())
+                            .is_some_and(|e| e.eval_bool_in(vars, None).unwrap_or(false))
+                    });
                     if holds {
                         taken = Some((format!("case {}", i + 1), case.next.value.clone()));
                         break;

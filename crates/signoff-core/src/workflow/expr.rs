@@ -87,20 +87,52 @@ impl Expression {
     /// # Errors
     /// The interpreter's message, e.g. a missing key or a type mismatch.
     pub fn eval(&self, vars: &Value) -> Result<Value, String> {
-        let mut context = Context::with_env(STDLIB.clone());
-        if let Value::Object(map) = vars {
-            for (name, value) in map {
-                let value = cel::to_value(value).map_err(|e| e.to_string())?;
-                context.add_variable_from_value(name.clone(), value);
+        self.eval_in(&Variables::new(vars)?, None)
+    }
+
+    /// Evaluates the expression with variables converted once ([`Variables::new`]) and, when
+    /// given, one more variable (an approver) on top.
+    ///
+    /// # Errors
+    /// As [`Expression::eval`].
+    pub fn eval_in(
+        &self,
+        vars: &Variables,
+        extra: Option<(&str, &Value)>,
+    ) -> Result<Value, String> {
+        let value = match extra {
+            None => self.program.execute(&vars.0),
+            Some((name, value)) => {
+                let mut scope = vars.0.new_inner_scope();
+                scope.add_variable_from_value(
+                    name.to_owned(),
+                    cel::to_value(value).map_err(|e| e.to_string())?,
+                );
+                self.program.execute(&scope)
             }
         }
-        let value = self
-            .program
-            .execute(&context)
-            .map_err(|e| format!("{} (in {:?})", e, self.source))?;
+        .map_err(|e| format!("{} (in {:?})", e, self.source))?;
         value
             .json()
             .map_err(|e| format!("{e} (in {:?})", self.source))
+    }
+
+    /// [`Expression::eval_in`] as a condition.
+    ///
+    /// # Errors
+    /// As [`Expression::eval_bool`].
+    pub fn eval_bool_in(
+        &self,
+        vars: &Variables,
+        extra: Option<(&str, &Value)>,
+    ) -> Result<bool, String> {
+        match self.eval_in(vars, extra)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(format!(
+                "{:?} gives {other}, not true or false",
+                self.source
+            )),
+        }
     }
 
     /// Evaluates the expression as a condition.
@@ -115,6 +147,33 @@ impl Expression {
                 self.source
             )),
         }
+    }
+}
+
+/// Variables converted to CEL values once, for several expressions to read (converting the
+/// instance's data is dearer than evaluating a condition on it).
+pub struct Variables(Context<'static, 'static>);
+
+impl Variables {
+    /// Converts `vars`, a JSON object of variable name to value.
+    ///
+    /// # Errors
+    /// A value CEL cannot hold.
+    pub fn new(vars: &Value) -> Result<Self, String> {
+        let mut context = Context::with_env(STDLIB.clone());
+        if let Value::Object(map) = vars {
+            for (name, value) in map {
+                let value = cel::to_value(value).map_err(|e| e.to_string())?;
+                context.add_variable_from_value(name.clone(), value);
+            }
+        }
+        Ok(Self(context))
+    }
+}
+
+impl std::fmt::Debug for Variables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Variables(..)")
     }
 }
 
