@@ -7,6 +7,7 @@
 
 pub mod definitions;
 mod error;
+pub mod outbox;
 pub mod queries;
 pub mod runtime;
 pub mod schedule;

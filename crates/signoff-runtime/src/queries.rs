@@ -55,6 +55,42 @@ pub struct Notification {
     pub at: Timestamp,
 }
 
+impl Notification {
+    /// The notification a recorded event requests, if it is one.
+    #[must_use]
+    pub fn from_record(record: &signoff_core::RecordedEvent) -> Option<Self> {
+        if record.ty.as_str() != "signoff.notification.requested" {
+            return None;
+        }
+        let Ok(InstanceEvent::NotificationRequested {
+            id,
+            to,
+            subject,
+            body,
+            reason,
+            at,
+            ..
+        }) = InstanceEvent::from_parts(record.ty.as_str(), record.data.as_str())
+        else {
+            return None;
+        };
+        Some(Self {
+            id,
+            instance: record
+                .stream
+                .as_str()
+                .strip_prefix("instance/")
+                .unwrap_or_default()
+                .to_owned(),
+            to,
+            subject,
+            body,
+            reason,
+            at,
+        })
+    }
+}
+
 impl Runtime {
     /// What waits for `person` now: forms to fill, gates to decide, tasks to do.
     #[must_use]
@@ -125,40 +161,13 @@ impl Runtime {
         let mut out = Vec::new();
         let mut events = std::pin::pin!(signoff_store::read_all_stream(self.log().clone(), 0));
         while let Some(record) = events.next().await {
-            let record = record?;
-            if record.ty.as_str() != "signoff.notification.requested" {
-                continue;
-            }
-            let Ok(InstanceEvent::NotificationRequested {
-                id,
-                to,
-                subject,
-                body,
-                reason,
-                at,
-                ..
-            }) = InstanceEvent::from_parts(record.ty.as_str(), record.data.as_str())
-            else {
+            let Some(notification) = Notification::from_record(&record?) else {
                 continue;
             };
-            if person.is_some_and(|p| !to.iter().any(|t| t == p)) {
+            if person.is_some_and(|p| !notification.to.iter().any(|t| t == p)) {
                 continue;
             }
-            let instance = record
-                .stream
-                .as_str()
-                .strip_prefix("instance/")
-                .unwrap_or_default()
-                .to_owned();
-            out.push(Notification {
-                id,
-                instance,
-                to,
-                subject,
-                body,
-                reason,
-                at,
-            });
+            out.push(notification);
         }
         Ok(out)
     }

@@ -50,7 +50,9 @@ pub fn event_types() -> EventTypes {
     let mut types = EventTypes::new()
         .with(DEFINITION_RECORDED, 1)
         .with(SCHEDULE_FIRED, 1)
-        .with(SCHEDULE_ARMED, 1);
+        .with(SCHEDULE_ARMED, 1)
+        .with(crate::outbox::DELIVERED, 1)
+        .with(crate::outbox::FAILED, 1);
     for ty in signoff_core::engine::event::TYPES
         .iter()
         .chain(signoff_core::directory::TYPES.iter())
@@ -158,6 +160,8 @@ pub(crate) struct View {
     /// This process's own committed instance events not folded yet, by first sequence: folded
     /// from memory when they continue the view, instead of being read back from the log.
     pub own: BTreeMap<u64, Own>,
+    /// Per channel: how far its outbox has come and what to retry.
+    pub outboxes: HashMap<String, crate::outbox::ChannelState>,
 }
 
 /// Events this process committed to one instance, as decided (not yet folded into the view).
@@ -267,7 +271,7 @@ impl Runtime {
     }
 
     /// Folds events until the view has at least `sequence` (or the end of the log).
-    async fn catch_up_to(&self, sequence: u64) -> Result<(), RuntimeError> {
+    pub(crate) async fn catch_up_to(&self, sequence: u64) -> Result<(), RuntimeError> {
         let _one_reader = self.catching_up.lock().await;
         loop {
             let position = {
@@ -875,6 +879,12 @@ impl View {
             {
                 self.reactions.push(reaction);
             }
+        } else if let Some(channel) = stream.strip_prefix(crate::outbox::STREAM_PREFIX) {
+            self.outboxes
+                .entry(channel.to_owned())
+                .or_default()
+                .apply(record)
+                .map_err(bad)?;
         } else if stream.starts_with("definition/") {
             let data: Value =
                 serde_json::from_str(record.data.as_str()).map_err(|e| bad(e.to_string()))?;

@@ -453,3 +453,112 @@ pub async fn a_cron_trigger_starts_each_run_once_in_its_time_zone(env: &Env) {
     env.advance(86_400);
     assert_eq!(rt.fire_due_schedules().await.unwrap(), 1, "Monday");
 }
+
+/// A channel that keeps what it was asked to send, and fails for the addresses given.
+struct Recording {
+    sent: std::sync::Mutex<Vec<signoff_runtime::outbox::Message>>,
+    failing: std::sync::Mutex<Vec<String>>,
+}
+
+impl signoff_runtime::outbox::Channel for Recording {
+    fn name(&self) -> &str {
+        "email"
+    }
+
+    fn address(&self, person: &signoff_core::directory::Person) -> Option<String> {
+        person.email.clone()
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        message: &'a signoff_runtime::outbox::Message,
+    ) -> signoff_runtime::outbox::Delivery<'a> {
+        Box::pin(async move {
+            if self.failing.lock().unwrap().contains(&message.address) {
+                return Err("550 mailbox unavailable".to_owned());
+            }
+            self.sent.lock().unwrap().push(message.clone());
+            Ok(())
+        })
+    }
+}
+
+pub async fn the_outbox_delivers_each_notification_once_and_retries_failures(env: &Env) {
+    let channel = Recording {
+        sent: std::sync::Mutex::default(),
+        failing: std::sync::Mutex::new(vec!["tom@example.com".to_owned()]),
+    };
+    let id = {
+        let rt = env.open().await;
+        let id = rt
+            .start("deploy", json!({}), "rita", "cli")
+            .await
+            .unwrap()
+            .instance;
+        rt.execute(
+            &id,
+            submit(
+                "request",
+                json!({"service": "api", "team": "payments", "risk": "low"}),
+            ),
+            "rita",
+            "cli",
+            None,
+        )
+        .await
+        .unwrap();
+        // tom is asked to decide; his mail server refuses for now.
+        let report = rt.deliver(&channel).await.unwrap();
+        assert_eq!((report.delivered, report.failed), (0, 1));
+        id
+    };
+    // After a restart the failure is retried, and nothing is sent twice.
+    channel.failing.lock().unwrap().clear();
+    let rt = env.open().await;
+    let report = rt.deliver(&channel).await.unwrap();
+    assert_eq!((report.delivered, report.failed), (1, 0));
+    assert_eq!(rt.deliver(&channel).await.unwrap().delivered, 0);
+    rt.execute(
+        &id,
+        decide("team-review", Verdict::Approve, "fine"),
+        "tom",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    // The outcome goes to rita.
+    assert_eq!(rt.deliver(&channel).await.unwrap().delivered, 1);
+    let sent = channel.sent.lock().unwrap().clone();
+    let to: Vec<(&str, &str)> = sent
+        .iter()
+        .map(|m| (m.address.as_str(), m.reason.as_str()))
+        .collect();
+    assert_eq!(
+        to,
+        [
+            ("tom@example.com", "approval_requested"),
+            ("rita@example.com", "outcome")
+        ]
+    );
+    // Who was told, and when it failed, is in the log.
+    let outbox = rt
+        .log()
+        .read_stream(
+            &signoff_core::StreamId::parse("outbox/email").unwrap(),
+            1,
+            100,
+        )
+        .await
+        .unwrap();
+    let types: Vec<&str> = outbox.iter().map(|e| e.ty.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "signoff.outbox.failed",
+            "signoff.outbox.delivered",
+            "signoff.outbox.delivered"
+        ]
+    );
+    assert!(outbox[0].data.as_str().contains("550 mailbox unavailable"));
+}

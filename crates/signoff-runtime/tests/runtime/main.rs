@@ -144,4 +144,5 @@ on_both_backends!(
     a_retried_command_with_the_same_key_is_recorded_once,
     directory_changes_are_recorded_as_grants_and_revocations,
     a_cron_trigger_starts_each_run_once_in_its_time_zone,
+    the_outbox_delivers_each_notification_once_and_retries_failures,
 );

@@ -1,0 +1,266 @@
+//! The outbox: notifications the instances recorded, delivered through channels (email, chat).
+//!
+//! A channel says which people it can reach and delivers one message. [`Runtime::deliver`] walks
+//! the notifications recorded since the channel's last run, in log order, and records each
+//! outcome in the channel's stream `outbox/<channel>`: `delivered`, or `failed` with the reason
+//! and the attempt. A failed delivery is retried at the next runs, up to [`MAX_ATTEMPTS`] in all.
+//! Outcomes are recorded with an idempotency key per notification and person, so each is
+//! delivered once by whichever process records it first; a process that stops between sending
+//! and recording sends that one message again when it restarts (at least once, never lost).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use signoff_core::directory::Person;
+use signoff_core::engine::SYSTEM;
+use signoff_core::{IdempotencyKey, RecordedEvent, StreamId};
+use signoff_store::{AppendRequest, ExpectedVersion, StoreError};
+
+use crate::error::RuntimeError;
+use crate::queries::Notification;
+use crate::runtime::{Runtime, corrupt, new_event};
+
+/// Type of the event recording a delivered message.
+pub const DELIVERED: &str = "signoff.outbox.delivered";
+/// Type of the event recording a failed attempt.
+pub const FAILED: &str = "signoff.outbox.failed";
+/// Outbox streams are `outbox/<channel>`.
+pub const STREAM_PREFIX: &str = "outbox/";
+/// Attempts per message before the outbox gives up on it (the last failure says so).
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// What delivering one message gives: done, or why not.
+pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// A way to reach people: email, a chat service.
+pub trait Channel: Send + Sync {
+    /// Its name, as in `outbox/<name>` and in the log (`email`, `discord`).
+    fn name(&self) -> &str;
+    /// The person's address on this channel, if they have one.
+    fn address(&self, person: &Person) -> Option<String>;
+    /// Delivers one message.
+    fn deliver<'a>(&'a self, message: &'a Message) -> Delivery<'a>;
+}
+
+/// One notification for one person on one channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The notification's id within its instance.
+    pub notification: String,
+    /// The log sequence of the notification.
+    pub sequence: u64,
+    /// The instance.
+    pub instance: String,
+    /// The person.
+    pub person: String,
+    /// Their name.
+    pub name: String,
+    /// Their address on the channel.
+    pub address: String,
+    /// Subject.
+    pub subject: String,
+    /// Body.
+    pub body: String,
+    /// Why they are told (`approval_requested`, `reminder`, `outcome`…).
+    pub reason: String,
+}
+
+impl Message {
+    fn key(&self, channel: &str) -> String {
+        format!(
+            "outbox:{channel}:{}:{}:{}",
+            self.instance, self.notification, self.person
+        )
+    }
+}
+
+/// A recorded outcome.
+#[derive(Debug, Serialize, Deserialize)]
+struct Outcome {
+    #[serde(flatten)]
+    message: Message,
+    attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(default)]
+    given_up: bool,
+}
+
+/// What the log says of one channel's outbox.
+#[derive(Debug, Default)]
+pub struct ChannelState {
+    version: u64,
+    /// Every notification before this sequence has had a first attempt (the one at it may
+    /// have more recipients to go).
+    checkpoint: u64,
+    /// How far this process has looked (not recorded: notifications for nobody on this
+    /// channel leave no outcome, and need not be looked at again).
+    scanned: u64,
+    /// Failed messages to try again, by key, with their attempts so far.
+    retry: BTreeMap<String, (Message, u32)>,
+}
+
+impl ChannelState {
+    /// Folds one event of the channel's stream.
+    pub(crate) fn apply(&mut self, record: &RecordedEvent) -> Result<(), String> {
+        self.version = record.version;
+        let outcome: Outcome =
+            serde_json::from_str(record.data.as_str()).map_err(|e| e.to_string())?;
+        let channel = record
+            .stream
+            .as_str()
+            .strip_prefix(STREAM_PREFIX)
+            .unwrap_or_default();
+        let key = outcome.message.key(channel);
+        self.checkpoint = self.checkpoint.max(outcome.message.sequence);
+        if record.ty.as_str() == FAILED && !outcome.given_up {
+            self.retry.insert(key, (outcome.message, outcome.attempt));
+        } else {
+            self.retry.remove(&key);
+        }
+        Ok(())
+    }
+}
+
+/// What one run of a channel's outbox did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Messages delivered.
+    pub delivered: usize,
+    /// Attempts that failed (to be retried, or given up).
+    pub failed: usize,
+}
+
+impl Runtime {
+    /// Delivers the notifications recorded since the channel's last run, and retries the failed
+    /// ones, recording each outcome in `outbox/<channel>`.
+    ///
+    /// # Errors
+    /// A store error; a delivery failure is recorded, not returned.
+    pub async fn deliver(&self, channel: &dyn Channel) -> Result<Report, RuntimeError> {
+        self.catch_up().await?;
+        let name = channel.name().to_owned();
+        let (from, retry) = {
+            let view = self.view();
+            view.outboxes.get(&name).map_or((0, Vec::new()), |s| {
+                (
+                    s.checkpoint.saturating_sub(1).max(s.scanned),
+                    s.retry.values().cloned().collect::<Vec<_>>(),
+                )
+            })
+        };
+        let mut report = Report::default();
+        for (message, attempts) in retry {
+            self.attempt(channel, message, attempts + 1, &mut report)
+                .await?;
+        }
+        let head = self.log().tail().await?.sequence;
+        let mut events = std::pin::pin!(signoff_store::read_all_stream(self.log().clone(), from));
+        while let Some(record) = events.next().await {
+            let record = record?;
+            if record.sequence > head {
+                break;
+            }
+            for message in self.messages(channel, &record) {
+                self.attempt(channel, message, 1, &mut report).await?;
+            }
+        }
+        self.view().outboxes.entry(name).or_default().scanned = head;
+        Ok(report)
+    }
+
+    /// The messages a recorded event asks this channel to send.
+    fn messages(&self, channel: &dyn Channel, record: &RecordedEvent) -> Vec<Message> {
+        let Some(notification) = Notification::from_record(record) else {
+            return Vec::new();
+        };
+        let directory = self.directory();
+        let n = &notification;
+        n.to.iter()
+            .filter_map(|person| directory.person(person))
+            .filter_map(|person| {
+                Some(Message {
+                    notification: n.id.clone(),
+                    sequence: record.sequence,
+                    instance: n.instance.clone(),
+                    person: person.id.clone(),
+                    name: person.name.clone(),
+                    address: channel.address(person)?,
+                    subject: n.subject.clone(),
+                    body: n.body.clone(),
+                    reason: n.reason.clone(),
+                })
+            })
+            .collect()
+    }
+
+    async fn attempt(
+        &self,
+        channel: &dyn Channel,
+        message: Message,
+        attempt: u32,
+        report: &mut Report,
+    ) -> Result<(), RuntimeError> {
+        let name = channel.name();
+        let key = message.key(name);
+        // Another process may have recorded it since this run began.
+        let key_id = IdempotencyKey::parse(key_text(&key, attempt)).map_err(|e| corrupt(&e))?;
+        if self.log().idempotent_result(&key_id).await?.is_some() {
+            return Ok(());
+        }
+        let result = channel.deliver(&message).await;
+        let (ty, outcome) = match result {
+            Ok(()) => {
+                report.delivered += 1;
+                (
+                    DELIVERED,
+                    Outcome {
+                        message,
+                        attempt,
+                        error: None,
+                        given_up: false,
+                    },
+                )
+            }
+            Err(error) => {
+                report.failed += 1;
+                tracing::warn!(channel = name, %error, attempt, "a delivery failed");
+                (
+                    FAILED,
+                    Outcome {
+                        message,
+                        attempt,
+                        error: Some(error),
+                        given_up: attempt >= MAX_ATTEMPTS,
+                    },
+                )
+            }
+        };
+        let data = serde_json::to_value(&outcome).map_err(|e| corrupt(&e))?;
+        let event = new_event(ty, &data, SYSTEM, name, Some(&outcome.message.instance))?;
+        let stream = StreamId::parse(format!("{STREAM_PREFIX}{name}")).map_err(|e| corrupt(&e))?;
+        let request =
+            AppendRequest::new(stream, ExpectedVersion::Any, vec![event]).idempotent(key_id);
+        match self.log().append(request).await {
+            Ok(appended) => {
+                self.catch_up_to(appended.last_sequence).await?;
+                Ok(())
+            }
+            Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn key_text(key: &str, attempt: u32) -> String {
+    let text = format!("{key}#{attempt}");
+    if text.len() <= 200 {
+        return text;
+    }
+    // Long ids: keep the key unique and within the log's limit.
+    use sha2::{Digest, Sha256};
+    format!("outbox:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
