@@ -4,9 +4,11 @@
 //! the notifications recorded since the channel's last run, in log order, and records each
 //! outcome in the channel's stream `outbox/<channel>`: `delivered`, or `failed` with the reason
 //! and the attempt. A failed delivery is retried at the next runs, up to [`MAX_ATTEMPTS`] in all.
-//! Outcomes are recorded with an idempotency key per notification and person, so each is
-//! delivered once by whichever process records it first; a process that stops between sending
-//! and recording sends that one message again when it restarts (at least once, never lost).
+//! Outcomes are recorded with idempotency keys per notification and person, and a message whose
+//! delivery is recorded is not sent again. Delivery is at least once, never lost: a process that
+//! stops between sending and recording sends that message again when it restarts, and two
+//! processes delivering through the same channel at once may both send one; run one deliverer
+//! per channel (a runtime serialises its own calls per channel).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -117,6 +119,7 @@ impl ChannelState {
         let key = outcome.message.key(channel);
         self.checkpoint = self.checkpoint.max(outcome.message.sequence);
         if record.ty.as_str() == FAILED && !outcome.given_up {
+            // A retry already delivered by another process is found out before it is sent.
             self.retry.insert(key, (outcome.message, outcome.attempt));
         } else {
             self.retry.remove(&key);
@@ -141,6 +144,7 @@ impl Runtime {
     /// # Errors
     /// A store error; a delivery failure is recorded, not returned.
     pub async fn deliver(&self, channel: &dyn Channel) -> Result<Report, RuntimeError> {
+        let _one_at_a_time = self.delivering.lock().await;
         self.catch_up().await?;
         let name = channel.name().to_owned();
         let (from, retry) = {
@@ -206,12 +210,31 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         let name = channel.name();
         let key = message.key(name);
-        // Another process may have recorded it since this run began.
-        let key_id = IdempotencyKey::parse(key_text(&key, attempt)).map_err(|e| corrupt(&e))?;
-        if self.log().idempotent_result(&key_id).await?.is_some() {
+        let delivered_key =
+            IdempotencyKey::parse(key_text(&key, "delivered")).map_err(|e| corrupt(&e))?;
+        let attempt_key = IdempotencyKey::parse(key_text(&key, &format!("failed#{attempt}")))
+            .map_err(|e| corrupt(&e))?;
+        // Delivered already, or this attempt recorded (by another process, or before a restart).
+        if self
+            .log()
+            .idempotent_result(&delivered_key)
+            .await?
+            .is_some()
+        {
+            if let Some(state) = self.view().outboxes.get_mut(name) {
+                state.retry.remove(&key);
+            }
+            return Ok(());
+        }
+        if self.log().idempotent_result(&attempt_key).await?.is_some() {
             return Ok(());
         }
         let result = channel.deliver(&message).await;
+        let key_id = if result.is_ok() {
+            delivered_key
+        } else {
+            attempt_key
+        };
         let (ty, outcome) = match result {
             Ok(()) => {
                 report.delivered += 1;
@@ -255,8 +278,8 @@ impl Runtime {
     }
 }
 
-fn key_text(key: &str, attempt: u32) -> String {
-    let text = format!("{key}#{attempt}");
+fn key_text(key: &str, outcome: &str) -> String {
+    let text = format!("{key}#{outcome}");
     if text.len() <= 200 {
         return text;
     }

@@ -177,6 +177,8 @@ pub struct Runtime {
     clock: Arc<dyn Clock>,
     view: Mutex<View>,
     catching_up: tokio::sync::Mutex<()>,
+    /// Held while the outbox delivers, so a process sends each message once.
+    pub(crate) delivering: tokio::sync::Mutex<()>,
     /// Where evidence content is stored, by hash.
     pub evidence_dir: PathBuf,
 }
@@ -216,6 +218,7 @@ impl Runtime {
                 ..View::default()
             }),
             catching_up: tokio::sync::Mutex::new(()),
+            delivering: tokio::sync::Mutex::new(()),
             evidence_dir,
         }
     }

@@ -280,6 +280,9 @@ impl Runtime {
             return Ok(0);
         };
         let mut fired = 0;
+        // Versions of the schedule streams this call appended to: a workflow's second trigger
+        // must not conflict with what its first one just recorded.
+        let mut written: HashMap<String, u64> = HashMap::new();
         for due in self.cron_triggers() {
             let (version, last) = {
                 let view = self.view();
@@ -287,6 +290,7 @@ impl Runtime {
                     (runs.version, runs.last.get(&due.key).copied())
                 })
             };
+            let version = written.get(&due.workflow).copied().unwrap_or(version);
             let (ty, data) = match last {
                 None => (
                     SCHEDULE_ARMED,
@@ -338,7 +342,9 @@ impl Runtime {
                 .append(AppendRequest::new(stream, expected, vec![event]))
                 .await
             {
-                Ok(_) => {}
+                Ok(appended) => {
+                    written.insert(due.workflow.clone(), appended.stream_version);
+                }
                 // Another process recorded it first; the next round sees what it did.
                 Err(StoreError::Conflict { .. }) => {
                     fired -= usize::from(ty == SCHEDULE_FIRED);
@@ -367,9 +373,25 @@ impl Runtime {
 
 /// The latest run of `schedule` after `last` and not after `now`.
 fn latest_due(schedule: &Schedule, last: Timestamp, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let mut run = schedule.next_after(to_utc(last)?)?;
-    if run > now {
+    let last = to_utc(last)?;
+    let first = schedule.next_after(last)?;
+    if first > now {
         return None;
+    }
+    // Look back from now in growing windows, so that after a long stop a minutely schedule
+    // is not stepped through a run at a time: the first window holding a run holds few.
+    let mut run = first;
+    for window in [
+        chrono::Duration::hours(1),
+        chrono::Duration::days(1),
+        chrono::Duration::days(31),
+        chrono::Duration::days(366),
+    ] {
+        let from = (now - window).max(last);
+        if let Some(found) = schedule.next_after(from).filter(|r| *r <= now) {
+            run = found;
+            break;
+        }
     }
     for _ in 0..MAX_STEPS {
         match schedule.next_after(run) {
@@ -591,5 +613,26 @@ mod tests {
     fn a_date_that_never_comes_has_no_next_run() {
         let s = schedule("0 0 30 2 *", None);
         assert_eq!(s.next_after(utc("2026-01-01T00:00:00Z")), None);
+    }
+
+    #[test]
+    fn after_a_long_stop_the_latest_missed_run_is_the_one_started() {
+        let now = utc("2026-11-23T09:00:30Z");
+        let every_minute = schedule("* * * * *", None);
+        let last = from_utc(utc("2026-05-01T00:00:00Z"));
+        assert_eq!(
+            latest_due(&every_minute, last, now),
+            Some(utc("2026-11-23T09:00:00Z"))
+        );
+        // A yearly run missed over two years: the latest one.
+        let yearly = schedule("0 9 1 3 *", Some("Europe/Paris"));
+        let last = from_utc(utc("2024-03-02T00:00:00Z"));
+        assert_eq!(
+            latest_due(&yearly, last, now),
+            Some(utc("2026-03-01T08:00:00Z"))
+        );
+        // Nothing due yet.
+        let last = from_utc(utc("2026-11-23T09:00:00Z"));
+        assert_eq!(latest_due(&every_minute, last, now), None);
     }
 }

@@ -562,3 +562,23 @@ pub async fn the_outbox_delivers_each_notification_once_and_retries_failures(env
     );
     assert!(outbox[0].data.as_str().contains("550 mailbox unavailable"));
 }
+
+pub async fn two_triggers_of_one_workflow_both_arm_and_fire_in_one_round(env: &Env) {
+    let workflows = env.dir.path().join("workflows");
+    std::fs::copy(
+        crate::fixtures().join("twice.yaml"),
+        workflows.join("twice.yaml"),
+    )
+    .unwrap();
+    let rt = env.open().await;
+    assert_eq!(rt.fire_due_schedules().await.unwrap(), 0);
+    let stream = signoff_core::StreamId::parse("schedule/twice").unwrap();
+    let armed = rt.log().read_stream(&stream, 1, 10).await.unwrap();
+    assert_eq!(armed.len(), 2, "both triggers armed in one round");
+    // A day later both have a run due (20:00 yesterday, 08:00 today), plus the nightly one.
+    env.advance(86_400);
+    assert_eq!(rt.fire_due_schedules().await.unwrap(), 3);
+    let ended = rt.log().read_stream(&stream, 1, 10).await.unwrap();
+    assert_eq!(ended.len(), 4);
+    assert_eq!(rt.fire_due_schedules().await.unwrap(), 0);
+}

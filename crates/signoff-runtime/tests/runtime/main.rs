@@ -23,7 +23,7 @@ pub struct Env {
     pg: Option<(String, String)>,
 }
 
-fn fixtures() -> PathBuf {
+pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runtime/fixtures")
 }
 
@@ -145,4 +145,5 @@ on_both_backends!(
     directory_changes_are_recorded_as_grants_and_revocations,
     a_cron_trigger_starts_each_run_once_in_its_time_zone,
     the_outbox_delivers_each_notification_once_and_retries_failures,
+    two_triggers_of_one_workflow_both_arm_and_fire_in_one_round,
 );
