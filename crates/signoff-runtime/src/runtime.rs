@@ -857,7 +857,6 @@ impl View {
 
     /// Folds one committed event.
     pub(crate) fn apply(&mut self, record: &RecordedEvent) -> Result<(), RuntimeError> {
-        self.position = record.sequence;
         let stream = record.stream.as_str();
         let bad = |reason: String| RuntimeError::Corrupt {
             sequence: record.sequence,
@@ -898,6 +897,9 @@ impl View {
             let loaded = self.definitions.insert_recorded(source)?;
             self.recorded.insert(loaded.hash.clone());
         }
+        // Only once folded: an event that cannot be read stops the view there, loudly, every
+        // time, instead of being passed over on the next try.
+        self.position = record.sequence;
         Ok(())
     }
 
