@@ -2,7 +2,7 @@
 //! instance pins, by content hash (including old versions read back from the log).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use signoff_core::workflow::{Definition, Loaded, Problem, load};
@@ -11,6 +11,29 @@ use crate::error::RuntimeError;
 
 /// Files in a workflows folder that are not definitions.
 const NOT_DEFINITIONS: [&str; 2] = ["people.yaml", "people.yml"];
+
+/// The definition files of a folder: its `*.yaml` / `*.yml` files but the directory file, sorted
+/// (not recursive).
+///
+/// # Errors
+/// The folder cannot be read.
+pub fn definition_files(dir: &Path) -> Result<Vec<PathBuf>, RuntimeError> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| RuntimeError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+                && p.file_name()
+                    .is_some_and(|n| !NOT_DEFINITIONS.iter().any(|x| n == *x))
+        })
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
 
 /// The definitions a runtime knows.
 #[derive(Default)]
@@ -30,21 +53,7 @@ impl Definitions {
         if !dir.exists() {
             return Ok(out);
         }
-        let io = |source| RuntimeError::Io {
-            path: dir.display().to_string(),
-            source,
-        };
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .map_err(io)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension().is_some_and(|e| e == "yaml" || e == "yml")
-                    && p.file_name()
-                        .is_some_and(|n| !NOT_DEFINITIONS.iter().any(|x| n == *x))
-            })
-            .collect();
-        paths.sort();
+        let paths = definition_files(dir)?;
         let mut problems = Vec::new();
         let mut loaded = Vec::new();
         for path in paths {

@@ -18,12 +18,12 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use signoff_core::directory::Person;
 use signoff_core::engine::SYSTEM;
-use signoff_core::{IdempotencyKey, RecordedEvent, StreamId};
+use signoff_core::{RecordedEvent, StreamId};
 use signoff_store::{AppendRequest, ExpectedVersion, StoreError};
 
 use crate::error::RuntimeError;
 use crate::queries::Notification;
-use crate::runtime::{Runtime, corrupt, new_event};
+use crate::runtime::{Runtime, corrupt, new_event, to_idempotency_key};
 
 /// Type of the event recording a delivered message.
 pub const DELIVERED: &str = "signoff.outbox.delivered";
@@ -210,10 +210,8 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         let name = channel.name();
         let key = message.key(name);
-        let delivered_key =
-            IdempotencyKey::parse(key_text(&key, "delivered")).map_err(|e| corrupt(&e))?;
-        let attempt_key = IdempotencyKey::parse(key_text(&key, &format!("failed#{attempt}")))
-            .map_err(|e| corrupt(&e))?;
+        let delivered_key = to_idempotency_key(&format!("{key}#delivered"))?;
+        let attempt_key = to_idempotency_key(&format!("{key}#failed#{attempt}"))?;
         // Delivered already, or this attempt recorded (by another process, or before a restart).
         if self
             .log()
@@ -276,14 +274,4 @@ impl Runtime {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-fn key_text(key: &str, outcome: &str) -> String {
-    let text = format!("{key}#{outcome}");
-    if text.len() <= 200 {
-        return text;
-    }
-    // Long ids: keep the key unique and within the log's limit.
-    use sha2::{Digest, Sha256};
-    format!("outbox:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }

@@ -318,14 +318,13 @@ impl Runtime {
                 .map(|c| new_event(c.event_type(), &c.data(), SYSTEM, "directory", None))
                 .collect::<Result<Vec<_>, _>>()?;
             let stream = StreamId::parse(DIRECTORY_STREAM).map_err(|e| corrupt(&e))?;
-            let expected = if version == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(version)
-            };
             match self
                 .log
-                .append(AppendRequest::new(stream, expected, events))
+                .append(AppendRequest::new(
+                    stream,
+                    ExpectedVersion::Exact(version),
+                    events,
+                ))
                 .await
             {
                 Ok(appended) => {
@@ -567,9 +566,7 @@ impl Runtime {
                 return Err(unknown);
             }
         };
-        let key = idempotency_key
-            .map(|k| IdempotencyKey::parse(k).map_err(|e| corrupt(&e)))
-            .transpose()?;
+        let key = idempotency_key.map(to_idempotency_key).transpose()?;
         if let Some(key) = &key
             && let Some(first) = self.log.idempotent_result(key).await?
         {
@@ -723,11 +720,6 @@ impl Runtime {
         let mut fired = 0;
         for (_, instance, timer) in due {
             let key = format!("timer:{instance}:{timer}");
-            let key: String = key
-                .chars()
-                .filter(char::is_ascii_graphic)
-                .take(200)
-                .collect();
             match self
                 .execute(
                     &instance,
@@ -974,6 +966,19 @@ impl View {
             });
         }
     }
+}
+
+/// The idempotency key for `text`: the text itself when the log takes it as one, else its
+/// SHA-256, so that a long or unusual key (one built from ids, or a client's) stays unique.
+pub(crate) fn to_idempotency_key(text: &str) -> Result<IdempotencyKey, RuntimeError> {
+    IdempotencyKey::parse(text)
+        .or_else(|_| {
+            IdempotencyKey::parse(format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(text.as_bytes()))
+            ))
+        })
+        .map_err(|e| corrupt(&e))
 }
 
 pub(crate) fn corrupt(e: &impl std::fmt::Display) -> RuntimeError {

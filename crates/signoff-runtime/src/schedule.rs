@@ -332,14 +332,13 @@ impl Runtime {
             let event = new_event(ty, &data, SYSTEM, "schedule", None)?;
             let stream = StreamId::parse(format!("{STREAM_PREFIX}{}", due.workflow))
                 .map_err(|e| corrupt(&e))?;
-            let expected = if version == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(version)
-            };
             match self
                 .log()
-                .append(AppendRequest::new(stream, expected, vec![event]))
+                .append(AppendRequest::new(
+                    stream,
+                    ExpectedVersion::Exact(version),
+                    vec![event],
+                ))
                 .await
             {
                 Ok(appended) => {

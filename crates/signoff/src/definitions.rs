@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::json;
-use signoff_core::workflow::{Definition, Problem, check_text, parse::parse, schema};
+use signoff_core::workflow::validate::check;
+use signoff_core::workflow::{Definition, Problem, parse::parse, schema};
 use signoff_runtime::Definitions;
-use signoff_runtime::definitions::cross_check;
+use signoff_runtime::definitions::{cross_check, definition_files};
 
 use crate::Global;
 
@@ -22,19 +23,7 @@ fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, bool)>> {
     let mut out = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.extension().is_some_and(|e| e == "yaml" || e == "yml")
-                        && !p
-                            .file_stem()
-                            .is_some_and(|s| s == "people" || s == "schema")
-                })
-                .collect();
-            found.sort();
-            out.extend(found.into_iter().map(|p| (p, true)));
+            out.extend(definition_files(path)?.into_iter().map(|p| (p, true)));
         } else if path.exists() {
             out.push((path.clone(), false));
         } else {
@@ -66,14 +55,17 @@ pub fn validate(g: &Global, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     for (path, in_folder) in &files {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        let found = check_text(&name, &text);
-        if found.is_empty()
-            && *in_folder
-            && let Ok(def) = parse(&name, &text)
-        {
-            in_folders.push((name, def));
+        // Parsed once: checked alone, then with the rest of its folder.
+        match parse(&name, &text) {
+            Err(problem) => problems.push(problem),
+            Ok(def) => {
+                let found = check(&name, &def).problems;
+                if found.is_empty() && *in_folder {
+                    in_folders.push((name, def));
+                }
+                problems.extend(found);
+            }
         }
-        problems.extend(found);
     }
     let all: Vec<(&str, &Definition)> = in_folders.iter().map(|(f, d)| (f.as_str(), d)).collect();
     problems.extend(cross_check(&all));
