@@ -96,6 +96,22 @@ impl Global {
         Ok(signoff_runtime::open(&config).await?)
     }
 
+    /// A runtime over the log only, for commands that read events (timeline, export,
+    /// notifications): nothing is folded, synced or started, so reading never writes.
+    pub async fn open_for_reading(&self) -> anyhow::Result<Runtime> {
+        let options = signoff_store::OpenOptions {
+            create_if_missing: false,
+            ..signoff_store::OpenOptions::new(signoff_runtime::event_types())
+        };
+        let log = signoff_store::open(&self.url()?, options).await?;
+        Ok(Runtime::new(
+            log,
+            std::sync::Arc::new(signoff_store::SystemClock),
+            signoff_runtime::Definitions::default(),
+            self.evidence.clone(),
+        ))
+    }
+
     /// The person acting, from `--as` or `SIGNOFF_USER`.
     pub fn actor(&self) -> anyhow::Result<&str> {
         self.person.as_deref().ok_or_else(|| {

@@ -190,7 +190,7 @@ async fn timeline_lines(rt: &Runtime, id: &str) -> anyhow::Result<Vec<Line>> {
 }
 
 pub async fn timeline(g: &Global, args: TimelineArgs) -> anyhow::Result<ExitCode> {
-    let rt = g.open().await?;
+    let rt = g.open_for_reading().await?;
     let lines = timeline_lines(&rt, &args.instance).await?;
     let mut out = std::io::stdout().lock();
     for line in &lines {
@@ -254,7 +254,7 @@ pub struct ExportArgs {
 }
 
 pub async fn export(g: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let rt = g.open().await?;
+    let rt = g.open_for_reading().await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if let Some(id) = &args.instance {
         let stream = instance_stream(id)?;
@@ -296,7 +296,7 @@ pub struct NotificationsArgs {
 }
 
 pub async fn notifications(g: &Global, args: NotificationsArgs) -> anyhow::Result<ExitCode> {
-    let rt = g.open().await?;
+    let rt = g.open_for_reading().await?;
     let list: Vec<_> = rt
         .notifications(args.person.as_deref())
         .await?
