@@ -17,7 +17,6 @@ pub const MAX_ID_CHARS: usize = 64;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DirectoryFile {
     pub(super) people: BTreeMap<String, Person>,
-    positions: BTreeMap<String, Position>,
 }
 
 #[derive(Deserialize)]
@@ -99,12 +98,6 @@ impl DirectoryFile {
     pub fn person(&self, id: &str) -> Option<&Person> {
         self.people.get(id)
     }
-
-    /// Where a person's entry starts in the file (its `id`).
-    #[must_use]
-    pub fn position(&self, id: &str) -> Option<Position> {
-        self.positions.get(id).copied()
-    }
 }
 
 /// Checks entries one by one, remembering what earlier entries claimed.
@@ -112,6 +105,9 @@ struct Checker<'a> {
     file_name: &'a str,
     file: DirectoryFile,
     problems: Vec<Problem>,
+    /// Every well-formed id seen, at its first entry (faulty entries too, so a second entry
+    /// with the same id is reported whatever was wrong with the first).
+    ids: BTreeMap<String, Position>,
     emails: BTreeMap<String, (String, Position)>,
     discords: BTreeMap<String, (String, Position)>,
 }
@@ -122,6 +118,7 @@ impl<'a> Checker<'a> {
             file_name,
             file: DirectoryFile::default(),
             problems: Vec::new(),
+            ids: BTreeMap::new(),
             emails: BTreeMap::new(),
             discords: BTreeMap::new(),
         }
@@ -144,12 +141,14 @@ impl<'a> Checker<'a> {
                 format!("person id {id:?} {why}"),
                 Some("ids are lowercase letters, digits, '.', '-' and '_', e.g. `alice.martin`"),
             );
-        } else if let Some(first) = self.file.positions.get(id).copied() {
+        } else if let Some(first) = self.ids.get(id).copied() {
             self.problem(
                 raw.id.at,
                 format!("person id {id:?} is already used at line {}", first.line),
                 Some("each person appears once; merge the two entries"),
             );
+        } else {
+            self.ids.insert(id.to_owned(), raw.id.at);
         }
         if raw.name.trim().is_empty() {
             self.problem(
@@ -190,7 +189,7 @@ impl<'a> Checker<'a> {
                 roles.insert(role.value.clone());
             }
         }
-        if self.problems.len() > before || self.file.people.contains_key(id) {
+        if self.problems.len() > before {
             return;
         }
         let person = Person {
@@ -201,7 +200,6 @@ impl<'a> Checker<'a> {
             team: raw.team.map(|t| t.value),
             roles,
         };
-        self.file.positions.insert(person.id.clone(), raw.id.at);
         self.file.people.insert(person.id.clone(), person);
     }
 

@@ -71,7 +71,6 @@ fn a_file_reads_into_people() {
     assert_eq!(alice.team.as_deref(), Some("payments"));
     assert_eq!(alice.roles.iter().collect::<Vec<_>>(), ["dpo", "legal"]);
     assert_eq!(f.person("carol").map(|p| p.roles.len()), Some(0));
-    assert_eq!(f.position("bob").map(|p| p.to_string()), Some("8:9".into()));
     assert_eq!(f.people().count(), 3);
 }
 
@@ -117,6 +116,13 @@ fn yaml_syntax_errors_have_a_position() {
 fn duplicate_ids_are_refused_at_the_second_entry() {
     let found = problems("people:\n  - id: bob\n    name: A\n  - id: bob\n    name: B\n");
     assert_eq!(found, ["4:9: person id \"bob\" is already used at line 2"]);
+    // Also when the first entry had a problem of its own.
+    let found = problems("people:\n  - id: bob\n    name: ''\n  - id: bob\n    name: B\n");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[1].starts_with("4:9: person id \"bob\" is already used"),
+        "{found:?}"
+    );
 }
 
 #[test]
