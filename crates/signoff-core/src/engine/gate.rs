@@ -79,13 +79,6 @@ pub(crate) fn open(
     }
     let now = m.now();
     let deadline = approval.deadline.as_ref().map(|d| d.after.value.after(now));
-    let activation = m
-        .state
-        .activations
-        .get(step.id.as_str())
-        .copied()
-        .unwrap_or(0)
-        + 1;
     let short: Vec<String> = groups
         .iter()
         .filter(|g| g.eligible.len() < g.needed as usize)
@@ -98,19 +91,12 @@ pub(crate) fn open(
             )
         })
         .collect();
-    m.emit(InstanceEvent::StepEntered {
-        step: step.id.value.clone(),
-        activation,
-        branch,
-        at: now,
-        gate: Some(GateOpened {
-            groups,
-            excluded,
-            deadline,
-        }),
-        tasks: None,
-        assignees: assignees.clone(),
-    });
+    let opened = GateOpened {
+        groups,
+        excluded,
+        deadline,
+    };
+    m.entered_with(step, branch, assignees.clone(), Some(opened), None);
     let id = step.id.as_str();
     if let (Some(d), Some(due)) = (&approval.deadline, deadline) {
         m.schedule(id, TimerPurpose::Deadline, due, "deadline");

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use serde_json::{Value, json};
 
 use super::command::{Context, Rejection};
-use super::event::{InstanceEvent, TimerPurpose};
+use super::event::{GateOpened, InstanceEvent, TaskOpened, TimerPurpose};
 use super::gate;
 use super::state::Instance;
 use crate::event::Timestamp;
@@ -272,6 +272,18 @@ impl<'a> Machine<'a> {
     }
 
     fn entered(&mut self, step: &Step, branch: Option<String>, assignees: Vec<String>) -> u32 {
+        self.entered_with(step, branch, assignees, None, None)
+    }
+
+    /// Records entering a step (its next activation), with the gate or checklist it opens.
+    pub(crate) fn entered_with(
+        &mut self,
+        step: &Step,
+        branch: Option<String>,
+        assignees: Vec<String>,
+        gate: Option<GateOpened>,
+        tasks: Option<Vec<TaskOpened>>,
+    ) -> u32 {
         let activation = self
             .state
             .activations
@@ -284,8 +296,8 @@ impl<'a> Machine<'a> {
             activation,
             branch,
             at: self.now(),
-            gate: None,
-            tasks: None,
+            gate,
+            tasks,
             assignees,
         });
         activation

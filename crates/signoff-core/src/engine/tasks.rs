@@ -56,13 +56,6 @@ pub(crate) fn open(
             });
         }
     }
-    let activation = m
-        .state
-        .activations
-        .get(step.id.as_str())
-        .copied()
-        .unwrap_or(0)
-        + 1;
     let mut assignees: Vec<String> = Vec::new();
     for item in &items {
         for o in &item.owners {
@@ -71,15 +64,7 @@ pub(crate) fn open(
             }
         }
     }
-    m.emit(InstanceEvent::StepEntered {
-        step: step.id.value.clone(),
-        activation,
-        branch,
-        at: now,
-        gate: None,
-        tasks: Some(items.clone()),
-        assignees: assignees.clone(),
-    });
+    m.entered_with(step, branch, assignees.clone(), None, Some(items.clone()));
     let id = step.id.as_str();
     if !items.iter().any(|t| t.required) {
         let next = step.next.as_ref().map(|n| n.value.clone());
@@ -192,23 +177,8 @@ pub(crate) fn open_wait(
     let Some(wait) = &step.wait else {
         return Err(Rejection::invalid("not a wait step"));
     };
-    let activation = m
-        .state
-        .activations
-        .get(step.id.as_str())
-        .copied()
-        .unwrap_or(0)
-        + 1;
     let now = m.now();
-    m.emit(InstanceEvent::StepEntered {
-        step: step.id.value.clone(),
-        activation,
-        branch,
-        at: now,
-        gate: None,
-        tasks: None,
-        assignees: Vec::new(),
-    });
+    m.entered_with(step, branch, Vec::new(), None, None);
     let id = step.id.as_str();
     let next = step.next.as_ref().map(|n| n.value.clone());
     if let Some(duration) = &wait.duration {
@@ -381,13 +351,7 @@ fn status_due(m: &mut Machine<'_>, step: &Step, due: Timestamp) {
             "A status update is a whole cadence late",
         );
     }
-    let tag = format!("status@{}", m.state.version + 1);
-    m.schedule(
-        step.id.as_str(),
-        TimerPurpose::StatusUpdate,
-        every.after(m.now()),
-        &tag,
-    );
+    m.start_cadence(step);
 }
 
 /// Records a status update and restarts the cadence.
@@ -444,8 +408,6 @@ pub(crate) fn post_status(
         by: m.ctx.actor.id.clone(),
         at: m.now(),
     });
-    let due = cadence.every.value.after(m.now());
-    let tag = format!("status@{}", m.state.version + 1);
-    m.schedule(&step, TimerPurpose::StatusUpdate, due, &tag);
+    m.start_cadence(def_step);
     Ok(())
 }
