@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use super::Person;
+use crate::workflow::parse::{has_content, reader_error};
 use crate::workflow::{Located, Position, Problem};
 
 /// Largest directory file accepted, in bytes.
@@ -58,17 +59,17 @@ impl DirectoryFile {
                 ),
             )]);
         }
-        // The YAML reader is meant never to panic; this keeps a broken file from taking the
-        // caller down should it ever break that promise.
-        if text.trim().is_empty() {
+        if !has_content(text) {
             return Err(vec![
                 Problem::new(file_name, Position::default(), "the file is empty")
                     .hint("write `people: []` for a directory with nobody in it"),
             ]);
         }
+        // The YAML reader is meant never to panic; this keeps a broken file from taking the
+        // caller down should it ever break that promise.
         let raw = match std::panic::catch_unwind(|| serde_saphyr::from_str::<RawFile>(text)) {
             Ok(Ok(raw)) => raw,
-            Ok(Err(error)) => return Err(vec![yaml_problem(file_name, &error)]),
+            Ok(Err(error)) => return Err(vec![yaml_problem(file_name, text, &error)]),
             Err(_) => {
                 return Err(vec![Problem::new(
                     file_name,
@@ -286,27 +287,9 @@ fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn yaml_problem(file: &str, error: &serde_saphyr::Error) -> Problem {
-    let at = error
-        .location()
-        .map_or_else(Position::default, |l| Position {
-            line: u32::try_from(l.line()).unwrap_or(u32::MAX),
-            column: u32::try_from(l.column()).unwrap_or(u32::MAX),
-        });
-    let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
-    let rendered = error.render_with_options(options);
-    let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
-    // The reader appends " at line L column C"; the position is printed in front already.
-    let message = match first.rfind(" at line ") {
-        Some(i) => first[..i].trim_end_matches(','),
-        None => first,
-    };
-    // The reader's advice names its own options, which the file's author cannot set.
-    let message = match message.find(", set DuplicateKeyPolicy") {
-        Some(i) => &message[..i],
-        None => message,
-    };
-    let problem = Problem::new(file, at, message);
+fn yaml_problem(file: &str, text: &str, error: &serde_saphyr::Error) -> Problem {
+    let (at, message) = reader_error(text, error);
+    let problem = Problem::new(file, at, &message);
     let hint = if message.contains("unknown field") && message.ends_with("one of people") {
         "the file has one key, `people:`, a list of people"
     } else if message.contains("unknown field") {

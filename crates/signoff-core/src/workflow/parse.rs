@@ -118,6 +118,16 @@ pub fn parse(file: &str, text: &str) -> Result<Definition, Problem> {
 }
 
 fn yaml_problem(file: &str, text: &str, error: &serde_saphyr::Error) -> Problem {
+    let (at, message) = reader_error(text, error);
+    let (message, hint) = explain(&message, text, at);
+    Problem::new(file, at, message).hint(hint)
+}
+
+/// The YAML reader's complaint about `text` as one line, without the position it appends and
+/// the advice about its own options, and where it is: at the tab or the bracket left open
+/// rather than where the reader gave up, at 0:0 when the file holds nothing but comments.
+/// Every YAML file signoff reads (definitions, the directory) reports through this.
+pub(crate) fn reader_error(text: &str, error: &serde_saphyr::Error) -> (Position, String) {
     let mut at = error
         .location()
         .map_or_else(Position::default, |l| Position {
@@ -132,7 +142,11 @@ fn yaml_problem(file: &str, text: &str, error: &serde_saphyr::Error) -> Problem 
         .unwrap_or("invalid YAML")
         .trim()
         .to_owned();
-    let message = strip_position_suffix(&message);
+    let mut message = strip_position_suffix(&message);
+    // The reader's advice names its own options, which the file's author cannot set.
+    if let Some(i) = message.find(", set DuplicateKeyPolicy") {
+        message.truncate(i);
+    }
     if is_about_tabs(&message) {
         at = first_tab_indent(text, at).unwrap_or(at);
     } else if message.contains("flow mapping") || message.contains("unclosed bracket '{'") {
@@ -140,12 +154,11 @@ fn yaml_problem(file: &str, text: &str, error: &serde_saphyr::Error) -> Problem 
     } else if message.contains("flow sequence") || message.contains("unclosed bracket '['") {
         at = unclosed(text, at, '[', ']').unwrap_or(at);
     }
-    let (message, hint) = explain(&message, text, at);
     if !has_content(text) {
         // Nothing in the file is at fault more than the rest.
         at = Position::default();
     }
-    Problem::new(file, at, message).hint(hint)
+    (at, message)
 }
 
 /// The reader appends " at line L column C"; the position is printed in front already.
@@ -157,7 +170,7 @@ fn strip_position_suffix(message: &str) -> String {
 }
 
 /// Whether the text holds anything but blank lines and comments.
-fn has_content(text: &str) -> bool {
+pub(crate) fn has_content(text: &str) -> bool {
     text.lines().any(|l| {
         let l = l.trim_start_matches('\u{feff}').trim();
         !l.is_empty() && !l.starts_with('#')
@@ -250,7 +263,7 @@ fn explain(message: &str, text: &str, at: Position) -> (String, String) {
             ),
         );
     }
-    if let Some(key) = between(message, "duplicate mapping key: ", ", set ") {
+    if let Some(key) = message.strip_prefix("duplicate mapping key: ") {
         return (
             format!("the key `{key}` is given twice in this mapping"),
             "keep one of them".to_owned(),
