@@ -105,43 +105,33 @@ pub struct Entry {
     pub loaded: Arc<Loaded>,
 }
 
-/// Something the runtime must do because of what was committed.
+/// Something the runtime must do because of what was committed: start an instance (a child a
+/// step asked for, a triggered workflow, a cron run), and link it to what caused it.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Reaction {
-    /// Start a workflow an instance asked for, and link the two.
-    Start {
-        /// The instance to start.
-        id: String,
-        /// Its workflow.
-        workflow: String,
-        /// Its input.
-        input: Value,
-        /// The instance that caused it.
-        source: String,
-        /// Its workflow.
-        source_workflow: String,
-        /// `child` (a start_workflow step) or `triggered` (a trigger).
-        relation: &'static str,
-    },
-    /// Start a workflow whose cron schedule came due.
-    Scheduled {
-        /// The instance to start (derived from the schedule and the run's time).
-        id: String,
-        /// Its workflow.
-        workflow: String,
-        /// Its input (the schedule and the run's time).
-        input: Value,
-        /// Who is recorded as its requester.
-        requester: String,
-    },
+pub(crate) struct Reaction {
+    /// The instance to start (its id derived from the cause, so it starts once).
+    pub id: String,
+    /// Its workflow.
+    pub workflow: String,
+    /// Its input.
+    pub input: Value,
+    /// Who is recorded as its requester (system when not in the directory).
+    pub requester: String,
+    /// The channel its start is recorded with.
+    pub channel: &'static str,
+    /// The instance that caused it, to link both ways (none for a cron run).
+    pub source: Option<Source>,
 }
 
-impl Reaction {
-    fn instance(&self) -> &str {
-        match self {
-            Self::Start { id, .. } | Self::Scheduled { id, .. } => id,
-        }
-    }
+/// The instance a started one is linked to.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Source {
+    /// Its id.
+    pub instance: String,
+    /// Its workflow.
+    pub workflow: String,
+    /// `child` (a start_workflow step) or `triggered` (a trigger).
+    pub relation: &'static str,
 }
 
 /// What the runtime knows of the log, up to `position`.
@@ -758,68 +748,38 @@ impl Runtime {
                 let mut view = self.view();
                 (!view.reactions.is_empty()).then(|| view.reactions.remove(0))
             };
-            let (id, workflow, input, source, source_workflow, relation) = match next {
-                None => return Ok(()),
-                Some(Reaction::Scheduled {
-                    id,
-                    workflow,
-                    input,
-                    requester,
-                }) => {
-                    let requester = if self.actor(&requester).is_ok() {
-                        requester
-                    } else {
-                        tracing::warn!(%workflow, %requester, "a schedule's requester is not in the directory; started as system");
-                        SYSTEM.to_owned()
-                    };
-                    match Box::pin(
-                        self.start_with_id(&id, &workflow, input, &requester, "schedule"),
-                    )
-                    .await
-                    {
-                        Ok(_) | Err(RuntimeError::Rejected(_)) => {}
-                        Err(RuntimeError::UnknownWorkflow(w)) => {
-                            tracing::warn!(workflow = %w, "a scheduled workflow is not loaded; not started");
-                        }
-                        Err(e) => return Err(e),
-                    }
-                    continue;
-                }
-                Some(Reaction::Start {
-                    id,
-                    workflow,
-                    input,
-                    source,
-                    source_workflow,
-                    relation,
-                }) => (id, workflow, input, source, source_workflow, relation),
+            let Some(Reaction {
+                id,
+                workflow,
+                input,
+                requester,
+                channel,
+                source,
+            }) = next
+            else {
+                return Ok(());
             };
-            let (back, forth) = match relation {
-                "child" => ("parent", "child"),
-                _ => ("triggered_by", "triggered"),
-            };
-            let requester = self
-                .load(&source)
-                .await
-                .map(|e| e.state.requester)
-                .unwrap_or_else(|_| SYSTEM.to_owned());
             let requester = if self.actor(&requester).is_ok() {
                 requester
             } else {
+                tracing::warn!(%workflow, %requester, "a requester is not in the directory; started as system");
                 SYSTEM.to_owned()
             };
-            match Box::pin(self.start_with_id(&id, &workflow, input.clone(), &requester, "runtime"))
-                .await
-            {
+            match Box::pin(self.start_with_id(&id, &workflow, input, &requester, channel)).await {
                 Ok(_) | Err(RuntimeError::Rejected(_)) => {}
                 Err(RuntimeError::UnknownWorkflow(w)) => {
-                    tracing::warn!(workflow = %w, %source, "a linked workflow is not loaded; not started");
+                    tracing::warn!(workflow = %w, "a workflow to start is not loaded; not started");
                 }
                 Err(e) => return Err(e),
             }
+            let Some(source) = source else { continue };
+            let (back, forth) = match source.relation {
+                "child" => ("parent", "child"),
+                _ => ("triggered_by", "triggered"),
+            };
             for (on, other, other_workflow, rel) in [
-                (&id, &source, &source_workflow, back),
-                (&source, &id, &workflow, forth),
+                (&id, &source.instance, &source.workflow, back),
+                (&source.instance, &id, &workflow, forth),
             ] {
                 let key = format!("link:{on}:{other}");
                 let link = Command::Link {
@@ -897,7 +857,7 @@ impl View {
 
     fn apply_instance(&mut self, id: &str, version: u64, event: &InstanceEvent) {
         if let InstanceEvent::Started { definition, .. } = event {
-            self.reactions.retain(|r| r.instance() != id);
+            self.reactions.retain(|r| r.id != id);
             let Some(loaded) = self.definitions.by_hash(definition) else {
                 tracing::error!(instance = id, %definition, "started with a definition the log does not hold");
                 return;
@@ -926,13 +886,17 @@ impl View {
                 ..
             } => {
                 let activation = entry.state.activations.get(step).copied().unwrap_or(0);
-                self.reactions.push(Reaction::Start {
+                self.reactions.push(Reaction {
                     id: derived_instance_id(&format!("child:{id}:{step}#{activation}")),
                     workflow: target.clone(),
                     input: input.clone(),
-                    source: id.to_owned(),
-                    source_workflow: workflow,
-                    relation: "child",
+                    requester: entry.state.requester.clone(),
+                    channel: "runtime",
+                    source: Some(Source {
+                        instance: id.to_owned(),
+                        workflow,
+                        relation: "child",
+                    }),
                 });
             }
             InstanceEvent::StepEntered { step, .. } => {
@@ -950,19 +914,27 @@ impl View {
     }
 
     fn trigger(&mut self, id: &str, workflow: &str, step: Option<&str>, outcome: Option<&str>) {
-        let input = self
-            .running
-            .get(id)
-            .map(|e| json!({"source": {"instance": id, "workflow": workflow, "data": e.state.data, "input": e.state.input}}))
-            .unwrap_or(Value::Null);
+        let (input, requester) = self.running.get(id).map_or_else(
+            || (Value::Null, SYSTEM.to_owned()),
+            |e| {
+                (
+                    json!({"source": {"instance": id, "workflow": workflow, "data": e.state.data, "input": e.state.input}}),
+                    e.state.requester.clone(),
+                )
+            },
+        );
         for target in self.definitions.triggered_by(workflow, step, outcome) {
-            self.reactions.push(Reaction::Start {
+            self.reactions.push(Reaction {
                 id: derived_instance_id(&format!("trigger:{id}:{target}")),
                 workflow: target,
                 input: input.clone(),
-                source: id.to_owned(),
-                source_workflow: workflow.to_owned(),
-                relation: "triggered",
+                requester: requester.clone(),
+                channel: "runtime",
+                source: Some(Source {
+                    instance: id.to_owned(),
+                    workflow: workflow.to_owned(),
+                    relation: "triggered",
+                }),
             });
         }
     }

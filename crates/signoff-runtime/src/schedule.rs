@@ -198,11 +198,13 @@ impl Runs {
             SCHEDULE_FIRED => {
                 let fired: Fired = serde_json::from_str(data).map_err(|e| e.to_string())?;
                 self.last.insert(fired.trigger, fired.scheduled);
-                Ok(Some(Reaction::Scheduled {
+                Ok(Some(Reaction {
                     id: fired.instance,
                     workflow: fired.workflow,
                     input: fired.input,
                     requester: fired.requester,
+                    channel: "schedule",
+                    source: None,
                 }))
             }
             other => Err(format!(
