@@ -391,14 +391,13 @@ impl Runtime {
             decide(&loaded, &state, &Command::Start { input }, &ctx)?
         };
         let stream = instance_stream(id)?;
-        let request = AppendRequest::new(
-            stream,
-            ExpectedVersion::NoStream,
-            to_new_events(&events, person, channel, id)?,
-        );
+        let (encoded, exact) = to_new_events(&events, person, channel, id)?;
+        let request = AppendRequest::new(stream, ExpectedVersion::NoStream, encoded);
         match self.log.append(request).await {
             Ok(appended) => {
-                self.remember_own(id, &appended, &events);
+                if exact {
+                    self.remember_own(id, &appended, &events);
+                }
                 self.catch_up_to(appended.last_sequence).await?;
                 self.react().await?;
                 Ok(Applied {
@@ -599,15 +598,18 @@ impl Runtime {
                     deduplicated: false,
                 });
             }
+            let (encoded, exact) = to_new_events(&events, person, channel, id)?;
             let mut request = AppendRequest::new(
                 instance_stream(id)?,
                 ExpectedVersion::Exact(entry.state.version),
-                to_new_events(&events, person, channel, id)?,
+                encoded,
             );
             request.idempotency_key = key.clone();
             match self.log.append(request).await {
                 Ok(appended) => {
-                    self.remember_own(id, &appended, &events);
+                    if exact {
+                        self.remember_own(id, &appended, &events);
+                    }
                     self.catch_up_to(appended.last_sequence).await?;
                     self.react().await?;
                     return Ok(Applied {
@@ -978,19 +980,34 @@ pub(crate) fn new_event(
     })
 }
 
+/// The events as the log stores them, and whether they read back exactly as they are: a
+/// fractional number may come back a last digit apart from the one computed, so events with
+/// one are folded as read back from the log, never as decided (see `remember_own`).
 fn to_new_events(
     events: &[InstanceEvent],
     actor: &str,
     channel: &str,
     instance: &str,
-) -> Result<Vec<NewEvent>, RuntimeError> {
-    events
+) -> Result<(Vec<NewEvent>, bool), RuntimeError> {
+    let mut exact = true;
+    let encoded = events
         .iter()
         .map(|e| {
             let (ty, data) = e.to_parts().map_err(|r| corrupt(&r))?;
+            exact &= !has_fraction(&data);
             new_event(&ty, &data, actor, channel, Some(instance))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((encoded, exact))
+}
+
+fn has_fraction(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(items) => items.iter().any(has_fraction),
+        Value::Object(map) => map.values().any(has_fraction),
+        Value::Null | Value::Bool(_) | Value::String(_) => false,
+    }
 }
 
 /// Reads the directory file, if it exists.

@@ -146,4 +146,5 @@ on_both_backends!(
     a_cron_trigger_starts_each_run_once_in_its_time_zone,
     the_outbox_delivers_each_notification_once_and_retries_failures,
     two_triggers_of_one_workflow_both_arm_and_fire_in_one_round,
+    computed_numbers_give_the_same_state_live_and_replayed,
 );
