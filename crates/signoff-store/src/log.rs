@@ -1,7 +1,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use signoff_core::{Hash, IdempotencyKey, NewEvent, RecordedEvent, StreamId};
+use signoff_core::{EventType, Hash, IdempotencyKey, NewEvent, RecordedEvent, StreamId};
 use tokio::sync::watch;
 
 use crate::error::StoreError;
@@ -146,6 +146,18 @@ pub trait EventLog: Send + Sync + 'static {
     /// # Errors
     /// As [`EventLog::read_stream`].
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Events of one type with sequence `> after`, in order, at most `limit` (an index keeps
+    /// this from reading the rest of the log).
+    ///
+    /// # Errors
+    /// As [`EventLog::read_stream`].
+    async fn read_type(
+        &self,
+        ty: &EventType,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Where an append with this idempotency key landed, if one did: lets a retried command be
     /// answered with its first result before it is decided again.

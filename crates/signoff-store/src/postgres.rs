@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use signoff_core::{IdempotencyKey, RecordedEvent, StreamId};
+use signoff_core::{EventType, IdempotencyKey, RecordedEvent, StreamId};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 use tokio::sync::watch;
@@ -225,6 +225,25 @@ impl EventLog for PgLog {
             event_columns!(),
             " FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2"
         ))
+        .bind(db_int(after))
+        .bind(db_limit(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        into_events(rows)
+    }
+
+    async fn read_type(
+        &self,
+        ty: &EventType,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE type = $1 AND sequence > $2 ORDER BY sequence LIMIT $3"
+        ))
+        .bind(ty.as_str())
         .bind(db_int(after))
         .bind(db_limit(limit))
         .fetch_all(&self.pool)

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use signoff_core::{Hash, IdempotencyKey, RecordedEvent, StreamId};
+use signoff_core::{EventType, Hash, IdempotencyKey, RecordedEvent, StreamId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -135,6 +135,25 @@ impl EventLog for SqliteLog {
             event_columns!(),
             " FROM events WHERE sequence > ?1 ORDER BY sequence LIMIT ?2"
         ))
+        .bind(db_int(after))
+        .bind(db_limit(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        into_events(rows)
+    }
+
+    async fn read_type(
+        &self,
+        ty: &EventType,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE type = ?1 AND sequence > ?2 ORDER BY sequence LIMIT ?3"
+        ))
+        .bind(ty.as_str())
         .bind(db_int(after))
         .bind(db_limit(limit))
         .fetch_all(&self.readers)

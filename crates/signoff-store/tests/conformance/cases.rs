@@ -505,3 +505,31 @@ pub async fn a_reopened_log_continues_the_chain(t: TestLog) {
     assert_log_consistent(&reopened, 7).await;
     t.cleanup().await;
 }
+
+pub async fn reading_by_type_returns_only_that_type_in_order(t: TestLog) {
+    let log = &t.log;
+    let other = EventType::parse(crate::harness::OTHER_TYPE).expect("valid type");
+    for i in 0..5 {
+        let mut batch = events(2);
+        batch[1].ty = other.clone();
+        log.append(AppendRequest::new(
+            stream(&format!("s/{i}")),
+            ExpectedVersion::NoStream,
+            batch,
+        ))
+        .await
+        .expect("append");
+    }
+    let all = log.read_type(&other, 0, 100).await.expect("read by type");
+    assert_eq!(
+        all.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        vec![2, 4, 6, 8, 10]
+    );
+    assert!(all.iter().all(|e| e.ty == other));
+    let page = log.read_type(&other, 4, 2).await.expect("read a page");
+    assert_eq!(
+        page.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        vec![6, 8]
+    );
+    t.cleanup().await;
+}

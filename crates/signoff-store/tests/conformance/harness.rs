@@ -9,9 +9,11 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection};
 
 pub const TYPE: &str = "test.happened";
+/// A second type, for reading by type.
+pub const OTHER_TYPE: &str = "test.other";
 
 pub fn types() -> EventTypes {
-    EventTypes::new().with(TYPE, 2)
+    EventTypes::new().with(TYPE, 2).with(OTHER_TYPE, 1)
 }
 
 /// `n` events whose data is `{"n":<i>}`.

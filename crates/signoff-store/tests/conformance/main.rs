@@ -44,4 +44,5 @@ conformance!(
     verify_can_start_mid_log,
     bad_input_is_refused_and_writes_nothing,
     a_reopened_log_continues_the_chain,
+    reading_by_type_returns_only_that_type_in_order,
 );
