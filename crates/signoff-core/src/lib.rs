@@ -10,6 +10,7 @@
 //! Start with [`event::RecordedEvent`], then [`chain`].
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod chain;
 pub mod directory;
 pub mod engine;

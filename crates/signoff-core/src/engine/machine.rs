@@ -118,19 +118,11 @@ impl<'a> Machine<'a> {
             .get(role)
             .and_then(|r| r.field.as_ref())
         {
-            Some(field) => {
-                let (step, name) = field
-                    .as_str()
-                    .split_once('.')
-                    .unwrap_or((field.as_str(), ""));
-                self.state
-                    .data
-                    .get(step)
-                    .and_then(|v| v.get(name))
-                    .and_then(Value::as_str)
-                    .map(|p| vec![p.to_owned()])
-                    .unwrap_or_default()
-            }
+            Some(field) => self
+                .state
+                .person_in_field(field.as_str())
+                .map(|p| vec![p.to_owned()])
+                .unwrap_or_default(),
             None => self.ctx.people.holders(role),
         }
     }

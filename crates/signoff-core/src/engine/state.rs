@@ -173,6 +173,16 @@ impl Instance {
         }
     }
 
+    /// The person a form field names, for a role given by `step.field`.
+    #[must_use]
+    pub fn person_in_field(&self, field: &str) -> Option<&str> {
+        let (step, name) = field.split_once('.').unwrap_or((field, ""));
+        self.data
+            .get(step)
+            .and_then(|v| v.get(name))
+            .and_then(Value::as_str)
+    }
+
     /// Whether it still runs.
     #[must_use]
     pub fn is_running(&self) -> bool {

@@ -1,0 +1,372 @@
+//! Who may call signoff from outside, and what they may see.
+//!
+//! API tokens are facts of the log like everything else: issuing one appends
+//! [`AccessEvent::TokenIssued`] with the SHA-256 of the secret (never the secret), revoking one
+//! appends [`AccessEvent::TokenRevoked`]. [`Tokens`] is the state folded from them, and
+//! [`Tokens::check`] says whether a presented secret's hash is a live token, and whose.
+//!
+//! Reading is checked here too, as pure functions of the person's roles and the instance:
+//! [`may_read`] for one instance, [`may_audit`] for the whole log (export, verification, the
+//! security stream). Commands are checked by the engine itself ([`crate::engine::decide`]).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::{Actor, Instance, SYSTEM};
+use crate::event::Timestamp;
+use crate::workflow::Definition;
+
+/// The stream tokens are issued and revoked in.
+pub const TOKENS_STREAM: &str = "access/tokens";
+/// Type of [`AccessEvent::TokenIssued`].
+pub const TOKEN_ISSUED: &str = "signoff.token.issued";
+/// Type of [`AccessEvent::TokenRevoked`].
+pub const TOKEN_REVOKED: &str = "signoff.token.revoked";
+/// Every access event type; the log must register them (all at schema version 1).
+pub const TYPES: [&str; 2] = [TOKEN_ISSUED, TOKEN_REVOKED];
+
+/// The directory role that reads and exports everything and changes nothing.
+pub const AUDITOR_ROLE: &str = "auditor";
+
+/// A fact about API tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum AccessEvent {
+    /// A token was issued to a person or service of the directory.
+    #[serde(rename = "signoff.token.issued")]
+    TokenIssued {
+        /// Its id (shown in lists, used to revoke it; not a secret).
+        id: String,
+        /// The directory id it acts as.
+        owner: String,
+        /// What it is for ("laptop", "ci-pipeline"…).
+        name: String,
+        /// Hex SHA-256 of the secret.
+        hash: String,
+        /// When it stops working, if ever.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<Timestamp>,
+    },
+    /// A token was revoked; it never works again.
+    #[serde(rename = "signoff.token.revoked")]
+    TokenRevoked {
+        /// Its id.
+        id: String,
+        /// Why.
+        #[serde(default)]
+        reason: String,
+    },
+}
+
+impl AccessEvent {
+    /// Its type and data, as the log stores them.
+    #[must_use]
+    pub fn to_parts(&self) -> (&'static str, Value) {
+        let ty = match self {
+            Self::TokenIssued { .. } => TOKEN_ISSUED,
+            Self::TokenRevoked { .. } => TOKEN_REVOKED,
+        };
+        let data = serde_json::to_value(self)
+            .ok()
+            .and_then(|mut v| v.get_mut("data").map(Value::take))
+            .unwrap_or(Value::Null);
+        (ty, data)
+    }
+
+    /// Reads an access event back from its type and data.
+    ///
+    /// # Errors
+    /// An unknown type or data that does not fit it.
+    pub fn decode(ty: &str, data: &str) -> Result<Self, String> {
+        if !TYPES.contains(&ty) {
+            return Err(format!("{ty:?} is not an access event type"));
+        }
+        let data: Value = serde_json::from_str(data).map_err(|e| format!("{ty}: {e}"))?;
+        serde_json::from_value(serde_json::json!({ "type": ty, "data": data }))
+            .map_err(|e| format!("{ty}: {e}"))
+    }
+}
+
+/// A token as the log records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Token {
+    /// Its id.
+    pub id: String,
+    /// Who it acts as.
+    pub owner: String,
+    /// What it is for.
+    pub name: String,
+    /// When it was issued.
+    pub issued_at: Timestamp,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Why a presented token is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRefusal {
+    /// No token has this secret.
+    #[error("the token is not one signoff issued")]
+    Unknown,
+    /// It expired.
+    #[error("the token {id:?} expired at {}", at.to_rfc3339())]
+    Expired {
+        /// The token.
+        id: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// It was revoked.
+    #[error("the token {id:?} was revoked at {}", at.to_rfc3339())]
+    Revoked {
+        /// The token.
+        id: String,
+        /// When.
+        at: Timestamp,
+    },
+}
+
+/// Every token issued, folded from the tokens stream.
+#[derive(Clone, Debug, Default)]
+pub struct Tokens {
+    by_id: HashMap<String, Token>,
+    /// Secret hash to token id.
+    by_hash: HashMap<String, String>,
+}
+
+impl Tokens {
+    /// Folds one event, recorded at `at`.
+    pub fn apply(&mut self, event: &AccessEvent, at: Timestamp) {
+        match event {
+            AccessEvent::TokenIssued {
+                id,
+                owner,
+                name,
+                hash,
+                expires_at,
+            } => {
+                // An id is issued once; a second issue under it must not let its secret act
+                // as the first token's owner.
+                if self.by_id.contains_key(id) {
+                    return;
+                }
+                self.by_hash.insert(hash.clone(), id.clone());
+                self.by_id.insert(
+                    id.clone(),
+                    Token {
+                        id: id.clone(),
+                        owner: owner.clone(),
+                        name: name.clone(),
+                        issued_at: at,
+                        expires_at: *expires_at,
+                        revoked_at: None,
+                    },
+                );
+            }
+            AccessEvent::TokenRevoked { id, .. } => {
+                if let Some(token) = self.by_id.get_mut(id) {
+                    token.revoked_at.get_or_insert(at);
+                }
+            }
+        }
+    }
+
+    /// The live token whose secret hashes to `hash`.
+    ///
+    /// # Errors
+    /// Unknown, expired at `now`, or revoked.
+    pub fn check(&self, hash: &str, now: Timestamp) -> Result<&Token, TokenRefusal> {
+        let token = self
+            .by_hash
+            .get(hash)
+            .and_then(|id| self.by_id.get(id))
+            .ok_or(TokenRefusal::Unknown)?;
+        if let Some(at) = token.revoked_at {
+            return Err(TokenRefusal::Revoked {
+                id: token.id.clone(),
+                at,
+            });
+        }
+        if let Some(at) = token.expires_at.filter(|at| *at <= now) {
+            return Err(TokenRefusal::Expired {
+                id: token.id.clone(),
+                at,
+            });
+        }
+        Ok(token)
+    }
+
+    /// A token by id.
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<&Token> {
+        self.by_id.get(id)
+    }
+
+    /// Every token, oldest first.
+    #[must_use]
+    pub fn list(&self) -> Vec<&Token> {
+        let mut all: Vec<&Token> = self.by_id.values().collect();
+        all.sort_by(|a, b| (a.issued_at, &a.id).cmp(&(b.issued_at, &b.id)));
+        all
+    }
+}
+
+/// Whether the actor reads and exports everything: auditors (and the engine itself).
+#[must_use]
+pub fn may_audit(actor: &Actor) -> bool {
+    actor.id == SYSTEM || actor.roles.contains(AUDITOR_ROLE)
+}
+
+/// Whether the actor may see every instance of a workflow, whatever its state: an auditor, or
+/// someone holding a directory role the workflow names. Lists use it to skip reading instances.
+#[must_use]
+pub fn may_read_all(definition: &Definition, actor: &Actor) -> bool {
+    may_audit(actor)
+        || definition
+            .roles
+            .iter()
+            .any(|(role, spec)| spec.field.is_none() && actor.roles.contains(role.as_str()))
+}
+
+/// Whether the actor may see an instance: [`may_read_all`]; its requester; anyone who submitted
+/// one of its forms, is asked to act on one of its steps, or is named by the person field that
+/// gives one of its roles.
+#[must_use]
+pub fn may_read(definition: &Definition, state: &Instance, actor: &Actor) -> bool {
+    let me = actor.id.as_str();
+    may_read_all(definition, actor)
+        || state.requester == me
+        || state.submitted_by.values().any(|p| p == me)
+        || state
+            .active
+            .values()
+            .any(|a| a.assignees.iter().chain(&a.escalated).any(|p| p == me))
+        || definition.roles.values().any(|spec| {
+            spec.field
+                .as_ref()
+                .is_some_and(|field| state.person_in_field(field.as_str()) == Some(me))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::workflow::load;
+
+    fn actor(id: &str, roles: &[&str]) -> Actor {
+        Actor {
+            id: id.into(),
+            roles: roles
+                .iter()
+                .map(|r| (*r).to_owned())
+                .collect::<BTreeSet<_>>(),
+            team: None,
+        }
+    }
+
+    fn issued(id: &str, hash: &str, expires_at: Option<i64>) -> AccessEvent {
+        AccessEvent::TokenIssued {
+            id: id.into(),
+            owner: "alice".into(),
+            name: "laptop".into(),
+            hash: hash.into(),
+            expires_at: expires_at.map(Timestamp),
+        }
+    }
+
+    #[test]
+    fn a_token_works_until_it_expires_or_is_revoked() {
+        let mut tokens = Tokens::default();
+        tokens.apply(&issued("t1", "h1", Some(100)), Timestamp(10));
+        tokens.apply(&issued("t2", "h2", None), Timestamp(10));
+        assert_eq!(
+            tokens.check("h1", Timestamp(99)).map(|t| t.owner.as_str()),
+            Ok("alice")
+        );
+        assert_eq!(
+            tokens.check("h1", Timestamp(100)),
+            Err(TokenRefusal::Expired {
+                id: "t1".into(),
+                at: Timestamp(100)
+            })
+        );
+        assert_eq!(
+            tokens.check("nope", Timestamp(0)),
+            Err(TokenRefusal::Unknown)
+        );
+        tokens.apply(
+            &AccessEvent::TokenRevoked {
+                id: "t2".into(),
+                reason: "lost".into(),
+            },
+            Timestamp(50),
+        );
+        assert_eq!(
+            tokens.check("h2", Timestamp(60)),
+            Err(TokenRefusal::Revoked {
+                id: "t2".into(),
+                at: Timestamp(50)
+            })
+        );
+        assert_eq!(tokens.list().len(), 2);
+    }
+
+    #[test]
+    fn access_events_read_back_as_written() {
+        for event in [
+            issued("t1", "h1", Some(5)),
+            AccessEvent::TokenRevoked {
+                id: "t1".into(),
+                reason: String::new(),
+            },
+        ] {
+            let (ty, data) = event.to_parts();
+            assert_eq!(AccessEvent::decode(ty, &data.to_string()), Ok(event));
+        }
+        assert!(AccessEvent::decode("signoff.token.nope", "{}").is_err());
+    }
+
+    const WORKFLOW: &str = "\
+id: review
+title: Review
+roles:
+  reviewer: {}
+  author: { field: draft.author }
+steps:
+  - id: draft
+    form:
+      fields:
+        - { id: author, type: person }
+    next: done
+  - id: done
+    end: { outcome: approved }
+";
+
+    #[test]
+    fn people_see_what_their_roles_and_part_allow() {
+        let loaded = load("review.yaml", WORKFLOW).expect("valid workflow");
+        let definition = &loaded.definition;
+        let mut state = Instance::new("i1");
+        state.requester = "carol".into();
+        state.data.insert("draft".into(), json!({"author": "dave"}));
+        assert!(may_read(definition, &state, &actor("carol", &[])));
+        assert!(may_read(definition, &state, &actor("dave", &[])));
+        assert!(may_read(definition, &state, &actor("erin", &["reviewer"])));
+        assert!(may_read(definition, &state, &actor("zoe", &[AUDITOR_ROLE])));
+        assert!(!may_read(definition, &state, &actor("mallory", &["legal"])));
+        assert!(!may_audit(&actor("erin", &["reviewer"])));
+        assert!(may_read_all(definition, &actor("erin", &["reviewer"])));
+        assert!(
+            !may_read_all(definition, &actor("dave", &[])),
+            "a part is not a role"
+        );
+    }
+}
