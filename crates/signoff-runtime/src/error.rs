@@ -44,4 +44,7 @@ pub enum RuntimeError {
     /// The same instance was changed concurrently too often to get a command through.
     #[error("instance {0} is changing too fast; try again")]
     Contended(String),
+    /// No token has that id.
+    #[error("there is no token {0:?}; `signoff token list` lists them")]
+    UnknownToken(String),
 }

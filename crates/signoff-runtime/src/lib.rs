@@ -5,6 +5,8 @@
 //! and read [`queries`]. Start with [`open`], then [`runtime::Runtime::execute`].
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod clock;
 pub mod definitions;
 mod error;
 pub mod outbox;

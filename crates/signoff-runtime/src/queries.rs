@@ -96,7 +96,9 @@ impl Runtime {
     #[must_use]
     pub fn inbox(&self, person: &str) -> Vec<InboxItem> {
         let mut items = Vec::new();
-        for entry in self.running() {
+        // Read in place: cloning every running instance per call would cost more than the answer.
+        let view = self.view();
+        for entry in view.running.values() {
             for (step, active) in &entry.state.active {
                 if !active.assignees.iter().any(|a| a == person) {
                     continue;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use signoff_core::access::{AccessEvent, TOKENS_STREAM, Tokens};
 use signoff_core::directory::{Directory, DirectoryEvent, DirectoryFile};
 use signoff_core::engine::event::{SECURITY_REFUSED, SecurityRefusal};
 use signoff_core::engine::{
@@ -56,6 +57,7 @@ pub fn event_types() -> EventTypes {
     for ty in signoff_core::engine::event::TYPES
         .iter()
         .chain(signoff_core::directory::TYPES.iter())
+        .chain(signoff_core::access::TYPES.iter())
     {
         types = types.with(ty, 1);
     }
@@ -152,6 +154,8 @@ pub(crate) struct View {
     pub own: BTreeMap<u64, Own>,
     /// Per channel: how far its outbox has come and what to retry.
     pub outboxes: HashMap<String, crate::outbox::ChannelState>,
+    /// API tokens issued and revoked.
+    pub tokens: Tokens,
 }
 
 /// Events this process committed to one instance, as decided (not yet folded into the view).
@@ -660,23 +664,73 @@ impl Runtime {
         channel: &str,
         reason: &str,
     ) -> Result<(), RuntimeError> {
+        self.record_refusal_of(
+            entry,
+            command.name(),
+            command.step(),
+            person,
+            channel,
+            reason,
+        )
+        .await
+    }
+
+    /// Records in the security stream that `person` was refused `what` on an instance.
+    pub(crate) async fn record_refusal_of(
+        &self,
+        entry: &Entry,
+        what: &str,
+        step: Option<&str>,
+        person: &str,
+        channel: &str,
+        reason: &str,
+    ) -> Result<(), RuntimeError> {
         let refusal = SecurityRefusal {
             instance: entry.state.id.clone(),
             workflow: entry.state.workflow.clone(),
-            step: command.step().map(str::to_owned),
-            command: command.name().to_owned(),
+            step: step.map(str::to_owned),
+            command: what.to_owned(),
             person: person.to_owned(),
             channel: channel.to_owned(),
             reason: reason.to_owned(),
             at: self.now(),
         };
-        let data = serde_json::to_value(&refusal).map_err(|e| corrupt(&e))?;
+        self.append_refusal(&refusal, Some(&entry.state.id)).await
+    }
+
+    /// Records in the security stream that `person` was refused `what` on the whole log.
+    pub(crate) async fn record_global_refusal(
+        &self,
+        what: &str,
+        person: &str,
+        channel: &str,
+        reason: &str,
+    ) -> Result<(), RuntimeError> {
+        let refusal = SecurityRefusal {
+            instance: String::new(),
+            workflow: String::new(),
+            step: None,
+            command: what.to_owned(),
+            person: person.to_owned(),
+            channel: channel.to_owned(),
+            reason: reason.to_owned(),
+            at: self.now(),
+        };
+        self.append_refusal(&refusal, None).await
+    }
+
+    async fn append_refusal(
+        &self,
+        refusal: &SecurityRefusal,
+        instance: Option<&str>,
+    ) -> Result<(), RuntimeError> {
+        let data = serde_json::to_value(refusal).map_err(|e| corrupt(&e))?;
         let event = new_event(
             SECURITY_REFUSED,
             &data,
-            person,
-            channel,
-            Some(&entry.state.id),
+            &refusal.person,
+            &refusal.channel,
+            instance,
         )?;
         let stream = StreamId::parse(SECURITY_STREAM).map_err(|e| corrupt(&e))?;
         self.log
@@ -841,6 +895,10 @@ impl View {
                 .or_default()
                 .apply(record)
                 .map_err(bad)?;
+        } else if stream == TOKENS_STREAM {
+            let event =
+                AccessEvent::decode(record.ty.as_str(), record.data.as_str()).map_err(bad)?;
+            self.tokens.apply(&event, record.time);
         } else if stream.starts_with("definition/") {
             let data: Value =
                 serde_json::from_str(record.data.as_str()).map_err(|e| bad(e.to_string()))?;

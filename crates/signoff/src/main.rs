@@ -4,7 +4,9 @@
 
 mod act;
 mod bench;
+mod config;
 mod definitions;
+mod serve;
 mod show;
 mod verify;
 mod wait;
@@ -79,6 +81,10 @@ pub struct Global {
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     json: bool,
+    /// A YAML file of settings (database, workflows, people, evidence, listen); flags and
+    /// environment variables win over it.
+    #[arg(long, global = true, env = "SIGNOFF_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 impl Global {
@@ -169,6 +175,11 @@ enum Command {
     /// Block until an instance ends: exit 0 when it ended with a success (approved…), 1 when
     /// it ended otherwise (rejected, expired…), 3 when cancelled, 4 on --timeout, 2 on error.
     Wait(wait::Args),
+    /// Serve the HTTP API, the live event stream and metrics, and run the engine's clock.
+    Serve(serve::ServeArgs),
+    /// Issue, revoke and list API tokens.
+    #[command(subcommand)]
+    Token(serve::Token),
     /// Run the engine's clock: fire due timers (reminders, deadlines, escalations, waits) and
     /// cron schedules, until stopped (or once, with --once).
     Run(wait::RunArgs),
@@ -204,9 +215,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notifications(args) => show::notifications(g, args).await,
         Command::Wait(args) => wait::wait(g, args).await,
         Command::Run(args) => wait::run(g, args).await,
+        Command::Serve(args) => serve::serve(g, args).await,
+        Command::Token(command) => serve::token(g, command).await,
         Command::Verify(args) => verify::run(&g.url()?, args).await,
         Command::Bench(b) => bench::run(g, b).await,
     }
+}
+
+/// The command line, with the settings of the configuration file it names.
+fn parse() -> anyhow::Result<Cli> {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Some(path) = cli.global.config.clone() {
+        config::apply(config::File::read(&path)?, &matches, &mut cli)?;
+    }
+    Ok(cli)
 }
 
 #[tokio::main]
@@ -218,7 +245,14 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()).await {
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    match run(cli).await {
         Ok(code) => code,
         Err(error) => {
             // A refusal is a sentence for a person; other errors carry their causes.

@@ -76,34 +76,25 @@ pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     loop {
-        let timers = rt.fire_due_timers().await?;
-        let runs = rt.fire_due_schedules().await?;
-        if timers + runs > 0 || args.once {
+        let tick = rt.tick().await?;
+        if tick.timers + tick.runs > 0 || args.once {
             if g.json {
                 println!(
                     "{}",
-                    json!({"timers_fired": timers, "schedules_started": runs})
+                    json!({"timers_fired": tick.timers, "schedules_started": tick.runs})
                 );
             } else {
-                println!("fired {timers} timer(s), started {runs} scheduled run(s)");
+                println!(
+                    "fired {} timer(s), started {} scheduled run(s)",
+                    tick.timers, tick.runs
+                );
             }
         }
         if args.once {
             return Ok(ExitCode::SUCCESS);
         }
-        // Sleep until the next timer or run, but look at the log at least every second: other
-        // processes (CLI commands, a server) append to it too.
-        let now = rt.now().0;
-        let next = [rt.next_timer(), rt.next_schedule()]
-            .into_iter()
-            .flatten()
-            .map(|t| t.0)
-            .min()
-            .unwrap_or(i64::MAX);
-        let micros = next.saturating_sub(now).clamp(10_000, 1_000_000);
-        let sleep = Duration::from_micros(u64::try_from(micros).unwrap_or(1_000_000));
         tokio::select! {
-            () = tokio::time::sleep(sleep) => {}
+            () = tokio::time::sleep(rt.until_next_tick()) => {}
             _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
         }
     }

@@ -1,5 +1,6 @@
 //! `signoff bench`: the benchmarks whose figures README.md reports.
 
+mod approvals;
 mod log;
 mod workflows;
 
@@ -11,6 +12,9 @@ use signoff_store::{DatabaseUrl, EventLog, OpenOptions, PgLog, SqliteLog};
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
+    /// Approvals over the HTTP API: one-gate instances started, then approved, by concurrent
+    /// clients of a server (started in this process, or --url).
+    Approvals(approvals::Args),
     /// The event log: durable appends, verified replay, commit-to-subscriber lag.
     Log(log::Args),
     /// Workflows through the engine: deployment approvals started, decided and completed.
@@ -19,6 +23,7 @@ pub enum Bench {
 
 pub async fn run(g: &crate::Global, bench: Bench) -> anyhow::Result<ExitCode> {
     match bench {
+        Bench::Approvals(args) => return approvals::run(g, args).await,
         Bench::Log(args) => log::run(&g.url()?, args).await?,
         Bench::Workflows(args) => workflows::run(&g.url()?, args).await?,
     }
@@ -54,6 +59,11 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// The scratch folder holding the SQLite file (none for a PostgreSQL schema).
+    pub fn folder(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(tempfile::TempDir::path)
+    }
+
     /// Removes the scratch schema (the scratch folder goes when dropped).
     pub async fn remove(self) -> anyhow::Result<()> {
         drop(self.log);

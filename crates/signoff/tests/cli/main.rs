@@ -140,4 +140,56 @@ fn bench_log_prints_one_json_line_per_scenario() {
     );
 }
 
+#[test]
+fn bench_approvals_approves_every_instance_over_http_and_reports_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = signoff(
+        &dir.path().join("signoff.db"),
+        &["bench", "approvals", "--instances", "50", "--clients", "4"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let line: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert_eq!(line["scenario"], "approvals");
+    assert_eq!(line["backend"], "sqlite");
+    assert_eq!(line["instances"], 50);
+    assert_eq!(line["clients"], 4);
+    assert_eq!(line["starts"], 50);
+    assert_eq!(line["approvals"], 50, "{line}");
+    assert_eq!(line["errors"], 0, "{line}");
+    assert_eq!(line["running_at_end"], 0, "every instance ended");
+    for key in [
+        "starts_per_sec",
+        "approvals_per_sec",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "server_peak_rss_mib",
+    ] {
+        assert!(
+            line[key].as_f64().is_some_and(|v| v > 0.0),
+            "{key} in {line}"
+        );
+    }
+    assert!(line["p50_ms"].as_f64() <= line["p99_ms"].as_f64(), "{line}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "scratch files are removed, the real log untouched"
+    );
+
+    // The workflow an operator puts on a server of their own is one `validate` accepts.
+    let (code, workflow, err) = signoff(
+        &dir.path().join("signoff.db"),
+        &["bench", "approvals", "--print-workflow"],
+    );
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(dir.path().join("bench-approval.yaml"), &workflow).unwrap();
+    let path = dir.path().join("bench-approval.yaml");
+    let (code, out, _) = signoff(
+        &dir.path().join("signoff.db"),
+        &["validate", path.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+}
+
 mod workflows;

@@ -367,3 +367,78 @@ fn bench_workflows_completes_every_instance_and_reports_its_figures() {
         );
     }
 }
+
+#[test]
+fn a_configuration_file_fills_what_flags_and_environment_leave_unset() {
+    let p = Project::new();
+    std::fs::rename(
+        p.dir.path().join("people.yaml"),
+        p.dir.path().join("staff.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        p.dir.path().join("signoff.yaml"),
+        "people: staff.yaml\ndatabase: sqlite://configured.db\n",
+    )
+    .unwrap();
+    // Without the file, nobody is known; with it, carol is.
+    assert_eq!(
+        p.run(&["start", "deployment-approval", "--as", "carol"])
+            .code,
+        2
+    );
+    p.ok(&[
+        "--config",
+        "signoff.yaml",
+        "start",
+        "deployment-approval",
+        "--as",
+        "carol",
+    ]);
+    assert!(p.dir.path().join("configured.db").exists());
+    // A flag wins over the file.
+    p.ok(&[
+        "--config",
+        "signoff.yaml",
+        "--database",
+        "sqlite://flagged.db",
+        "start",
+        "deployment-approval",
+        "--as",
+        "carol",
+    ]);
+    assert!(p.dir.path().join("flagged.db").exists());
+
+    // Token management: issue, list, revoke; the secret is printed once and not listed.
+    let secret = p.ok(&[
+        "--config",
+        "signoff.yaml",
+        "token",
+        "issue",
+        "carol",
+        "--name",
+        "ci",
+    ]);
+    let secret = secret.trim();
+    assert!(secret.starts_with("signoff_"), "{secret}");
+    let list = p.json(&["--config", "signoff.yaml", "token", "list"]);
+    assert_eq!(list[0]["owner"], "carol");
+    assert!(!list.to_string().contains(secret));
+    let id = list[0]["id"].as_str().unwrap();
+    p.ok(&[
+        "--config",
+        "signoff.yaml",
+        "token",
+        "revoke",
+        id,
+        "--reason",
+        "rotated",
+    ]);
+    let list = p.json(&["--config", "signoff.yaml", "token", "list"]);
+    assert!(list[0]["revoked_at"].is_number(), "{list}");
+
+    std::fs::write(p.dir.path().join("bad.yaml"), "lisen: 1\n").unwrap();
+    let run = p.run(&["--config", "bad.yaml", "workflows"]);
+    assert_eq!(run.code, 2);
+    assert!(run.err.contains("unknown field `lisen`"), "{}", run.err);
+}

@@ -1,0 +1,335 @@
+//! Access from outside: API tokens (issued, revoked, checked) and what a person may read.
+//!
+//! The rules are the core's ([`signoff_core::access`]); this module records tokens in the log,
+//! resolves a presented secret to an [`Actor`], and records refused reads in the security
+//! stream, as refused commands are.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use signoff_core::access::{self, AccessEvent, TOKENS_STREAM, Token, TokenRefusal};
+use signoff_core::engine::{Actor, InstanceEvent};
+use signoff_core::{EventType, RecordedEvent, StreamId, Timestamp};
+use signoff_store::{AppendRequest, ExpectedVersion};
+
+use crate::error::RuntimeError;
+use crate::runtime::{Entry, Runtime, corrupt, new_event};
+
+/// Prefix of every token secret, so a leaked one is recognisable (e.g. by secret scanners).
+pub const SECRET_PREFIX: &str = "signoff_";
+
+/// Why a request is not let in.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The token is unknown, expired or revoked.
+    #[error(transparent)]
+    Token(#[from] TokenRefusal),
+    /// The token's owner left the directory.
+    #[error("the token belongs to {0:?}, who is no longer in the directory")]
+    OwnerGone(String),
+}
+
+/// A token just issued: the secret is shown once and never stored.
+#[derive(Clone, Debug, Serialize)]
+pub struct Issued {
+    /// The token as recorded.
+    pub token: Token,
+    /// The secret to present as `Authorization: Bearer …`.
+    pub secret: String,
+}
+
+/// One instance in a list.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceSummary {
+    /// Its id.
+    pub id: String,
+    /// Its workflow.
+    pub workflow: String,
+    /// Who started it.
+    pub requester: String,
+    /// When.
+    pub started_at: Timestamp,
+    /// `running`, `ended` or `cancelled`.
+    pub status: String,
+    /// The outcome, once ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// When it ended or was cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+}
+
+/// Which instances to list.
+#[derive(Clone, Debug, Default)]
+pub struct InstanceFilter {
+    /// Only this workflow.
+    pub workflow: Option<String>,
+    /// Only `running`, `ended` or `cancelled`.
+    pub status: Option<String>,
+    /// Only those this person started.
+    pub requester: Option<String>,
+    /// At most this many, newest first.
+    pub limit: usize,
+}
+
+/// The hex SHA-256 a secret is recorded as.
+fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+impl Runtime {
+    /// Issues a token acting as `owner` (a person or service of the directory), recorded by
+    /// `by`. The secret is in the answer only.
+    ///
+    /// # Errors
+    /// An owner not in the directory; a store error.
+    pub async fn issue_token(
+        &self,
+        owner: &str,
+        name: &str,
+        expires_at: Option<Timestamp>,
+        by: &str,
+    ) -> Result<Issued, RuntimeError> {
+        self.actor(owner)?;
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| corrupt(&e))?;
+        let secret = format!("{SECRET_PREFIX}{}", hex::encode(bytes));
+        let id = format!("tok_{}", uuid::Uuid::now_v7().simple());
+        self.append_access(
+            &AccessEvent::TokenIssued {
+                id: id.clone(),
+                owner: owner.to_owned(),
+                name: name.to_owned(),
+                hash: secret_hash(&secret),
+                expires_at,
+            },
+            by,
+        )
+        .await?;
+        let token = self
+            .view()
+            .tokens
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| corrupt(&format!("token {id} was recorded but not folded")))?;
+        Ok(Issued { token, secret })
+    }
+
+    /// Revokes a token; it never works again.
+    ///
+    /// # Errors
+    /// An unknown token id; a store error.
+    pub async fn revoke_token(&self, id: &str, reason: &str, by: &str) -> Result<(), RuntimeError> {
+        self.catch_up().await?;
+        if self.view().tokens.get(id).is_none() {
+            return Err(RuntimeError::UnknownToken(id.to_owned()));
+        }
+        self.append_access(
+            &AccessEvent::TokenRevoked {
+                id: id.to_owned(),
+                reason: reason.to_owned(),
+            },
+            by,
+        )
+        .await
+    }
+
+    /// Every token issued, oldest first (no secrets: the log holds none).
+    #[must_use]
+    pub fn tokens(&self) -> Vec<Token> {
+        self.view().tokens.list().into_iter().cloned().collect()
+    }
+
+    async fn append_access(&self, event: &AccessEvent, by: &str) -> Result<(), RuntimeError> {
+        let (ty, data) = event.to_parts();
+        let stream = StreamId::parse(TOKENS_STREAM).map_err(|e| corrupt(&e))?;
+        let appended = self
+            .log()
+            .append(AppendRequest::new(
+                stream,
+                ExpectedVersion::Any,
+                vec![new_event(ty, &data, by, "access", None)?],
+            ))
+            .await?;
+        self.catch_up_to(appended.last_sequence).await
+    }
+
+    /// The actor a presented secret acts as, with the roles the directory gives them now.
+    ///
+    /// # Errors
+    /// [`AuthError`]: unknown, expired or revoked token; its owner left the directory.
+    pub fn authenticate(&self, secret: &str) -> Result<Actor, AuthError> {
+        let owner = {
+            let view = self.view();
+            view.tokens
+                .check(&secret_hash(secret), self.now())?
+                .owner
+                .clone()
+        };
+        self.actor(&owner).map_err(|_| AuthError::OwnerGone(owner))
+    }
+
+    /// Loads an instance for `actor` to read: refused (and the refusal recorded in the
+    /// security stream) when their roles do not let them see it.
+    ///
+    /// # Errors
+    /// Unknown instance; [`RuntimeError::Rejected`] (forbidden); a store error.
+    pub async fn load_for(
+        &self,
+        actor: &Actor,
+        id: &str,
+        channel: &str,
+    ) -> Result<Entry, RuntimeError> {
+        let entry = self.load(id).await?;
+        self.check_read(actor, &entry, "read", channel).await?;
+        Ok(entry)
+    }
+
+    /// Refuses (and records) a read of `entry` that `actor` may not make.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Rejected`] (forbidden); a store error.
+    pub async fn check_read(
+        &self,
+        actor: &Actor,
+        entry: &Entry,
+        what: &str,
+        channel: &str,
+    ) -> Result<(), RuntimeError> {
+        if access::may_read(&entry.loaded.definition, &entry.state, actor) {
+            return Ok(());
+        }
+        let reason = format!(
+            "{} holds no role of workflow {:?} and takes no part in instance {}",
+            actor.id, entry.state.workflow, entry.state.id
+        );
+        self.record_refusal_of(entry, what, None, &actor.id, channel, &reason)
+            .await?;
+        Err(signoff_core::engine::Rejection::forbidden(reason).into())
+    }
+
+    /// Refuses (and records) a whole-log read (export, verification) by a non-auditor.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Rejected`] (forbidden); a store error.
+    pub async fn check_audit(
+        &self,
+        actor: &Actor,
+        what: &str,
+        channel: &str,
+    ) -> Result<(), RuntimeError> {
+        if access::may_audit(actor) {
+            return Ok(());
+        }
+        let reason = format!(
+            "{what} of the whole log is for the {:?} role, which {} does not hold",
+            access::AUDITOR_ROLE,
+            actor.id
+        );
+        self.record_global_refusal(what, &actor.id, channel, &reason)
+            .await?;
+        Err(signoff_core::engine::Rejection::forbidden(reason).into())
+    }
+
+    /// Instances, newest first, as `filter` says, that `actor` may read.
+    ///
+    /// # Errors
+    /// A store error or an unreadable event.
+    pub async fn list_instances(
+        &self,
+        actor: &Actor,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<InstanceSummary>, RuntimeError> {
+        self.catch_up().await?;
+        let ended = self.outcomes().await?;
+        let started = self.events_of_type("signoff.instance.started").await?;
+        let mut out = Vec::new();
+        for record in started.iter().rev() {
+            if out.len() >= filter.limit.max(1) {
+                break;
+            }
+            let Some(id) = record.stream.as_str().strip_prefix("instance/") else {
+                continue;
+            };
+            let Ok(InstanceEvent::Started {
+                workflow,
+                requester,
+                definition,
+                ..
+            }) = InstanceEvent::from_parts(record.ty.as_str(), record.data.as_str())
+            else {
+                continue;
+            };
+            let (status, outcome, ended_at) = match ended.get(id) {
+                Some((Some(outcome), at)) => ("ended", Some(outcome.clone()), Some(*at)),
+                Some((None, at)) => ("cancelled", None, Some(*at)),
+                None => ("running", None, None),
+            };
+            if filter.workflow.as_ref().is_some_and(|w| *w != workflow)
+                || filter.status.as_ref().is_some_and(|s| s != status)
+                || filter.requester.as_ref().is_some_and(|r| *r != requester)
+            {
+                continue;
+            }
+            let by_role = self
+                .view()
+                .definitions
+                .by_hash(&definition)
+                .is_some_and(|loaded| access::may_read_all(&loaded.definition, actor));
+            if !by_role && actor.id != requester {
+                // Only a part in this instance can let them see it: that depends on its state.
+                match self.load(id).await {
+                    Ok(entry)
+                        if access::may_read(&entry.loaded.definition, &entry.state, actor) => {}
+                    _ => continue,
+                }
+            }
+            out.push(InstanceSummary {
+                id: id.to_owned(),
+                workflow,
+                requester,
+                started_at: record.time,
+                status: status.to_owned(),
+                outcome,
+                ended_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Instances that ended (with their outcome) or were cancelled (`None`), and when.
+    async fn outcomes(&self) -> Result<HashMap<String, (Option<String>, Timestamp)>, RuntimeError> {
+        let mut out = HashMap::new();
+        for ty in ["signoff.instance.ended", "signoff.instance.cancelled"] {
+            for record in self.events_of_type(ty).await? {
+                let Some(id) = record.stream.as_str().strip_prefix("instance/") else {
+                    continue;
+                };
+                let outcome = match InstanceEvent::from_parts(ty, record.data.as_str()) {
+                    Ok(InstanceEvent::Ended { outcome, .. }) => Some(outcome),
+                    _ => None,
+                };
+                out.insert(id.to_owned(), (outcome, record.time));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every event of one type, in log order (through the store's index by type).
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn events_of_type(&self, ty: &str) -> Result<Vec<RecordedEvent>, RuntimeError> {
+        let ty = EventType::parse(ty).map_err(|e| corrupt(&e))?;
+        let mut out: Vec<RecordedEvent> = Vec::new();
+        loop {
+            let after = out.last().map_or(0, |r| r.sequence);
+            let page = self.log().read_type(&ty, after, 4_096).await?;
+            if page.is_empty() {
+                return Ok(out);
+            }
+            out.extend(page);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The engine's clock: firing due timers and cron runs, turn after turn, for `signoff run` and
+//! the server alike.
+
+use std::time::Duration;
+
+use crate::error::RuntimeError;
+use crate::runtime::Runtime;
+
+/// What one turn of the clock did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// Timers fired (reminders, deadlines, escalations, waits).
+    pub timers: usize,
+    /// Scheduled (cron) runs started.
+    pub runs: usize,
+}
+
+impl Runtime {
+    /// Fires every timer and cron run due now.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn tick(&self) -> Result<Tick, RuntimeError> {
+        Ok(Tick {
+            timers: self.fire_due_timers().await?,
+            runs: self.fire_due_schedules().await?,
+        })
+    }
+
+    /// How long to sleep before the next turn: until the next timer or run, but at most a
+    /// second, because other processes (CLI commands, a server) append to the log too.
+    #[must_use]
+    pub fn until_next_tick(&self) -> Duration {
+        let now = self.now().0;
+        let next = [self.next_timer(), self.next_schedule()]
+            .into_iter()
+            .flatten()
+            .map(|t| t.0)
+            .min()
+            .unwrap_or(i64::MAX);
+        let micros = next.saturating_sub(now).clamp(10_000, 1_000_000);
+        Duration::from_micros(u64::try_from(micros).unwrap_or(1_000_000))
+    }
+
+    /// Turns the clock until `stop` completes. A failed turn is logged and tried again a second
+    /// later: a database that is briefly away must not stop the timers for good.
+    pub async fn run_clock(&self, stop: impl Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            let pause = match self.tick().await {
+                Ok(tick) => {
+                    if tick != Tick::default() {
+                        tracing::info!(timers = tick.timers, runs = tick.runs, "clock fired");
+                    }
+                    self.until_next_tick()
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the clock's turn failed; trying again");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = &mut stop => return,
+            }
+        }
+    }
+}
+
+/// What the runtime holds now, for operators' gauges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Instances running.
+    pub running: usize,
+    /// Timers pending in them.
+    pub timers_pending: usize,
+    /// Reactions (child, triggered and cron starts) waiting to be carried out.
+    pub reactions_queued: usize,
+    /// The last sequence of the log folded into the view.
+    pub position: u64,
+}
+
+impl Runtime {
+    /// The gauges, now.
+    #[must_use]
+    pub fn gauges(&self) -> Gauges {
+        let view = self.view();
+        Gauges {
+            running: view.running.len(),
+            timers_pending: view.running.values().map(|e| e.state.timers.len()).sum(),
+            reactions_queued: view.reactions.len(),
+            position: view.position,
+        }
+    }
+}

@@ -1,0 +1,722 @@
+//! REST API v1: definitions, instances, the commands people give them, the caller's inbox, the
+//! timeline, and the auditor's export and verification.
+//!
+//! Every route takes the caller from their token ([`Caller`]) and asks the runtime, which checks
+//! their rights. Commands are recorded with the `api` channel; an `Idempotency-Key` header makes
+//! any of them safe to retry (the retry writes nothing and answers `deduplicated: true`).
+
+use std::time::Instant;
+
+use axum::body::Body as HttpBody;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use signoff_core::Timestamp;
+use signoff_core::engine::{Command, TaskStatus, Verdict};
+use signoff_runtime::access::InstanceFilter;
+use signoff_runtime::runtime::derived_instance_id;
+use signoff_runtime::timeline::Line;
+use signoff_runtime::{Applied, RuntimeError};
+use tracing::Instrument;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::problem::Problem;
+
+/// The channel API commands are recorded with.
+pub const CHANNEL: &str = "api";
+/// The header that makes a command safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Most instances one list returns.
+pub const MAX_LIST: usize = 1_000;
+
+/// A JSON body; a body that is not JSON, not an object of the expected fields, or too large
+/// is answered with a problem document naming what was wrong.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Query parameters; unknown or malformed ones are answered with a problem document.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CommandResult {
+    /// The instance.
+    pub instance: String,
+    /// Its stream version after the command.
+    pub version: u64,
+    /// True when the idempotency key was seen before: nothing new was recorded.
+    pub deduplicated: bool,
+    /// The events recorded, in order.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Value>,
+}
+
+impl From<Applied> for CommandResult {
+    fn from(applied: Applied) -> Self {
+        Self {
+            events: applied
+                .events
+                .iter()
+                .filter_map(|e| serde_json::to_value(e).ok())
+                .collect(),
+            instance: applied.instance,
+            version: applied.version,
+            deduplicated: applied.deduplicated,
+        }
+    }
+}
+
+/// A workflow definition in a list.
+#[derive(Serialize, ToSchema)]
+pub struct DefinitionSummary {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// What it is for.
+    pub description: String,
+    /// `sha256:…` of its text: what new instances pin.
+    pub hash: String,
+}
+
+/// A workflow definition, whole.
+#[derive(Serialize, ToSchema)]
+pub struct DefinitionDetail {
+    /// Its summary.
+    #[serde(flatten)]
+    pub summary: DefinitionSummary,
+    /// The YAML text.
+    pub source: String,
+    /// The definition as parsed.
+    #[schema(value_type = Object)]
+    pub definition: Value,
+}
+
+/// A definition to check.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    /// The YAML text.
+    pub source: String,
+    /// The file name problems are reported against (default `definition.yaml`).
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+/// One problem of a definition.
+#[derive(Serialize, ToSchema)]
+pub struct DefinitionProblem {
+    /// The file.
+    pub file: String,
+    /// Line, from 1 (0 when the whole file is at fault).
+    pub line: u32,
+    /// Column, from 1.
+    pub column: u32,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// The result of checking a definition.
+#[derive(Serialize, ToSchema)]
+pub struct ValidateResult {
+    /// True when it has no problems.
+    pub valid: bool,
+    /// Every problem.
+    pub problems: Vec<DefinitionProblem>,
+}
+
+/// An instance to start.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    /// The workflow id.
+    pub workflow: String,
+    /// Its input, available to expressions as `input`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub input: Map<String, Value>,
+}
+
+/// Which instances to list.
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only this workflow.
+    pub workflow: Option<String>,
+    /// Only `running`, `ended` or `cancelled`.
+    pub status: Option<String>,
+    /// Only those this person started.
+    pub requester: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// The moment to see an instance at.
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AtQuery {
+    /// RFC 3339, e.g. `2026-11-23T10:00:00Z`.
+    pub at: String,
+}
+
+/// Which events to export.
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Only this instance (the whole log otherwise, for auditors).
+    pub instance: Option<String>,
+}
+
+/// An instance as it is (or was).
+#[derive(Serialize, ToSchema)]
+pub struct InstanceView {
+    /// Its state.
+    #[schema(value_type = Object)]
+    pub state: Value,
+    /// Hash of what a person deciding is shown (input, form data, evidence); send it back as
+    /// `shown` when deciding to refuse a decision on something that changed meanwhile.
+    pub view_hash: String,
+    /// The workflow's title.
+    pub title: String,
+    /// The moment asked for, for a state in the past.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+/// Fill in a form step.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    /// The form step.
+    pub step: String,
+    /// Field values.
+    #[schema(value_type = Object)]
+    pub values: Map<String, Value>,
+}
+
+/// Approve or reject at a gate.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    /// The gate.
+    pub step: String,
+    /// `approve` or `reject`.
+    #[schema(value_type = String)]
+    pub verdict: Verdict,
+    /// Why.
+    #[serde(default)]
+    pub justification: String,
+    /// The `view_hash` the person was shown.
+    #[serde(default)]
+    pub shown: Option<String>,
+}
+
+/// Complete a task of a checklist, or mark it as not being done.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteRequest {
+    /// The checklist step.
+    pub step: String,
+    /// The task.
+    pub item: String,
+    /// `done` or `not_doing`.
+    #[schema(value_type = String)]
+    pub status: TaskStatus,
+    /// A note; the reason, for `not_doing`.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Add a comment.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentRequest {
+    /// The text.
+    pub text: String,
+}
+
+/// Cancel an instance.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Why.
+    pub reason: String,
+}
+
+/// Who is calling.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    /// Directory id.
+    pub id: String,
+    /// Roles held now.
+    pub roles: Vec<String>,
+    /// Team.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// Whether they read and export everything.
+    pub auditor: bool,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.trim().is_empty() && key.len() <= 255 => Ok(Some(key.trim().to_owned())),
+        _ => Err(Problem::bad_request(
+            "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+        )
+        .at(Some("Idempotency-Key".into()), "format")),
+    }
+}
+
+/// Runs a command as the caller, counted and traced.
+/// Runs one command of `caller` on instance `id` in a tracing span, and counts its outcome and
+/// latency; a refusal becomes its problem document.
+async fn counted(
+    state: &AppState,
+    caller: &Caller,
+    name: &'static str,
+    id: &str,
+    run: impl Future<Output = Result<Applied, RuntimeError>>,
+) -> Result<Applied, Problem> {
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        "command",
+        command = name,
+        instance = id,
+        person = caller.id()
+    );
+    let result = run.instrument(span).await;
+    let took = started.elapsed();
+    match result {
+        Ok(applied) => {
+            let outcome = if applied.deduplicated {
+                "deduplicated"
+            } else {
+                "ok"
+            };
+            state.metrics.command(name, outcome, took);
+            Ok(applied)
+        }
+        Err(e) => {
+            let problem = Problem::from(e);
+            state.metrics.command(name, problem.slug, took);
+            if problem.status == StatusCode::FORBIDDEN.as_u16() {
+                state.metrics.refused("forbidden");
+            }
+            tracing::info!(command = name, instance = id, person = caller.id(), status = problem.status, detail = %problem.detail, "command refused");
+            Err(problem)
+        }
+    }
+}
+
+/// Runs a command as the caller, with the request's `Idempotency-Key`.
+async fn command(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    command: Command,
+    headers: &HeaderMap,
+) -> Result<Json<CommandResult>, Problem> {
+    let key = idempotency_key(headers)?;
+    let name = command.name();
+    let run = state
+        .runtime
+        .execute(id, command, caller.id(), CHANNEL, key.as_deref());
+    let applied = counted(state, caller, name, id, run).await?;
+    Ok(Json(applied.into()))
+}
+
+/// The workflows loaded.
+#[utoipa::path(get, path = "/api/v1/definitions", tag = "definitions",
+    responses((status = 200, body = Vec<DefinitionSummary>),
+              (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn list_definitions(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Json<Vec<DefinitionSummary>> {
+    Json(
+        state
+            .runtime
+            .definitions()
+            .iter()
+            .map(|l| summary_of(l))
+            .collect(),
+    )
+}
+
+fn summary_of(loaded: &signoff_core::workflow::Loaded) -> DefinitionSummary {
+    DefinitionSummary {
+        id: loaded.definition.id.value.clone(),
+        title: loaded.definition.title.clone(),
+        description: loaded.definition.description.clone(),
+        hash: loaded.hash.clone(),
+    }
+}
+
+/// One workflow definition: its text and its parsed form.
+#[utoipa::path(get, path = "/api/v1/definitions/{id}", tag = "definitions",
+    params(("id" = String, Path, description = "The workflow id")),
+    responses((status = 200, body = DefinitionDetail),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn show_definition(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DefinitionDetail>, Problem> {
+    let loaded = state
+        .runtime
+        .definition(&id)
+        .ok_or_else(|| Problem::from(RuntimeError::UnknownWorkflow(id)))?;
+    Ok(Json(DefinitionDetail {
+        summary: summary_of(&loaded),
+        source: loaded.source.clone(),
+        definition: serde_json::to_value(&loaded.definition).unwrap_or(Value::Null),
+    }))
+}
+
+/// Checks a definition's text: every problem with its line, column and a hint.
+#[utoipa::path(post, path = "/api/v1/definitions/validate", tag = "definitions",
+    request_body = ValidateRequest,
+    responses((status = 200, body = ValidateResult),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn validate_definition(
+    _caller: Caller,
+    Body(request): Body<ValidateRequest>,
+) -> Json<ValidateResult> {
+    let file = request.file.as_deref().unwrap_or("definition.yaml");
+    let problems: Vec<DefinitionProblem> =
+        signoff_core::workflow::check_text(file, &request.source)
+            .into_iter()
+            .map(|p| DefinitionProblem {
+                file: p.file,
+                line: p.at.line,
+                column: p.at.column,
+                message: p.message,
+                hint: p.hint,
+            })
+            .collect();
+    Json(ValidateResult {
+        valid: problems.is_empty(),
+        problems,
+    })
+}
+
+/// Instances the caller may see, newest first.
+#[utoipa::path(get, path = "/api/v1/instances", tag = "instances", params(ListQuery),
+    responses((status = 200, body = Vec<Object>),
+              (status = 400, body = Problem, content_type = "application/problem+json")))]
+pub async fn list_instances(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, Problem> {
+    if let Some(status) = &query.status
+        && !["running", "ended", "cancelled"].contains(&status.as_str())
+    {
+        return Err(Problem::bad_request(format!(
+            "status {status:?} is not one of running, ended, cancelled"
+        ))
+        .at(Some("status".into()), "one-of"));
+    }
+    let filter = InstanceFilter {
+        workflow: query.workflow,
+        status: query.status,
+        requester: query.requester,
+        limit: query.limit.unwrap_or(100).min(MAX_LIST),
+    };
+    let list = state.runtime.list_instances(&caller.actor, &filter).await?;
+    Ok(Json(list).into_response())
+}
+
+/// Starts an instance. With an `Idempotency-Key`, retrying starts it once.
+#[utoipa::path(post, path = "/api/v1/instances", tag = "instances",
+    request_body = StartRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the start safe to retry")),
+    responses((status = 201, body = CommandResult, description = "Started"),
+              (status = 200, body = CommandResult, description = "Already started with this key"),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn start_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(request): Body<StartRequest>,
+) -> Result<Response, Problem> {
+    let key = idempotency_key(&headers)?;
+    let id = key
+        .as_ref()
+        .map_or_else(signoff_runtime::runtime::new_instance_id, |k| {
+            derived_instance_id(&format!("start:{}:{k}", caller.id()))
+        });
+    let run = state.runtime.start_with_id(
+        &id,
+        &request.workflow,
+        Value::Object(request.input),
+        caller.id(),
+        CHANNEL,
+    );
+    let applied = counted(&state, &caller, "start", &id, run).await?;
+    let status = if applied.deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let location = format!("/api/v1/instances/{}", applied.instance);
+    Ok((
+        status,
+        [(header::LOCATION, location)],
+        Json(CommandResult::from(applied)),
+    )
+        .into_response())
+}
+
+fn view_of(entry: &signoff_runtime::Entry, at: Option<String>) -> InstanceView {
+    InstanceView {
+        state: serde_json::to_value(&entry.state).unwrap_or(Value::Null),
+        view_hash: entry.state.view_hash(),
+        title: entry.loaded.definition.title.clone(),
+        at,
+    }
+}
+
+/// An instance as it is now.
+#[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances",
+    params(("id" = String, Path, description = "The instance id")),
+    responses((status = 200, body = InstanceView),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn show_instance(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<InstanceView>, Problem> {
+    let entry = state.runtime.load_for(&caller.actor, &id, CHANNEL).await?;
+    Ok(Json(view_of(&entry, None)))
+}
+
+/// An instance as it was at a moment in the past: its events up to then, replayed.
+#[utoipa::path(get, path = "/api/v1/instances/{id}/state", tag = "instances",
+    params(("id" = String, Path, description = "The instance id"), AtQuery),
+    responses((status = 200, body = InstanceView),
+              (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn state_at(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<AtQuery>,
+) -> Result<Json<InstanceView>, Problem> {
+    let at = Timestamp::parse_rfc3339(&query.at)
+        .map_err(|e| Problem::bad_request(format!("at: {e}")).at(Some("at".into()), "rfc3339"))?;
+    state.runtime.load_for(&caller.actor, &id, CHANNEL).await?;
+    let entry = state.runtime.state_at(&id, at).await.map_err(|e| match e {
+        RuntimeError::UnknownInstance(_) => Problem::not_found(format!(
+            "instance {id} did not exist yet at {}",
+            at.to_rfc3339()
+        )),
+        e => e.into(),
+    })?;
+    Ok(Json(view_of(&entry, Some(at.to_rfc3339()))))
+}
+
+/// Who did what, when, and through which channel.
+#[utoipa::path(get, path = "/api/v1/instances/{id}/timeline", tag = "instances",
+    params(("id" = String, Path, description = "The instance id")),
+    responses((status = 200, body = Vec<Object>),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn timeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    state.runtime.load_for(&caller.actor, &id, CHANNEL).await?;
+    let lines: Vec<Line> = state
+        .runtime
+        .instance_events(&id)
+        .await?
+        .iter()
+        .map(|(record, event)| Line::new(record, event))
+        .collect();
+    Ok(Json(lines).into_response())
+}
+
+macro_rules! command_route {
+    ($(#[$doc:meta])* $name:ident, $path:literal, $body:ty, |$b:ident| $command:expr) => {
+        $(#[$doc])*
+        #[utoipa::path(post, path = $path, tag = "commands",
+            request_body = $body,
+            params(("id" = String, Path, description = "The instance id"),
+                   ("Idempotency-Key" = Option<String>, Header, description = "Makes the command safe to retry")),
+            responses((status = 200, body = CommandResult),
+                      (status = 403, body = Problem, content_type = "application/problem+json"),
+                      (status = 404, body = Problem, content_type = "application/problem+json"),
+                      (status = 409, body = Problem, content_type = "application/problem+json"),
+                      (status = 422, body = Problem, content_type = "application/problem+json")))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            caller: Caller,
+            Path(id): Path<String>,
+            headers: HeaderMap,
+            Body($b): Body<$body>,
+        ) -> Result<Json<CommandResult>, Problem> {
+            command(&state, &caller, &id, $command, &headers).await
+        }
+    };
+}
+
+command_route!(
+    /// Fills in a form step.
+    submit, "/api/v1/instances/{id}/submit", SubmitRequest,
+    |b| Command::Submit { step: b.step, values: b.values }
+);
+command_route!(
+    /// Approves or rejects at a gate, with a justification.
+    decide, "/api/v1/instances/{id}/decide", DecideRequest,
+    |b| Command::Decide { step: b.step, verdict: b.verdict, justification: b.justification, shown: b.shown }
+);
+command_route!(
+    /// Completes a task, or marks it as not being done (with the reason as note).
+    complete, "/api/v1/instances/{id}/complete", CompleteRequest,
+    |b| Command::Complete { step: b.step, item: b.item, status: b.status, note: b.note }
+);
+command_route!(
+    /// Adds a comment.
+    comment, "/api/v1/instances/{id}/comment", CommentRequest,
+    |b| Command::Comment { text: b.text }
+);
+command_route!(
+    /// Cancels the instance (its requester only).
+    cancel, "/api/v1/instances/{id}/cancel", CancelRequest,
+    |b| Command::Cancel { reason: b.reason }
+);
+
+/// What waits for the caller: forms, decisions and tasks, with deadlines.
+#[utoipa::path(get, path = "/api/v1/inbox", tag = "people",
+    responses((status = 200, body = Vec<Object>)))]
+pub async fn inbox(State(state): State<AppState>, caller: Caller) -> Response {
+    Json(state.runtime.inbox(caller.id())).into_response()
+}
+
+/// The caller, as the directory knows them now.
+#[utoipa::path(get, path = "/api/v1/me", tag = "people", responses((status = 200, body = Me)))]
+pub async fn me(caller: Caller) -> Json<Me> {
+    Json(Me {
+        auditor: signoff_core::access::may_audit(&caller.actor),
+        id: caller.actor.id,
+        roles: caller.actor.roles.into_iter().collect(),
+        team: caller.actor.team,
+    })
+}
+
+/// The log as JSON Lines of CloudEvents: one instance's events (for whoever may see it), or
+/// the whole log (auditors).
+#[utoipa::path(get, path = "/api/v1/export", tag = "audit", params(ExportQuery),
+    responses((status = 200, content_type = "application/jsonl", body = String),
+              (status = 403, body = Problem, content_type = "application/problem+json")))]
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response, Problem> {
+    let rt = &state.runtime;
+    let body = if let Some(id) = &query.instance {
+        rt.load_for(&caller.actor, id, CHANNEL).await?;
+        let mut text = String::new();
+        for (record, _) in rt.instance_events(id).await? {
+            text.push_str(&record.to_cloudevent_json());
+            text.push('\n');
+        }
+        HttpBody::from(text)
+    } else {
+        rt.check_audit(&caller.actor, "export", CHANNEL).await?;
+        let lines = signoff_store::read_all_stream(rt.log().clone(), 0).map(|record| {
+            record.map(|r| {
+                let mut line = r.to_cloudevent_json();
+                line.push('\n');
+                line
+            })
+        });
+        HttpBody::from_stream(lines)
+    };
+    Ok(([(header::CONTENT_TYPE, "application/jsonl")], body).into_response())
+}
+
+/// Walks the hash chain: intact, or the first broken link (auditors).
+#[utoipa::path(get, path = "/api/v1/verify", tag = "audit",
+    responses((status = 200, body = Object),
+              (status = 403, body = Problem, content_type = "application/problem+json")))]
+pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Response, Problem> {
+    let rt = &state.runtime;
+    rt.check_audit(&caller.actor, "verify", CHANNEL).await?;
+    let report = signoff_store::verify(rt.log().clone(), 1)
+        .await
+        .map_err(|e| Problem::from(RuntimeError::from(e)))?;
+    Ok(Json(json!({
+        "intact": report.is_intact(),
+        "report": report,
+    }))
+    .into_response())
+}
+
+/// The API's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/definitions", get(list_definitions))
+        .route("/api/v1/definitions/validate", post(validate_definition))
+        .route("/api/v1/definitions/{id}", get(show_definition))
+        .route(
+            "/api/v1/instances",
+            get(list_instances).post(start_instance),
+        )
+        .route("/api/v1/instances/{id}", get(show_instance))
+        .route("/api/v1/instances/{id}/state", get(state_at))
+        .route("/api/v1/instances/{id}/timeline", get(timeline))
+        .route("/api/v1/instances/{id}/submit", post(submit))
+        .route("/api/v1/instances/{id}/decide", post(decide))
+        .route("/api/v1/instances/{id}/complete", post(complete))
+        .route("/api/v1/instances/{id}/comment", post(comment))
+        .route("/api/v1/instances/{id}/cancel", post(cancel))
+        .route("/api/v1/inbox", get(inbox))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/export", get(export))
+        .route("/api/v1/verify", get(verify))
+        .route("/healthz", get(|| async { "ok" }))
+}

@@ -1,0 +1,94 @@
+//! Who is calling: an API token, presented as `Authorization: Bearer <secret>` (scripts,
+//! services) or in the `signoff_token` cookie (the web pages, set by signing in with a token).
+//!
+//! Tokens are issued with `signoff token issue PERSON`; the log keeps only their hash. A missing,
+//! unknown, expired or revoked token gets 401 and is traced; nothing is written.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use signoff_core::access::TokenRefusal;
+use signoff_core::engine::Actor;
+use signoff_runtime::access::AuthError;
+
+use crate::AppState;
+use crate::problem::Problem;
+
+/// The cookie the web pages carry the token in.
+pub const COOKIE: &str = "signoff_token";
+
+/// The authenticated caller, with the roles the directory gives them now.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// Who.
+    pub actor: Actor,
+}
+
+impl Caller {
+    /// Their directory id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.actor.id
+    }
+}
+
+/// The secret a request presents, from its `Authorization` header or its cookie.
+#[must_use]
+pub fn presented_secret(parts: &Parts) -> Option<String> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let text = value.to_str().ok()?;
+        let (scheme, secret) = text.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| secret.trim().to_owned());
+    }
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The actor a secret acts as. A token unknown to this process may have been issued a moment
+/// ago by another (`signoff token issue`): the log is read up to now before refusing it.
+///
+/// # Errors
+/// Unknown, expired or revoked token; its owner left the directory.
+pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor, AuthError> {
+    match state.runtime.authenticate(secret) {
+        Err(AuthError::Token(TokenRefusal::Unknown)) => {
+            if let Err(e) = state.runtime.catch_up().await {
+                tracing::error!(error = %e, "reading the log before refusing a token failed");
+            }
+            state.runtime.authenticate(secret)
+        }
+        other => other,
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let Some(secret) = presented_secret(parts) else {
+            state.metrics.refused("unauthenticated");
+            tracing::info!(path = %parts.uri.path(), "refused: no token");
+            return Err(Problem::unauthorized(
+                "sign in: send `Authorization: Bearer <token>` (`signoff token issue PERSON` \
+                 makes one)",
+            ));
+        };
+        match authenticate(state, &secret).await {
+            Ok(actor) => Ok(Self { actor }),
+            Err(e) => {
+                state.metrics.refused("unauthenticated");
+                tracing::info!(path = %parts.uri.path(), reason = %e, "refused: bad token");
+                Err(Problem::unauthorized(e.to_string()))
+            }
+        }
+    }
+}

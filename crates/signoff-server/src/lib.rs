@@ -1,0 +1,92 @@
+//! signoff's server: one process that runs the engine and serves everyone who is not in chat.
+//!
+//! - `/api/v1/…`: the REST API ([`api`]), described by the OpenAPI document at
+//!   `/api/openapi.json` ([`openapi`]); errors are RFC 9457 problem documents ([`problem`]);
+//! - `/api/v1/events`: committed events as server-sent events, resumable ([`events`]);
+//! - `/metrics`: Prometheus text for operators ([`metrics`]);
+//! - `/`, `/inbox`, `/instances/…`, `/start`, `/audit`, `/charts`: web pages ([`pages`]).
+//!
+//! It holds no business rules: every request becomes a call on the [`Runtime`], as the
+//! authenticated person ([`auth`]). Start with [`router`], then [`serve`].
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod events;
+pub mod metrics;
+pub mod openapi;
+pub mod pages;
+pub mod problem;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use signoff_runtime::Runtime;
+use tokio::net::TcpListener;
+
+/// Largest request body taken, in bytes (a form with long texts fits many times over).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub runtime: Arc<Runtime>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    /// State over a runtime.
+    #[must_use]
+    pub fn new(runtime: Arc<Runtime>) -> Self {
+        Self {
+            runtime,
+            metrics: Arc::new(metrics::Metrics::default()),
+        }
+    }
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(events::routes())
+        .merge(openapi::routes())
+        .merge(metrics::routes())
+        .merge(pages::routes())
+        .fallback(problem::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, with the engine's clock (timers,
+/// cron runs) turning meanwhile.
+///
+/// # Errors
+/// The listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let runtime = state.runtime.clone();
+    let clock = tokio::spawn(async move {
+        let mut stop_rx = stop_rx;
+        runtime
+            .run_clock(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .await;
+    });
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = clock.await;
+    served
+}

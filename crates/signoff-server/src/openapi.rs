@@ -1,0 +1,142 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations, and a readable page of it.
+
+use std::fmt::Write as _;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use serde_json::Value;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::AppState;
+use crate::{api, events, problem};
+
+/// The API's description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "signoff API",
+        description = "Event-sourced workflows with approval bots: definitions, instances, \
+                       commands, inbox, timeline, export and verification of the hash-chained log. \
+                       Every request carries `Authorization: Bearer <token>` \
+                       (`signoff token issue PERSON`). Errors are RFC 9457 problem documents."
+    ),
+    paths(
+        api::list_definitions, api::show_definition, api::validate_definition,
+        api::list_instances, api::start_instance, api::show_instance, api::state_at,
+        api::timeline, api::submit, api::decide, api::complete, api::comment, api::cancel,
+        api::inbox, api::me, api::export, api::verify, events::events,
+    ),
+    components(schemas(problem::Problem, problem::FieldError)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "definitions", description = "Workflow definitions"),
+        (name = "instances", description = "Instances: start, list, show, state at a moment, timeline"),
+        (name = "commands", description = "What people do on an instance"),
+        (name = "people", description = "The caller and their inbox"),
+        (name = "audit", description = "Export, verification and the live event stream"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        }
+    }
+}
+
+async fn document() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi().to_json().unwrap_or_default(),
+    )
+}
+
+/// A plain page listing every operation with its parameters and answers, from the document.
+async fn docs() -> Html<String> {
+    let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let text = |v: &Value| escape(v.as_str().unwrap_or_default());
+    let mut out = String::from(
+        "<!doctype html><html lang=en><meta charset=utf-8><title>signoff API</title>\
+         <style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;\
+         padding:0 1rem}code{background:#f3f3f3;padding:0 .2em}\
+         h2{margin-top:2rem;border-bottom:1px solid #ddd}\
+         .m{display:inline-block;min-width:4em;font-weight:bold}</style>",
+    );
+    let _ = write!(
+        out,
+        "<h1>{}</h1><p>{}</p><p>The machine-readable document: \
+         <a href=\"/api/openapi.json\"><code>/api/openapi.json</code></a> (OpenAPI {}).</p>",
+        text(&doc["info"]["title"]),
+        text(&doc["info"]["description"]),
+        text(&doc["openapi"]),
+    );
+    let empty = serde_json::Map::new();
+    for (path, item) in doc["paths"].as_object().unwrap_or(&empty) {
+        for (method, op) in item.as_object().unwrap_or(&empty) {
+            let _ = write!(
+                out,
+                "<h2><span class=m>{}</span> <code>{}</code></h2><p>{}</p>",
+                method.to_uppercase(),
+                escape(path),
+                [text(&op["summary"]), text(&op["description"])].join(" "),
+            );
+            if let Some(params) = op["parameters"].as_array() {
+                out.push_str("<ul>");
+                for p in params {
+                    let _ = write!(
+                        out,
+                        "<li><code>{}</code> ({}): {}</li>",
+                        text(&p["name"]),
+                        text(&p["in"]),
+                        text(&p["description"])
+                    );
+                }
+                out.push_str("</ul>");
+            }
+            if op.get("requestBody").is_some() {
+                out.push_str("<p>Takes a JSON body (see the document for its schema).</p>");
+            }
+            let codes: Vec<&str> = op["responses"]
+                .as_object()
+                .map(|r| r.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            let _ = write!(out, "<p>Answers: {}</p>", escape(&codes.join(", ")));
+        }
+    }
+    Html(out)
+}
+
+/// Escapes text for HTML.
+#[must_use]
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `/api/openapi.json` and `/api/docs`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/openapi.json", get(document))
+        .route("/api/docs", get(docs))
+}

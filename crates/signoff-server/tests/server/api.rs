@@ -1,0 +1,566 @@
+//! The REST API: a deployment approval from request to end, refusals, rights, the past, and
+//! the API's own description.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::{Server, answer};
+
+/// Asserts a problem document of `status`, naming `field` and `rule` when given.
+fn assert_problem(
+    (status, body): &(StatusCode, Value),
+    want: StatusCode,
+    field: Option<&str>,
+    rule: Option<&str>,
+) {
+    assert_eq!(*status, want, "{body}");
+    assert_eq!(body["status"], want.as_u16(), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    if let Some(field) = field {
+        assert_eq!(body["field"], field, "{body}");
+    }
+    if let Some(rule) = rule {
+        assert_eq!(body["rule"], rule, "{body}");
+    }
+}
+
+pub async fn a_deployment_is_requested_decided_and_ended_over_http(s: &Server) {
+    let id = s.low_risk_deployment("carol").await;
+
+    let (status, inbox) = s.get("bob", "/api/v1/inbox").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(inbox[0]["instance"], id.as_str(), "{inbox}");
+    assert_eq!(inbox[0]["step"], "team_review");
+
+    // The requester may not approve her own change: refused, and recorded for the auditor.
+    let decide = format!("/api/v1/instances/{id}/decide");
+    let refused = s
+        .post(
+            "carol",
+            &decide,
+            &json!({"step": "team_review", "verdict": "approve", "justification": "looks fine to me"}),
+        )
+        .await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, None, Some("forbidden"));
+    assert!(
+        refused.1["detail"]
+            .as_str()
+            .unwrap()
+            .contains("separation of duties"),
+        "{}",
+        refused.1
+    );
+    assert_eq!(
+        s.types().await.last().map(String::as_str),
+        Some("signoff.security.refused")
+    );
+
+    // Approving twice with one Idempotency-Key records one decision.
+    let approve = json!({"step": "team_review", "verdict": "approve",
+                         "justification": "pool size is fine for this load"});
+    let mut versions = Vec::new();
+    for deduplicated in [false, true] {
+        let (status, body) = answer(
+            s.request("bob", Method::POST, &decide)
+                .header("Idempotency-Key", "bob-approves-1")
+                .json(&approve)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["deduplicated"], deduplicated, "{body}");
+        versions.push(body["version"].clone());
+    }
+    assert_eq!(versions[0], versions[1]);
+    let decisions = s
+        .types()
+        .await
+        .iter()
+        .filter(|t| *t == "signoff.approval.decided")
+        .count();
+    assert_eq!(decisions, 1);
+
+    let (status, view) = s.get("carol", &format!("/api/v1/instances/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["state"]["status"], "ended", "{view}");
+    assert_eq!(view["state"]["outcome"], "approved", "{view}");
+    assert_eq!(view["title"], "Deployment approval");
+
+    let (status, timeline) = s
+        .get("carol", &format!("/api/v1/instances/{id}/timeline"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let lines = timeline.as_array().unwrap();
+    let decided = lines
+        .iter()
+        .find(|l| l["type"] == "signoff.approval.decided")
+        .expect("the decision is on the timeline");
+    assert_eq!(decided["actor"], "bob");
+    assert_eq!(decided["channel"], "api");
+    assert_eq!(lines[0]["type"], "signoff.instance.started");
+
+    let (status, list) = s
+        .get(
+            "carol",
+            "/api/v1/instances?workflow=deployment-approval&status=ended",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list[0]["id"], id.as_str(), "{list}");
+    assert_eq!(list[0]["outcome"], "approved");
+    let (_, running) = s.get("carol", "/api/v1/instances?status=running").await;
+    assert!(
+        running
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["id"] != id.as_str()),
+        "{running}"
+    );
+
+    // A start retried with its key starts one instance.
+    let mut ids = Vec::new();
+    for want in [StatusCode::CREATED, StatusCode::OK] {
+        let (status, body) = answer(
+            s.request("carol", Method::POST, "/api/v1/instances")
+                .header("Idempotency-Key", "pipeline-run-77")
+                .json(&json!({"workflow": "deployment-approval"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, want, "{body}");
+        ids.push(body["instance"].clone());
+    }
+    assert_eq!(ids[0], ids[1]);
+}
+
+pub async fn bad_input_gets_the_right_problem_and_writes_nothing(s: &Server) {
+    let id = s.low_risk_deployment("carol").await;
+    let decide = format!("/api/v1/instances/{id}/decide");
+    let before = s.tail().await;
+    let send = |who: &'static str, body: &'static str, content_type: &'static str| {
+        let path = decide.clone();
+        async move {
+            answer(
+                s.request(who, Method::POST, &path)
+                    .header("content-type", content_type)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    assert_problem(
+        &send("bob", "{\"step\": ", "application/json").await,
+        StatusCode::BAD_REQUEST,
+        None,
+        Some("json-syntax"),
+    );
+    assert_problem(
+        &send(
+            "bob",
+            r#"{"step":"team_review","verdict":"approve","colour":"red"}"#,
+            "application/json",
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("colour"),
+        Some("unknown-field"),
+    );
+    assert_problem(
+        &send(
+            "bob",
+            r#"{"step":"team_review","verdict":"maybe"}"#,
+            "application/json",
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("verdict"),
+        Some("one-of"),
+    );
+    assert_problem(
+        &send("bob", r#"{"verdict":"approve"}"#, "application/json").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("step"),
+        Some("required"),
+    );
+    assert_problem(
+        &send(
+            "bob",
+            "step=team_review",
+            "application/x-www-form-urlencoded",
+        )
+        .await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        None,
+        None,
+    );
+    // The engine's own refusal: a rejection needs a justification of at least 10 characters.
+    assert_problem(
+        &s.post(
+            "bob",
+            &decide,
+            &json!({"step": "team_review", "verdict": "reject", "justification": "no"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+        Some("invalid"),
+    );
+    let huge = format!(
+        r#"{{"text":"{}"}}"#,
+        "x".repeat(signoff_server::MAX_BODY_BYTES + 1)
+    );
+    let (status, body) = answer(
+        s.request(
+            "bob",
+            Method::POST,
+            &format!("/api/v1/instances/{id}/comment"),
+        )
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_problem(&(status, body), StatusCode::PAYLOAD_TOO_LARGE, None, None);
+    assert_problem(
+        &s.get(
+            "bob",
+            "/api/v1/instances/01936b2e-0000-7000-8000-000000000000",
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        None,
+        None,
+    );
+    assert_problem(
+        &s.post(
+            "bob",
+            "/api/v1/instances/01936b2e-0000-7000-8000-000000000000/comment",
+            &json!({"text": "hello"}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        None,
+        None,
+    );
+    assert_problem(
+        &s.get("bob", "/api/v1/nothing-here").await,
+        StatusCode::NOT_FOUND,
+        None,
+        None,
+    );
+    assert_problem(
+        &s.get("bob", "/api/v1/instances?status=sleeping").await,
+        StatusCode::BAD_REQUEST,
+        Some("status"),
+        Some("one-of"),
+    );
+    assert_problem(
+        &s.get("bob", &format!("/api/v1/instances/{id}/state?at=yesterday"))
+            .await,
+        StatusCode::BAD_REQUEST,
+        Some("at"),
+        None,
+    );
+
+    // Tokens: missing, unknown, revoked, expired.
+    let anonymous = answer(s.http.get(s.url("/api/v1/inbox")).send().await.unwrap()).await;
+    assert_problem(&anonymous, StatusCode::UNAUTHORIZED, None, None);
+    let forged = answer(
+        s.http
+            .get(s.url("/api/v1/inbox"))
+            .bearer_auth("signoff_0000")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&forged, StatusCode::UNAUTHORIZED, None, None);
+    assert_eq!(s.tail().await, before, "refused requests wrote nothing");
+
+    let revoked = s
+        .runtime
+        .issue_token("bob", "old laptop", None, "system")
+        .await
+        .unwrap();
+    s.runtime
+        .revoke_token(&revoked.token.id, "laptop lost", "system")
+        .await
+        .unwrap();
+    let expired = s
+        .runtime
+        .issue_token(
+            "bob",
+            "short",
+            Some(signoff_core::Timestamp(s.runtime.now().0 - 1)),
+            "system",
+        )
+        .await
+        .unwrap();
+    for (secret, word) in [(&revoked.secret, "revoked"), (&expired.secret, "expired")] {
+        let (status, body) = answer(
+            s.http
+                .get(s.url("/api/v1/inbox"))
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains(word), "{body}");
+    }
+    let (_, view) = s.get("carol", &format!("/api/v1/instances/{id}")).await;
+    assert_eq!(view["state"]["status"], "running", "{view}");
+}
+
+pub async fn auditors_read_everything_and_change_nothing_others_see_their_part(s: &Server) {
+    let id = s.low_risk_deployment("carol").await;
+    let path = format!("/api/v1/instances/{id}");
+
+    // Ruth audits: she reads, exports and verifies, and may not decide.
+    let (status, _) = s.get("ruth", &path).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, me) = s.get("ruth", "/api/v1/me").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["auditor"], true);
+    let (status, verified) = s.get("ruth", "/api/v1/verify").await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
+    assert_eq!(verified["intact"], true);
+    let export = s
+        .request("ruth", Method::GET, "/api/v1/export")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::OK);
+    assert_eq!(
+        export.headers()["content-type"].to_str().unwrap(),
+        "application/jsonl"
+    );
+    let text = export.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, s.tail().await);
+    assert!(lines.iter().all(|l| l["specversion"] == "1.0"));
+    let refused = s
+        .post(
+            "ruth",
+            &format!("{path}/decide"),
+            &json!({"step": "team_review", "verdict": "approve", "justification": "audited and fine"}),
+        )
+        .await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, None, Some("forbidden"));
+
+    // Mia (operations) takes no part in deployments: she cannot see this one, and it is recorded.
+    let before = s.tail().await;
+    assert_problem(
+        &s.get("mia", &path).await,
+        StatusCode::FORBIDDEN,
+        None,
+        Some("forbidden"),
+    );
+    assert_problem(
+        &s.get("mia", &format!("{path}/timeline")).await,
+        StatusCode::FORBIDDEN,
+        None,
+        None,
+    );
+    assert_problem(
+        &s.get("mia", "/api/v1/export").await,
+        StatusCode::FORBIDDEN,
+        None,
+        None,
+    );
+    assert_problem(
+        &s.get("mia", "/api/v1/verify").await,
+        StatusCode::FORBIDDEN,
+        None,
+        None,
+    );
+    // The page answers the same, in words.
+    let page = s
+        .http
+        .get(s.url(&path.replace("/api/v1", "")))
+        .header("cookie", format!("signoff_token={}", s.tokens["mia"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    assert!(page.text().await.unwrap().contains("id=\"page-error\""));
+    let types = s.types().await;
+    assert_eq!(s.tail().await, before + 5, "each refusal is recorded once");
+    assert!(
+        types[types.len() - 5..]
+            .iter()
+            .all(|t| t == "signoff.security.refused")
+    );
+    let (status, list) = s.get("mia", "/api/v1/instances").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["id"] != id.as_str()),
+        "{list}"
+    );
+    // Bob reviews for the owning team: the instance is in his list.
+    let (_, list) = s.get("bob", "/api/v1/instances").await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == id.as_str()),
+        "{list}"
+    );
+    // Exporting one instance is for whoever may see it.
+    let one = s
+        .request(
+            "carol",
+            Method::GET,
+            &format!("/api/v1/export?instance={id}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), StatusCode::OK);
+    let text = one.text().await.unwrap();
+    assert!(text.lines().count() >= 3);
+    assert!(text.lines().all(|l| l.contains(&id)));
+}
+
+pub async fn the_state_at_a_past_moment_is_what_was_live_then(s: &Server) {
+    let id = s.low_risk_deployment("carol").await;
+    let (_, before) = s.get("carol", &format!("/api/v1/instances/{id}")).await;
+    let moment = s.runtime.now().to_rfc3339();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (status, _) = s
+        .post(
+            "bob",
+            &format!("/api/v1/instances/{id}/decide"),
+            &json!({"step": "team_review", "verdict": "reject",
+                    "justification": "the rollback plan is missing the database step"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, then) = s
+        .get(
+            "ruth",
+            &format!(
+                "/api/v1/instances/{id}/state?at={}",
+                moment.replace('+', "%2B")
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{then}");
+    assert_eq!(then["state"], before["state"]);
+    assert_eq!(then["state"]["status"], "running");
+    assert_eq!(then["at"], moment.as_str());
+    let (_, now) = s.get("ruth", &format!("/api/v1/instances/{id}")).await;
+    assert_eq!(now["state"]["outcome"], "rejected", "{now}");
+    let (status, body) = s
+        .get(
+            "ruth",
+            &format!("/api/v1/instances/{id}/state?at=2000-01-01T00:00:00Z"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+pub async fn the_api_describes_itself_and_counts_for_operators(s: &Server) {
+    let doc: Value = s
+        .http
+        .get(s.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for path in [
+        "/api/v1/definitions",
+        "/api/v1/definitions/validate",
+        "/api/v1/instances",
+        "/api/v1/instances/{id}",
+        "/api/v1/instances/{id}/state",
+        "/api/v1/instances/{id}/timeline",
+        "/api/v1/instances/{id}/decide",
+        "/api/v1/inbox",
+        "/api/v1/export",
+        "/api/v1/verify",
+        "/api/v1/events",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let docs = s.http.get(s.url("/api/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(
+        docs.text()
+            .await
+            .unwrap()
+            .contains("/api/v1/instances/{id}/decide")
+    );
+
+    let (status, list) = s.get("carol", "/api/v1/definitions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 5);
+    let (status, one) = s.get("carol", "/api/v1/definitions/dpia").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(one["source"].as_str().unwrap().contains("id: dpia"));
+    let (status, checked) = s
+        .post(
+            "carol",
+            "/api/v1/definitions/validate",
+            &json!({"file": "mine.yaml", "source": "id: x\ntitle: X\nsteps:\n  - id: a\n    nope: 1\n"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(checked["valid"], false);
+    assert_eq!(checked["problems"][0]["file"], "mine.yaml");
+    assert_eq!(checked["problems"][0]["line"], 5, "{checked}");
+
+    let id = s.low_risk_deployment("carol").await;
+    s.post(
+        "bob",
+        &format!("/api/v1/instances/{id}/decide"),
+        &json!({"step": "team_review", "verdict": "approve", "justification": "pool size is fine"}),
+    )
+    .await;
+    let metrics = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("signoff_commands_total{command=\"decide\",outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("signoff_command_seconds_count 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("signoff_timers_pending "), "{metrics}");
+}

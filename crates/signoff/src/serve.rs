@@ -1,0 +1,129 @@
+//! `signoff serve`: the engine and the server in one process; `signoff token`: API tokens.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::json;
+use signoff_core::Timestamp;
+use signoff_runtime::access::SECRET_PREFIX;
+use signoff_server::AppState;
+
+use crate::Global;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "SIGNOFF_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let runtime = Arc::new(g.open().await?);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let address = listener.local_addr()?;
+    let tokens = runtime.tokens().len();
+    eprintln!(
+        "signoff serve: {} workflow(s) from {}, {} people from {}, log {}",
+        runtime.definitions().len(),
+        g.workflows.display(),
+        runtime.directory().people().count(),
+        g.people.display(),
+        g.database,
+    );
+    eprintln!("  open:     http://{address}/  (sign in with a token)");
+    eprintln!("  API:      http://{address}/api/v1  (docs at http://{address}/api/docs)");
+    eprintln!("  metrics:  http://{address}/metrics");
+    if tokens == 0 {
+        eprintln!(
+            "  no API token yet: `signoff token issue PERSON` makes one (PERSON from {})",
+            g.people.display()
+        );
+    }
+    eprintln!("  Ctrl-C stops.");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    signoff_server::serve(listener, AppState::new(runtime), shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Subcommand)]
+pub enum Token {
+    /// Issue a token acting as a person (or service) of the directory; prints its secret once.
+    Issue {
+        /// The directory id it acts as.
+        owner: String,
+        /// What it is for, e.g. "laptop" or "ci-pipeline".
+        #[arg(long, default_value = "api")]
+        name: String,
+        /// When it stops working (RFC 3339), e.g. 2027-01-01T00:00:00Z.
+        #[arg(long, value_name = "TIME")]
+        expires: Option<String>,
+    },
+    /// Revoke a token by id; it never works again.
+    Revoke {
+        /// Its id (`signoff token list`).
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// List tokens (ids, owners, expiry, revocation; never secrets).
+    List,
+}
+
+pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
+    let rt = g.open().await?;
+    // Who issues is recorded: `--as` when given, else the operator at the machine.
+    let by = g.person.as_deref().unwrap_or("system");
+    match command {
+        Token::Issue {
+            owner,
+            name,
+            expires,
+        } => {
+            let expires_at = expires
+                .as_deref()
+                .map(Timestamp::parse_rfc3339)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+            let issued = rt.issue_token(&owner, &name, expires_at, by).await?;
+            if g.json {
+                println!("{}", serde_json::to_string(&issued)?);
+            } else {
+                println!("{}", issued.secret);
+                eprintln!(
+                    "token {} for {owner} ({name}); the secret above is shown once. Send it as \
+                     `Authorization: Bearer {SECRET_PREFIX}…`.",
+                    issued.token.id
+                );
+            }
+        }
+        Token::Revoke { id, reason } => {
+            rt.revoke_token(&id, &reason, by).await?;
+            if g.json {
+                println!("{}", json!({"revoked": id}));
+            } else {
+                println!("revoked {id}");
+            }
+        }
+        Token::List => {
+            let tokens = rt.tokens();
+            if g.json {
+                println!("{}", serde_json::to_string(&tokens)?);
+            }
+            for t in tokens.iter().filter(|_| !g.json) {
+                let state = match (t.revoked_at, t.expires_at) {
+                    (Some(at), _) => format!("revoked {}", at.to_rfc3339()),
+                    (None, Some(at)) => format!("expires {}", at.to_rfc3339()),
+                    (None, None) => "no expiry".to_owned(),
+                };
+                println!("{}  {:<12} {:<16} {state}", t.id, t.owner, t.name);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
