@@ -24,7 +24,9 @@ use signoff_core::{
     EventData, EventId, EventType, EventTypes, IdempotencyKey, Metadata, NewEvent, RecordedEvent,
     StreamId, Timestamp,
 };
-use signoff_store::{AppendRequest, Appended, Clock, EventLog, ExpectedVersion, StoreError};
+use signoff_store::{
+    AppendRequest, Appended, Clock, EventLog, ExpectedVersion, OnCommit, StoreError,
+};
 
 use crate::definitions::Definitions;
 use crate::error::RuntimeError;
@@ -169,7 +171,9 @@ pub(crate) struct Own {
 pub struct Runtime {
     log: Arc<dyn EventLog>,
     clock: Arc<dyn Clock>,
-    view: Mutex<View>,
+    /// Shared with the log's writer, which hands it this process's own commits (see
+    /// [`Runtime::remember_own`]).
+    view: Arc<Mutex<View>>,
     catching_up: tokio::sync::Mutex<()>,
     /// Held while the outbox delivers, so a process sends each message once.
     pub(crate) delivering: tokio::sync::Mutex<()>,
@@ -207,10 +211,10 @@ impl Runtime {
         Self {
             log,
             clock,
-            view: Mutex::new(View {
+            view: Arc::new(Mutex::new(View {
                 definitions,
                 ..View::default()
-            }),
+            })),
             catching_up: tokio::sync::Mutex::new(()),
             delivering: tokio::sync::Mutex::new(()),
             evidence_dir,
@@ -397,11 +401,12 @@ impl Runtime {
         let stream = instance_stream(id)?;
         let (encoded, exact) = to_new_events(&events, person, channel, id)?;
         let request = AppendRequest::new(stream, ExpectedVersion::NoStream, encoded);
-        match self.log.append(request).await {
+        match self
+            .log
+            .append_then(request, self.remember_own(id, &events, exact))
+            .await
+        {
             Ok(appended) => {
-                if exact {
-                    self.remember_own(id, &appended, &events);
-                }
                 self.catch_up_to(appended.last_sequence).await?;
                 self.react().await?;
                 Ok(Applied {
@@ -609,11 +614,12 @@ impl Runtime {
                 encoded,
             );
             request.idempotency_key = key.clone();
-            match self.log.append(request).await {
+            match self
+                .log
+                .append_then(request, self.remember_own(id, &events, exact))
+                .await
+            {
                 Ok(appended) => {
-                    if exact {
-                        self.remember_own(id, &appended, &events);
-                    }
                     self.catch_up_to(appended.last_sequence).await?;
                     self.react().await?;
                     return Ok(Applied {
@@ -636,24 +642,35 @@ impl Runtime {
         Err(RuntimeError::Contended(id.to_owned()))
     }
 
-    /// Keeps what this process just committed to an instance, to fold it without reading it
-    /// back (unless the view has already passed it).
-    fn remember_own(&self, id: &str, appended: &Appended, events: &[InstanceEvent]) {
-        let count = appended.last_sequence + 1 - appended.first_sequence;
-        if appended.deduplicated || count != events.len() as u64 {
-            return;
+    /// What the log's writer is to do once this process's events for instance `id` are
+    /// committed: keep them, as decided, to be folded without reading them back (unless the view
+    /// has already passed them). The writer calls it in sequence order before answering anyone,
+    /// so whoever catches up first finds the whole group to fold from memory. Events that do not
+    /// read back exactly as decided (`exact` false) are left to be read back.
+    fn remember_own(&self, id: &str, events: &[InstanceEvent], exact: bool) -> OnCommit {
+        if !exact {
+            return Box::new(|_| {});
         }
-        let mut view = self.view();
-        if view.position < appended.first_sequence {
-            view.own.insert(
-                appended.first_sequence,
-                Own {
-                    instance: id.to_owned(),
-                    first_version: appended.stream_version + 1 - count,
-                    events: events.to_vec(),
-                },
-            );
-        }
+        let view = Arc::clone(&self.view);
+        let instance = id.to_owned();
+        let events = events.to_vec();
+        Box::new(move |appended: &Appended| {
+            let count = appended.last_sequence + 1 - appended.first_sequence;
+            if appended.deduplicated || count != events.len() as u64 {
+                return;
+            }
+            let mut view = lock(&view);
+            if view.position < appended.first_sequence {
+                view.own.insert(
+                    appended.first_sequence,
+                    Own {
+                        instance,
+                        first_version: appended.stream_version + 1 - count,
+                        events,
+                    },
+                );
+            }
+        })
     }
 
     async fn record_refusal(

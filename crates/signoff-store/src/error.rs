@@ -56,6 +56,12 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(Arc<sqlx::Error>),
+    /// The embedded database's writer failed.
+    #[error("database error: {0}")]
+    Sqlite(Arc<rusqlite::Error>),
+    /// The log's writer thread could not be started.
+    #[error("cannot start the event log's writer thread: {0}")]
+    Thread(Arc<std::io::Error>),
     /// The schema migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(Arc<sqlx::migrate::MigrateError>),
@@ -67,6 +73,12 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         Self::Database(Arc::new(e))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(Arc::new(e))
     }
 }
 

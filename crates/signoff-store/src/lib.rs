@@ -21,7 +21,8 @@ pub mod writer;
 
 pub use error::StoreError;
 pub use log::{
-    AppendRequest, Appended, EventLog, ExpectedVersion, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Tail,
+    AppendRequest, Appended, EventLog, ExpectedVersion, MAX_BATCH_BYTES, MAX_BATCH_EVENTS,
+    OnCommit, Tail,
 };
 pub use open::{DatabaseUrl, OpenOptions, open};
 pub use postgres::PgLog;

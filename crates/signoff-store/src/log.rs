@@ -90,6 +90,11 @@ pub struct Appended {
     pub deduplicated: bool,
 }
 
+/// Told where an append landed, right after its commit and before anyone waiting on the log is
+/// answered. Hooks of one group commit run in sequence order, so a process can fold what it wrote
+/// itself, in order, without reading it back. Must be quick: the writer waits for it.
+pub type OnCommit = Box<dyn FnOnce(&Appended) + Send>;
+
 /// The head of the log as the log itself records it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tail {
@@ -129,6 +134,22 @@ pub trait EventLog: Send + Sync + 'static {
     /// [`StoreError::Invalid`] / [`StoreError::InvalidBatch`] when the request is malformed
     /// (nothing is written), or a database error.
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError>;
+
+    /// As [`EventLog::append`], and `on_commit` is told where it landed (also when the idempotency
+    /// key was seen before) as soon as it is committed, in commit order with the other appends
+    /// of its group. Not called when the append fails.
+    ///
+    /// # Errors
+    /// As [`EventLog::append`].
+    async fn append_then(
+        &self,
+        request: AppendRequest,
+        on_commit: OnCommit,
+    ) -> Result<Appended, StoreError> {
+        let appended = self.append(request).await?;
+        on_commit(&appended);
+        Ok(appended)
+    }
 
     /// Events of one stream with version `>= from_version`, in order, at most `limit`.
     ///

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
-use crate::log::{AppendRequest, Appended, EventLog, Tail};
+use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail};
 use crate::open::OpenOptions;
 use crate::plan::{KeyRecord, plan_group};
 use crate::row::{EventRow, db_int, db_limit, event_columns, from_db_int, into_events};
@@ -197,7 +197,15 @@ impl EventLog for PgLog {
     }
 
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
-        self.writer.append(request).await
+        self.writer.append(request, None).await
+    }
+
+    async fn append_then(
+        &self,
+        request: AppendRequest,
+        on_commit: OnCommit,
+    ) -> Result<Appended, StoreError> {
+        self.writer.append(request, Some(on_commit)).await
     }
 
     async fn read_stream(

@@ -15,9 +15,6 @@ macro_rules! event_columns {
 }
 pub(crate) use event_columns;
 
-/// Number of columns in [`event_columns!`].
-pub(crate) const EVENT_COLUMN_COUNT: usize = 14;
-
 /// One stored event, as the database returns it.
 #[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {

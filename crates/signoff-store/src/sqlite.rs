@@ -6,28 +6,24 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::OptionalExtension;
 use signoff_core::{EventType, Hash, IdempotencyKey, RecordedEvent, StreamId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Connection, SqliteConnection};
+use sqlx::{Connection, SqliteConnection};
 use tokio::sync::watch;
 
 use crate::error::StoreError;
-use crate::log::{AppendRequest, Appended, EventLog, Tail};
+use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail};
 use crate::open::OpenOptions;
 use crate::plan::{KeyRecord, plan_group};
-use crate::row::{
-    EVENT_COLUMN_COUNT, EventRow, db_int, db_limit, event_columns, from_db_int, into_events,
-};
-use crate::writer::{GroupCommit, Writer};
-
-/// Rows per multi-row INSERT statement (each distinct size is one cached prepared statement).
-const ROWS_PER_INSERT: usize = 64;
+use crate::row::{EventRow, db_int, db_limit, event_columns, from_db_int, into_events};
+use crate::writer::{BlockingGroupCommit, Writer};
 
 /// The event log in one SQLite file.
 pub struct SqliteLog {
@@ -53,32 +49,31 @@ impl SqliteLog {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .statement_cache_capacity(2 * ROWS_PER_INSERT + 32)
+            .statement_cache_capacity(32)
             // Readers map the file instead of copying pages through their own caches: a reader's
             // page cache is reset whenever another connection commits, and with group commit
             // that is hundreds of times a second.
             .pragma("mmap_size", "1073741824");
-        // The writer keeps a large cache: the index pages it updates stay hot between commits.
-        let mut writer_conn =
-            SqliteConnection::connect_with(&connect.clone().pragma("cache_size", "-65536")).await?;
+        let mut migrator = SqliteConnection::connect_with(&connect).await?;
         sqlx::migrate!("../../migrations/sqlite")
-            .run(&mut writer_conn)
+            .run(&mut migrator)
             .await?;
+        let head: i64 = sqlx::query_scalar("SELECT sequence FROM log_head WHERE id = 1")
+            .fetch_one(&mut migrator)
+            .await?;
+        migrator.close().await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
             .connect_with(connect)
             .await?;
-        let head: i64 = sqlx::query_scalar("SELECT sequence FROM log_head WHERE id = 1")
-            .fetch_one(&mut writer_conn)
-            .await?;
         let committed = Arc::new(watch::channel(from_db_int(head)).0);
-        let writer = Writer::spawn(
-            SqliteWriter { conn: writer_conn },
+        let writer = Writer::spawn_thread(
+            SqliteWriter::open(path)?,
             Arc::new(options.types),
             options.clock,
             committed.clone(),
-        );
+        )?;
         Ok(Self {
             path: path.to_owned(),
             writer,
@@ -107,7 +102,15 @@ impl EventLog for SqliteLog {
     }
 
     async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
-        self.writer.append(request).await
+        self.writer.append(request, None).await
+    }
+
+    async fn append_then(
+        &self,
+        request: AppendRequest,
+        on_commit: OnCommit,
+    ) -> Result<Appended, StoreError> {
+        self.writer.append(request, Some(on_commit)).await
     }
 
     async fn read_stream(
@@ -197,127 +200,119 @@ pub(crate) fn tail_from_row(sequence: i64, hash: &[u8], time: i64) -> Result<Tai
     })
 }
 
+/// The writer's own connection, used only on the writer's thread (see [`crate::writer`]).
 struct SqliteWriter {
-    conn: SqliteConnection,
+    conn: rusqlite::Connection,
 }
 
-/// `INSERT INTO <table> (<columns>) VALUES (?, …), …` for 1..=`ROWS_PER_INSERT` rows, built once.
-fn insert_sql(
-    cache: &'static OnceLock<Vec<String>>,
-    head: &str,
-    columns: usize,
-    rows: usize,
-) -> &'static str {
-    let all = cache.get_or_init(|| {
-        let row = format!("({})", vec!["?"; columns].join(", "));
-        (0..=ROWS_PER_INSERT)
-            .map(|n| format!("{head} VALUES {}", vec![row.as_str(); n].join(", ")))
-            .collect()
-    });
-    all[rows].as_str()
+impl SqliteWriter {
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        // A large cache: the index pages each commit updates stay hot between commits.
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.set_prepared_statement_cache_capacity(16);
+        Ok(Self { conn })
+    }
 }
 
-static INSERT_EVENTS: OnceLock<Vec<String>> = OnceLock::new();
-static INSERT_KEYS: OnceLock<Vec<String>> = OnceLock::new();
-
-#[async_trait]
-impl GroupCommit for SqliteWriter {
-    async fn commit_group(
+impl BlockingGroupCommit for SqliteWriter {
+    fn commit_group(
         &mut self,
         requests: &mut [AppendRequest],
         now: i64,
     ) -> Result<(Vec<Result<Appended, StoreError>>, Tail), StoreError> {
-        let mut tx = self.conn.begin_with("BEGIN IMMEDIATE").await?;
-        let (seq, hash, time): (i64, Vec<u8>, i64) =
-            sqlx::query_as("SELECT sequence, hash, recorded_at FROM log_head WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (seq, hash, time): (i64, Vec<u8>, i64) = tx
+            .prepare_cached("SELECT sequence, hash, recorded_at FROM log_head WHERE id = 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         let tail = tail_from_row(seq, &hash, time)?;
 
-        let streams: Vec<&str> = requests.iter().map(|r| r.stream.as_str()).collect();
-        let heads: HashMap<String, u64> = sqlx::query_as::<_, (String, i64)>(
-            "SELECT stream, MAX(version) FROM events WHERE stream IN (SELECT value FROM json_each(?1)) GROUP BY stream",
-        )
-        .bind(serde_json::to_string(&streams).unwrap_or_default())
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(s, v)| (s, from_db_int(v)))
-        .collect();
-
-        let keys: Vec<&str> = requests
-            .iter()
-            .filter_map(|r| r.idempotency_key.as_ref().map(|k| k.as_str()))
-            .collect();
+        let mut heads = HashMap::new();
         let mut known = HashMap::new();
-        if !keys.is_empty() {
-            let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
-                "SELECT key, stream, first_sequence, last_sequence, last_version FROM idempotency_keys \
-                 WHERE key IN (SELECT value FROM json_each(?1))",
-            )
-            .bind(serde_json::to_string(&keys).unwrap_or_default())
-            .fetch_all(&mut *tx)
-            .await?;
-            known.extend(rows.into_iter().map(KeyRecord::from_row));
+        {
+            let mut head_of =
+                tx.prepare_cached("SELECT MAX(version) FROM events WHERE stream = ?1")?;
+            let mut key_of = tx.prepare_cached(
+                "SELECT key, stream, first_sequence, last_sequence, last_version \
+                 FROM idempotency_keys WHERE key = ?1",
+            )?;
+            for request in requests.iter() {
+                let stream = request.stream.as_str();
+                if !heads.contains_key(stream) {
+                    let version: Option<i64> = head_of.query_row([stream], |r| r.get(0))?;
+                    if let Some(version) = version {
+                        heads.insert(stream.to_owned(), from_db_int(version));
+                    }
+                }
+                if let Some(key) = &request.idempotency_key {
+                    let row = key_of
+                        .query_row([key.as_str()], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                        })
+                        .optional()?;
+                    known.extend(row.map(KeyRecord::from_row));
+                }
+            }
         }
 
         let plan = plan_group(tail, &heads, &known, requests, now);
-        for chunk in plan.rows.chunks(ROWS_PER_INSERT) {
-            let sql = insert_sql(
-                &INSERT_EVENTS,
-                concat!("INSERT INTO events (", event_columns!(), ")"),
-                EVENT_COLUMN_COUNT,
-                chunk.len(),
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for e in chunk {
-                query = query
-                    .bind(db_int(e.sequence))
-                    .bind(e.stream.as_str())
-                    .bind(db_int(e.version))
-                    .bind(e.id.to_string())
-                    .bind(e.ty.as_str())
-                    .bind(i64::from(e.schema_version))
-                    .bind(e.time.0)
-                    .bind(e.metadata.actor.as_str())
-                    .bind(e.metadata.channel.as_str())
-                    .bind(e.metadata.correlation_id.as_deref())
-                    .bind(e.metadata.causation_id.as_deref())
-                    .bind(e.data.as_str())
-                    .bind(e.prev_hash.0.as_slice())
-                    .bind(e.hash.0.as_slice());
+        {
+            let mut insert_event = tx.prepare_cached(concat!(
+                "INSERT INTO events (",
+                event_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            ))?;
+            for e in &plan.rows {
+                insert_event.execute(rusqlite::params![
+                    db_int(e.sequence),
+                    e.stream.as_str(),
+                    db_int(e.version),
+                    e.id.to_string(),
+                    e.ty.as_str(),
+                    i64::from(e.schema_version),
+                    e.time.0,
+                    e.metadata.actor.as_str(),
+                    e.metadata.channel.as_str(),
+                    e.metadata.correlation_id.as_deref(),
+                    e.metadata.causation_id.as_deref(),
+                    e.data.as_str(),
+                    e.prev_hash.0.as_slice(),
+                    e.hash.0.as_slice(),
+                ])?;
             }
-            query.execute(&mut *tx).await?;
-        }
-        for chunk in plan.keys.chunks(ROWS_PER_INSERT) {
-            let sql = insert_sql(
-                &INSERT_KEYS,
-                "INSERT INTO idempotency_keys (key, stream, first_sequence, last_sequence, last_version)",
-                5,
-                chunk.len(),
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for k in chunk {
-                query = query
-                    .bind(k.key.as_str())
-                    .bind(k.stream.as_str())
-                    .bind(db_int(k.first_sequence))
-                    .bind(db_int(k.last_sequence))
-                    .bind(db_int(k.last_version));
+            let mut insert_key = tx.prepare_cached(
+                "INSERT INTO idempotency_keys (key, stream, first_sequence, last_sequence, last_version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for k in &plan.keys {
+                insert_key.execute(rusqlite::params![
+                    k.key.as_str(),
+                    k.stream.as_str(),
+                    db_int(k.first_sequence),
+                    db_int(k.last_sequence),
+                    db_int(k.last_version),
+                ])?;
             }
-            query.execute(&mut *tx).await?;
+            if !plan.rows.is_empty() {
+                tx.prepare_cached(
+                    "UPDATE log_head SET sequence = ?1, hash = ?2, recorded_at = ?3 WHERE id = 1",
+                )?
+                .execute(rusqlite::params![
+                    db_int(plan.tail.sequence),
+                    plan.tail.hash.0.as_slice(),
+                    plan.tail.time,
+                ])?;
+            }
         }
-        if !plan.rows.is_empty() {
-            sqlx::query(
-                "UPDATE log_head SET sequence = ?1, hash = ?2, recorded_at = ?3 WHERE id = 1",
-            )
-            .bind(db_int(plan.tail.sequence))
-            .bind(plan.tail.hash.0.as_slice())
-            .bind(plan.tail.time)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        tx.commit()?;
         Ok((plan.outcomes, plan.tail))
     }
 }

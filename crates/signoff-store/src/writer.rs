@@ -1,10 +1,15 @@
 //! The one writer per database: group commit.
 //!
-//! Every append of a process is sent to one task, which takes all appends waiting at that moment
+//! Every append of a process is sent to one writer, which takes all appends waiting at that moment
 //! (up to [`MAX_GROUP`]) and commits them in one transaction, then answers each. While one
 //! transaction is being made durable, the next group is gathering, so the cost of a sync is shared
 //! by everyone who arrived during it: throughput grows with concurrency instead of queueing behind
 //! one fsync per append.
+//!
+//! PostgreSQL's writer is a task ([`Writer::spawn`]): its work is waiting on the server. SQLite's
+//! is a thread of its own ([`Writer::spawn_thread`]) that runs the whole transaction without
+//! yielding: as a task it waited in the runtime's queue, behind every HTTP request, between each
+//! of its statements, and every appender waits for the writer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -15,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
 use crate::error::StoreError;
-use crate::log::{AppendRequest, Appended, Tail};
+use crate::log::{AppendRequest, Appended, OnCommit, Tail};
 use crate::plan::validate_request;
 
 /// Most appends committed in one transaction.
@@ -74,8 +79,22 @@ pub trait GroupCommit: Send + 'static {
     ) -> Result<(Vec<Result<Appended, StoreError>>, Tail), StoreError>;
 }
 
+/// What the SQLite backend does inside one group-commit transaction, on the writer's thread.
+pub trait BlockingGroupCommit: Send + 'static {
+    /// As [`GroupCommit::commit_group`], without yielding.
+    ///
+    /// # Errors
+    /// As [`GroupCommit::commit_group`].
+    fn commit_group(
+        &mut self,
+        requests: &mut [AppendRequest],
+        now: i64,
+    ) -> Result<(Vec<Result<Appended, StoreError>>, Tail), StoreError>;
+}
+
 struct Pending {
     request: AppendRequest,
+    on_commit: Option<OnCommit>,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
@@ -98,15 +117,41 @@ impl Writer {
         Self { tx, types }
     }
 
+    /// Starts the writer thread for `backend` (see the module's documentation).
+    ///
+    /// # Errors
+    /// The thread cannot be started.
+    pub fn spawn_thread<B: BlockingGroupCommit>(
+        backend: B,
+        types: Arc<EventTypes>,
+        clock: Arc<dyn Clock>,
+        committed: Arc<watch::Sender<u64>>,
+    ) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
+        std::thread::Builder::new()
+            .name("signoff-writer".to_owned())
+            .spawn(move || run_thread(backend, rx, &*clock, &committed))
+            .map_err(|e| StoreError::Thread(Arc::new(e)))?;
+        Ok(Self { tx, types })
+    }
+
     /// Validates `request`, queues it for the next group, and waits for its commit.
     ///
     /// # Errors
     /// See [`crate::EventLog::append`].
-    pub async fn append(&self, request: AppendRequest) -> Result<Appended, StoreError> {
+    pub async fn append(
+        &self,
+        request: AppendRequest,
+        on_commit: Option<OnCommit>,
+    ) -> Result<Appended, StoreError> {
         validate_request(&request, &self.types)?;
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Pending { request, reply })
+            .send(Pending {
+                request,
+                on_commit,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -121,31 +166,90 @@ async fn run<B: GroupCommit>(
 ) {
     let mut pending = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut pending, MAX_GROUP).await > 0 {
-        let (mut requests, replies): (Vec<_>, Vec<_>) =
-            pending.drain(..).map(|p| (p.request, p.reply)).unzip();
+        let (mut requests, waiting) = split(&mut pending);
         let span = tracing::debug_span!("group_commit", appends = requests.len());
         let result = backend
             .commit_group(&mut requests, clock.now_micros())
             .instrument(span)
             .await;
-        match result {
-            Ok((outcomes, tail)) => {
-                committed.send_if_modified(|last| {
-                    let newer = tail.sequence > *last;
-                    if newer {
-                        *last = tail.sequence;
-                    }
-                    newer
-                });
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
-                }
+        answer(waiting, result, &committed);
+    }
+}
+
+fn run_thread<B: BlockingGroupCommit>(
+    mut backend: B,
+    mut rx: mpsc::Receiver<Pending>,
+    clock: &dyn Clock,
+    committed: &watch::Sender<u64>,
+) {
+    let mut pending = Vec::with_capacity(MAX_GROUP);
+    // Ends when the log, and with it the sending side, is dropped.
+    while let Some(first) = rx.blocking_recv() {
+        pending.push(first);
+        while pending.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(next) => pending.push(next),
+                Err(_) => break,
             }
-            Err(error) => {
-                tracing::error!(%error, appends = replies.len(), "group commit failed; nothing of it was written");
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
+        }
+        let (mut requests, waiting) = split(&mut pending);
+        let span = tracing::debug_span!("group_commit", appends = requests.len());
+        let result = span.in_scope(|| backend.commit_group(&mut requests, clock.now_micros()));
+        answer(waiting, result, committed);
+    }
+}
+
+type Waiting = (
+    Option<OnCommit>,
+    oneshot::Sender<Result<Appended, StoreError>>,
+);
+
+fn split(pending: &mut Vec<Pending>) -> (Vec<AppendRequest>, Vec<Waiting>) {
+    let mut requests = Vec::with_capacity(pending.len());
+    let mut waiting = Vec::with_capacity(pending.len());
+    for Pending {
+        request,
+        on_commit,
+        reply,
+    } in pending.drain(..)
+    {
+        requests.push(request);
+        waiting.push((on_commit, reply));
+    }
+    (requests, waiting)
+}
+
+/// Tells everyone of a group how it went: the committed sequence to subscribers, then every
+/// hook in sequence order, then the answers, so whoever wakes first finds the whole group told.
+fn answer(
+    waiting: Vec<Waiting>,
+    result: Result<(Vec<Result<Appended, StoreError>>, Tail), StoreError>,
+    committed: &watch::Sender<u64>,
+) {
+    match result {
+        Ok((outcomes, tail)) => {
+            committed.send_if_modified(|last| {
+                let newer = tail.sequence > *last;
+                if newer {
+                    *last = tail.sequence;
                 }
+                newer
+            });
+            let mut replies = Vec::with_capacity(waiting.len());
+            for ((on_commit, reply), outcome) in waiting.into_iter().zip(outcomes) {
+                if let (Some(on_commit), Ok(appended)) = (on_commit, &outcome) {
+                    on_commit(appended);
+                }
+                replies.push((reply, outcome));
+            }
+            for (reply, outcome) in replies {
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, appends = waiting.len(), "group commit failed; nothing of it was written");
+            for (_, reply) in waiting {
+                let _ = reply.send(Err(error.clone()));
             }
         }
     }

@@ -533,3 +533,61 @@ pub async fn reading_by_type_returns_only_that_type_in_order(t: TestLog) {
     );
     t.cleanup().await;
 }
+
+pub async fn commit_hooks_run_in_sequence_order_before_anyone_is_answered(t: TestLog) {
+    // Each hook notes where its append landed. Whoever is answered must find every earlier
+    // append already noted: that is what lets a process fold its own writes in order, from
+    // memory, instead of reading back what another waiter was told but has not noted yet.
+    let told = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let mut tasks = Vec::new();
+    for w in 0..24_usize {
+        let log = t.log.clone();
+        let told = told.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20_usize {
+                let noted = told.clone();
+                let request = AppendRequest::new(
+                    stream(&format!("h{}", (w * 31 + i) % 16)),
+                    ExpectedVersion::Any,
+                    events(1 + i % 3),
+                );
+                let appended = log
+                    .append_then(
+                        request,
+                        Box::new(move |a: &Appended| {
+                            noted.lock().unwrap().push(a.first_sequence);
+                        }),
+                    )
+                    .await
+                    .expect("append");
+                let told = told.lock().unwrap();
+                assert!(
+                    told.contains(&appended.first_sequence),
+                    "answered before its own hook ran"
+                );
+                let earlier = told
+                    .iter()
+                    .filter(|s| **s < appended.first_sequence)
+                    .count();
+                let before_me = appended.first_sequence - 1;
+                // Every sequence before mine belongs to an append of this test; those appends
+                // hold 1 to 3 events each, so at least before_me / 3 of them were noted.
+                assert!(
+                    earlier as u64 * 3 >= before_me,
+                    "answered at {} while only {earlier} earlier appends were told",
+                    appended.first_sequence
+                );
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("writer");
+    }
+    let told = told.lock().unwrap().clone();
+    assert_eq!(told.len(), 24 * 20, "every hook ran once");
+    assert!(
+        told.windows(2).all(|w| w[0] < w[1]),
+        "hooks ran out of sequence order: {told:?}"
+    );
+    t.cleanup().await;
+}

@@ -45,4 +45,5 @@ conformance!(
     bad_input_is_refused_and_writes_nothing,
     a_reopened_log_continues_the_chain,
     reading_by_type_returns_only_that_type_in_order,
+    commit_hooks_run_in_sequence_order_before_anyone_is_answered,
 );
