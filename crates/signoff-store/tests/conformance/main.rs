@@ -47,3 +47,50 @@ conformance!(
     reading_by_type_returns_only_that_type_in_order,
     commit_hooks_run_in_sequence_order_before_anyone_is_answered,
 );
+
+/// What only the embedded backend does.
+mod sqlite_only {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use signoff_core::StreamId;
+    use signoff_store::{AppendRequest, EventLog, ExpectedVersion, OpenOptions, SqliteLog};
+
+    use crate::harness::{events, types};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_is_copied_back_into_the_database_file_while_the_log_is_open() {
+        // The writer never checkpoints inside a commit; a thread beside it does. Without it
+        // every event would stay in the WAL until the last connection closed.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let log: Arc<dyn EventLog> = Arc::new(
+            SqliteLog::open(&path, OpenOptions::new(types()))
+                .await
+                .unwrap(),
+        );
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        for i in 0..100 {
+            let stream = StreamId::parse(format!("s{}", i % 7)).unwrap();
+            log.append(AppendRequest::new(stream, ExpectedVersion::Any, events(50)))
+                .await
+                .unwrap();
+        }
+        // 5,000 events: at least two checkpoints were asked for.
+        let mut grown = size();
+        for _ in 0..100 {
+            if grown > before + 256 * 1024 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            grown = size();
+        }
+        assert!(
+            grown > before + 256 * 1024,
+            "the database file stayed at {grown} bytes (was {before}): nothing was checkpointed"
+        );
+        let all = log.read_all(0, 10_000).await.unwrap();
+        assert_eq!(all.len(), 5_000);
+    }
+}
