@@ -991,6 +991,11 @@ impl View {
     }
 
     fn trigger(&mut self, id: &str, workflow: &str, step: Option<&str>, outcome: Option<&str>) {
+        let targets = self.definitions.triggered_by(workflow, step, outcome);
+        if targets.is_empty() {
+            // Nearly every step entered: nothing to start, so no input to build.
+            return;
+        }
         let (input, requester) = self.running.get(id).map_or_else(
             || (Value::Null, SYSTEM.to_owned()),
             |e| {
@@ -1000,7 +1005,7 @@ impl View {
                 )
             },
         );
-        for target in self.definitions.triggered_by(workflow, step, outcome) {
+        for target in targets {
             self.reactions.push(Reaction {
                 id: derived_instance_id(&format!("trigger:{id}:{target}")),
                 workflow: target,
@@ -1068,21 +1073,49 @@ fn to_new_events(
     let encoded = events
         .iter()
         .map(|e| {
-            let (ty, data) = e.to_parts().map_err(|r| corrupt(&r))?;
+            let (ty, data) = e.to_text_parts().map_err(|r| corrupt(&r))?;
             exact &= !has_fraction(&data);
-            new_event(&ty, &data, actor, channel, Some(instance))
+            let mut metadata = Metadata::new(actor, channel);
+            metadata.correlation_id = Some(instance.to_owned());
+            Ok(NewEvent {
+                id: EventId(uuid::Uuid::now_v7()),
+                ty: EventType::parse(&ty).map_err(|e| corrupt(&e))?,
+                schema_version: 1,
+                data: EventData::from_json_text(data).map_err(|e| corrupt(&e))?,
+                metadata,
+            })
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, RuntimeError>>()?;
     Ok((encoded, exact))
 }
 
-fn has_fraction(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(items) => items.iter().any(has_fraction),
-        Value::Object(map) => map.values().any(has_fraction),
-        Value::Null | Value::Bool(_) | Value::String(_) => false,
+/// Whether JSON text holds a number with a fraction or an exponent (outside strings): serde_json
+/// writes every floating-point number so.
+fn has_fraction(json: &str) -> bool {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut in_number = false;
+    for b in json.bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                in_number = false;
+            }
+            b'-' | b'0'..=b'9' => in_number = true,
+            b'.' | b'e' | b'E' if in_number => return true,
+            _ => in_number = false,
+        }
     }
+    false
 }
 
 /// Reads the directory file, if it exists.
@@ -1097,5 +1130,26 @@ pub fn read_optional(path: &std::path::Path) -> Result<Option<String>, RuntimeEr
             path: path.display().to_string(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_fraction;
+
+    #[test]
+    fn a_fraction_is_found_in_numbers_only() {
+        for (json, fraction) in [
+            (r#"{"a":1,"b":[2,-3],"c":true,"d":null}"#, false),
+            (r#"{"a":1.5}"#, true),
+            (r#"[1,2,3e5]"#, true),
+            (r#"{"n":-0.25}"#, true),
+            (r#"{"text":"1.5 and 2e3"}"#, false),
+            (r#"{"text":"a \"quoted\" 1.5","n":7}"#, false),
+            (r#"{"text":"ends in a backslash \\","n":7.0}"#, true),
+            (r#"{"version":"v1.2.3","eta":false}"#, false),
+        ] {
+            assert_eq!(has_fraction(json), fraction, "{json}");
+        }
     }
 }
