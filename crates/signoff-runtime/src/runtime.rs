@@ -283,7 +283,7 @@ impl Runtime {
             if position >= sequence {
                 return Ok(());
             }
-            let page = self.log.read_all(position, 4_096).await?;
+            let page = self.log.read_recent(position, 4_096).await?;
             if page.is_empty() {
                 return Ok(());
             }

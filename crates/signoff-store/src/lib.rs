@@ -13,6 +13,7 @@ mod log;
 mod open;
 pub mod plan;
 mod postgres;
+mod recent;
 mod row;
 mod sqlite;
 mod subscribe;

@@ -168,6 +168,21 @@ pub trait EventLog: Send + Sync + 'static {
     /// As [`EventLog::read_stream`].
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// As [`EventLog::read_all`] for a reader that follows the log: the events this process has
+    /// just committed may come from memory, as they were committed, instead of from the
+    /// database (a page may then be shorter than `limit`; read on from its end). Auditing
+    /// reads (verification, export) use [`EventLog::read_all`], which always reads what is stored.
+    ///
+    /// # Errors
+    /// As [`EventLog::read_all`].
+    async fn read_recent(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_all(after, limit).await
+    }
+
     /// Events of one type with sequence `> after`, in order, at most `limit` (an index keeps
     /// this from reading the rest of the log).
     ///

@@ -22,6 +22,7 @@ use crate::error::StoreError;
 use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail};
 use crate::open::OpenOptions;
 use crate::plan::{KeyRecord, plan_group};
+use crate::recent::Recent;
 use crate::row::{EventRow, db_int, db_limit, event_columns, from_db_int, into_events};
 use crate::writer::{BlockingGroupCommit, Writer};
 
@@ -37,6 +38,7 @@ pub struct SqliteLog {
     writer: Writer,
     readers: SqlitePool,
     committed: Arc<watch::Sender<u64>>,
+    recent: Arc<Recent>,
 }
 
 impl SqliteLog {
@@ -74,8 +76,9 @@ impl SqliteLog {
             .connect_with(connect)
             .await?;
         let committed = Arc::new(watch::channel(from_db_int(head)).0);
+        let recent = Arc::new(Recent::default());
         let writer = Writer::spawn_thread(
-            SqliteWriter::open(path)?,
+            SqliteWriter::open(path, recent.clone())?,
             Arc::new(options.types),
             options.clock,
             committed.clone(),
@@ -85,6 +88,7 @@ impl SqliteLog {
             writer,
             readers,
             committed,
+            recent,
         })
     }
 
@@ -151,6 +155,17 @@ impl EventLog for SqliteLog {
         into_events(rows)
     }
 
+    async fn read_recent(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        match self.recent.read(after, limit) {
+            Some(events) => Ok(events),
+            None => self.read_all(after, limit).await,
+        }
+    }
+
     async fn read_type(
         &self,
         ty: &EventType,
@@ -215,6 +230,8 @@ struct SqliteWriter {
     since_restart: usize,
     /// Wakes the checkpointer (a full channel means it is already awake).
     checkpoint: std::sync::mpsc::SyncSender<()>,
+    /// Where each group's rows go once committed.
+    recent: Arc<Recent>,
 }
 
 /// Events committed between two checkpoints (a few MiB of WAL, near SQLite's default of 1,000
@@ -245,7 +262,7 @@ impl SqliteWriter {
     /// database file. SQLite would otherwise checkpoint inside a commit every 1,000 pages: the
     /// writer stalled 5-25 ms each time, and every appender with it (a fifth of the writer's
     /// time in `bench workflows`). A passive checkpoint runs beside the writer without blocking it.
-    fn open(path: &Path) -> Result<Self, StoreError> {
+    fn open(path: &Path, recent: Arc<Recent>) -> Result<Self, StoreError> {
         let conn = connect_blocking(path)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(16);
@@ -271,6 +288,7 @@ impl SqliteWriter {
             since_checkpoint: 0,
             since_restart: 0,
             checkpoint,
+            recent,
         })
     }
 
@@ -389,12 +407,14 @@ impl BlockingGroupCommit for SqliteWriter {
             }
         }
         tx.commit()?;
-        self.since_checkpoint += plan.rows.len();
+        let committed = plan.rows.len();
+        self.recent.push(plan.rows);
+        self.since_checkpoint += committed;
         if self.since_checkpoint >= CHECKPOINT_EVERY_EVENTS {
             self.since_checkpoint = 0;
             let _ = self.checkpoint.try_send(());
         }
-        self.since_restart += plan.rows.len();
+        self.since_restart += committed;
         if self.since_restart >= RESTART_EVERY_EVENTS {
             self.since_restart = 0;
             self.restart_wal()?;

@@ -55,7 +55,12 @@ impl Cursor {
             if let Some(commits) = &mut self.commits {
                 commits.borrow_and_update();
             }
-            let page = match self.log.read_all(self.after, PAGE).await {
+            let read = if self.commits.is_some() {
+                self.log.read_recent(self.after, PAGE).await
+            } else {
+                self.log.read_all(self.after, PAGE).await
+            };
+            let page = match read {
                 Ok(page) => page,
                 Err(e) => {
                     self.failed = true;

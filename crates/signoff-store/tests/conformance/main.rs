@@ -93,4 +93,53 @@ mod sqlite_only {
         let all = log.read_all(0, 10_000).await.unwrap();
         assert_eq!(all.len(), 5_000);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_follower_sees_its_own_and_another_process_s_commits_once_in_order() {
+        // Its own commits come from memory, the other process's from the file: the follower
+        // must stitch them together without a gap or a repeat, and give what is stored.
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let ours: Arc<dyn EventLog> = Arc::new(
+            SqliteLog::open(&path, OpenOptions::new(types()))
+                .await
+                .unwrap(),
+        );
+        let theirs: Arc<dyn EventLog> = Arc::new(
+            SqliteLog::open(&path, OpenOptions::new(types()))
+                .await
+                .unwrap(),
+        );
+        let follower = tokio::spawn(
+            signoff_store::subscribe(ours.clone(), 0)
+                .take(600)
+                .map(Result::unwrap)
+                .collect::<Vec<_>>(),
+        );
+        let mut writers = Vec::new();
+        for (w, log) in [ours.clone(), theirs.clone(), ours.clone(), theirs]
+            .into_iter()
+            .enumerate()
+        {
+            writers.push(tokio::spawn(async move {
+                for i in 0..50 {
+                    let stream = StreamId::parse(format!("w{w}-{}", i % 5)).unwrap();
+                    log.append(AppendRequest::new(stream, ExpectedVersion::Any, events(3)))
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let seen = tokio::time::timeout(Duration::from_secs(30), follower)
+            .await
+            .expect("the follower saw all 600 events")
+            .unwrap();
+        let sequences: Vec<u64> = seen.iter().map(|e| e.sequence).collect();
+        assert_eq!(sequences, (1..=600).collect::<Vec<_>>());
+        assert_eq!(seen, ours.read_all(0, 1_000).await.unwrap(), "as stored");
+    }
 }
