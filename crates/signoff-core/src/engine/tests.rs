@@ -799,3 +799,38 @@ fn whoever_submitted_a_form_can_be_kept_from_approving_it() {
     run.decide("bo", "review", Verdict::Approve, "").unwrap();
     assert!(matches!(run.state.status, Status::Ended { .. }));
 }
+
+#[test]
+fn conditions_see_the_data_as_it_is_now_not_as_first_converted() {
+    // The machine keeps the variables converted to CEL while they do not change; once they do,
+    // a condition must see the new values.
+    let loaded = loaded(DEPLOY);
+    let people = dir();
+    let actor = Actor::system();
+    let ctx = Context {
+        now: Timestamp(0),
+        actor: &actor,
+        people: &people,
+    };
+    let mut m = super::machine::Machine::new(&loaded, &ctx, &Instance::new("i-1"));
+    let high = loaded
+        .expression(r#"data.request.risk == "high""#)
+        .expect("the deployment definition routes on risk");
+    let is_high = |m: &super::machine::Machine<'_>| {
+        let vars = m.cel_vars().expect("variables convert");
+        high.eval_bool_in(&vars, None).unwrap_or(false)
+    };
+    m.state
+        .data
+        .insert("request".into(), json!({"risk": "low", "team": "payments"}));
+    m.state.version += 1;
+    assert!(!is_high(&m));
+    m.state.version += 1;
+    assert!(!is_high(&m), "same data under a new version: still low");
+    m.state.data.insert(
+        "request".into(),
+        json!({"risk": "high", "team": "payments"}),
+    );
+    m.state.version += 1;
+    assert!(is_high(&m), "the data changed: the condition sees it");
+}
