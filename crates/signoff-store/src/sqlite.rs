@@ -300,18 +300,22 @@ impl SqliteWriter {
     /// workflows`, every commit writing to newly allocated blocks). Between two commits the
     /// writer copies the little left itself and resets the WAL; with a reader inside it, it does
     /// not wait but tries again later.
-    fn restart_wal(&mut self) -> Result<(), StoreError> {
-        self.conn.busy_timeout(Duration::ZERO)?;
-        let restarted = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
-        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+    ///
+    /// Runs after a commit, so it never fails: the group is durable whatever happens here, and
+    /// its appenders must hear so.
+    fn restart_wal(&mut self) {
+        let restarted = self.conn.busy_timeout(Duration::ZERO).and_then(|()| {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
+        });
+        if let Err(error) = self.conn.busy_timeout(BUSY_TIMEOUT) {
+            tracing::warn!(%error, "the writer's busy timeout could not be set back");
+        }
         match restarted {
             Ok(0) => tracing::debug!("the WAL starts over"),
             Ok(_) => tracing::debug!("a reader is in the WAL; it starts over later"),
             Err(error) => tracing::warn!(%error, "the WAL could not start over"),
         }
-        Ok(())
     }
 }
 
@@ -417,7 +421,7 @@ impl BlockingGroupCommit for SqliteWriter {
         self.since_restart += committed;
         if self.since_restart >= RESTART_EVERY_EVENTS {
             self.since_restart = 0;
-            self.restart_wal()?;
+            self.restart_wal();
         }
         Ok((plan.outcomes, plan.tail))
     }
