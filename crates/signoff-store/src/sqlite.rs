@@ -241,6 +241,9 @@ const CHECKPOINT_EVERY_EVENTS: usize = 2_000;
 /// Events committed between two attempts to start the WAL over from its beginning.
 const RESTART_EVERY_EVENTS: usize = 8 * CHECKPOINT_EVERY_EVENTS;
 
+/// Events committed before an attempt that found the WAL busy is made again.
+const RETRY_RESTART_AFTER_EVENTS: usize = 500;
+
 /// Opens a connection to the log's file as the writer and the checkpointer use it.
 fn connect_blocking(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open_with_flags(
@@ -302,8 +305,8 @@ impl SqliteWriter {
     /// not wait but tries again later.
     ///
     /// Runs after a commit, so it never fails: the group is durable whatever happens here, and
-    /// its appenders must hear so.
-    fn restart_wal(&mut self) {
+    /// its appenders must hear so. Says whether the WAL started over.
+    fn restart_wal(&mut self) -> bool {
         let restarted = self.conn.busy_timeout(Duration::ZERO).and_then(|()| {
             self.conn
                 .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
@@ -312,10 +315,15 @@ impl SqliteWriter {
             tracing::warn!(%error, "the writer's busy timeout could not be set back");
         }
         match restarted {
-            Ok(0) => tracing::debug!("the WAL starts over"),
+            Ok(0) => {
+                tracing::debug!("the WAL starts over");
+                return true;
+            }
             Ok(_) => tracing::debug!("a reader is in the WAL; it starts over later"),
-            Err(error) => tracing::warn!(%error, "the WAL could not start over"),
+            // Busy: the checkpointer is copying; it starts over later.
+            Err(error) => tracing::debug!(%error, "the WAL did not start over"),
         }
+        false
     }
 }
 
@@ -420,8 +428,13 @@ impl BlockingGroupCommit for SqliteWriter {
         }
         self.since_restart += committed;
         if self.since_restart >= RESTART_EVERY_EVENTS {
-            self.since_restart = 0;
-            self.restart_wal();
+            // When it cannot start over now (a reader in the WAL, the checkpointer at work), it
+            // tries again soon rather than after another full round.
+            self.since_restart = if self.restart_wal() {
+                0
+            } else {
+                RESTART_EVERY_EVENTS - RETRY_RESTART_AFTER_EVENTS
+            };
         }
         Ok((plan.outcomes, plan.tail))
     }

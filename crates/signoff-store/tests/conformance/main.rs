@@ -95,6 +95,45 @@ mod sqlite_only {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_instead_of_growing_with_the_log() {
+        // Under steady writing SQLite never finds the WAL fully copied at a commit, so without
+        // the writer's periodic restart the file would keep every frame ever written.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let wal = dir.path().join("log.db-wal");
+        let log: Arc<dyn EventLog> = Arc::new(
+            SqliteLog::open(&path, OpenOptions::new(types()))
+                .await
+                .unwrap(),
+        );
+        let write = |from: usize, to: usize| {
+            let log = log.clone();
+            async move {
+                for i in from..to {
+                    let stream = StreamId::parse(format!("s{}", i % 50)).unwrap();
+                    log.append(AppendRequest::new(
+                        stream,
+                        ExpectedVersion::Any,
+                        events(100),
+                    ))
+                    .await
+                    .unwrap();
+                }
+            }
+        };
+        // 16,000 events: the first restart is due at the end of them.
+        write(0, 160).await;
+        let first = std::fs::metadata(&wal).unwrap().len();
+        // 48,000 more: three more restarts, so the WAL stays near the size it had.
+        write(160, 640).await;
+        let last = std::fs::metadata(&wal).unwrap().len();
+        assert!(
+            last < 2 * first,
+            "the WAL grew from {first} to {last} bytes: it never started over"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_follower_sees_its_own_and_another_process_s_commits_once_in_order() {
         // Its own commits come from memory, the other process's from the file: the follower
         // must stitch them together without a gap or a repeat, and give what is stored.
