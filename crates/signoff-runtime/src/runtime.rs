@@ -1049,13 +1049,25 @@ pub(crate) fn new_event(
     channel: &str,
     correlation: Option<&str>,
 ) -> Result<NewEvent, RuntimeError> {
+    let data = EventData::from_value(data).map_err(|e| corrupt(&e))?;
+    event_with(ty, data, actor, channel, correlation)
+}
+
+/// An event to append, its data already JSON text.
+fn event_with(
+    ty: &str,
+    data: EventData,
+    actor: &str,
+    channel: &str,
+    correlation: Option<&str>,
+) -> Result<NewEvent, RuntimeError> {
     let mut metadata = Metadata::new(actor, channel);
     metadata.correlation_id = correlation.map(str::to_owned);
     Ok(NewEvent {
         id: EventId(uuid::Uuid::now_v7()),
         ty: EventType::parse(ty).map_err(|e| corrupt(&e))?,
         schema_version: 1,
-        data: EventData::from_value(data).map_err(|e| corrupt(&e))?,
+        data,
         metadata,
     })
 }
@@ -1075,15 +1087,8 @@ fn to_new_events(
         .map(|e| {
             let (ty, data) = e.to_text_parts().map_err(|r| corrupt(&r))?;
             exact &= !has_fraction(&data);
-            let mut metadata = Metadata::new(actor, channel);
-            metadata.correlation_id = Some(instance.to_owned());
-            Ok(NewEvent {
-                id: EventId(uuid::Uuid::now_v7()),
-                ty: EventType::parse(&ty).map_err(|e| corrupt(&e))?,
-                schema_version: 1,
-                data: EventData::from_json_text(data).map_err(|e| corrupt(&e))?,
-                metadata,
-            })
+            let data = EventData::from_json_text(data).map_err(|e| corrupt(&e))?;
+            event_with(&ty, data, actor, channel, Some(instance))
         })
         .collect::<Result<_, RuntimeError>>()?;
     Ok((encoded, exact))

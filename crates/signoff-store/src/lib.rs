@@ -1,7 +1,7 @@
 //! The event log of signoff: append-only, hash-chained, on SQLite (embedded default) or PostgreSQL.
 //!
 //! Start at [`EventLog`], the one trait both backends implement. Appends from every task of a
-//! process go through one writer task per database ([`writer`]), which batches concurrent appends
+//! process go through one writer per database ([`writer`]), which batches concurrent appends
 //! into one transaction (group commit); the batching decisions (versions, idempotency, sequence
 //! numbers, hashes) are made by one pure function, [`plan::plan_group`], shared by both backends.
 //!

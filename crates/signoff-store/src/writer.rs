@@ -98,7 +98,7 @@ struct Pending {
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
-/// The sending side of a log's writer task.
+/// The sending side of a log's writer (a task, or a thread of its own).
 pub struct Writer {
     tx: mpsc::Sender<Pending>,
     types: Arc<EventTypes>,
@@ -235,14 +235,13 @@ fn answer(
                 }
                 newer
             });
-            let mut replies = Vec::with_capacity(waiting.len());
-            for ((on_commit, reply), outcome) in waiting.into_iter().zip(outcomes) {
-                if let (Some(on_commit), Ok(appended)) = (on_commit, &outcome) {
+            let (hooks, replies): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
+            for (on_commit, outcome) in hooks.into_iter().zip(&outcomes) {
+                if let (Some(on_commit), Ok(appended)) = (on_commit, outcome) {
                     on_commit(appended);
                 }
-                replies.push((reply, outcome));
             }
-            for (reply, outcome) in replies {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(outcome);
             }
         }

@@ -58,11 +58,11 @@ impl<'a> Machine<'a> {
         self.events.push(event);
     }
 
-    /// The variables as CEL values, converted once per state version: a branch's cases and a
-    /// gate's approver predicates all read the same ones.
+    /// The variables as CEL values, converted again only when they changed: a branch's cases
+    /// and a gate's approver predicates all read the same ones.
     pub fn cel_vars(&self) -> Option<Rc<Variables>> {
         let mut cache = self.cel_vars.borrow_mut();
-        if let Some((version, _, vars)) = cache.as_mut()
+        if let Some((version, _, vars)) = cache.as_ref()
             && *version == self.state.version
         {
             return Some(vars.clone());
