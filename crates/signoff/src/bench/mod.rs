@@ -131,3 +131,52 @@ pub fn memory() -> Memory {
         anon: field("RssAnon:"),
     }
 }
+
+/// CPU time this process's threads have spent so far, in microseconds, by what they do: the
+/// log's writer and checkpointer threads, and everything else (the runtime's workers). Unlike
+/// throughput, it hardly moves when the machine's other tenants are busy, so it is what to
+/// compare between two builds (Linux; empty elsewhere).
+pub fn cpu_by_thread() -> std::collections::BTreeMap<&'static str, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        // The first field of schedstat: nanoseconds on a CPU.
+        let Some(nanos) = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let role = match comm.trim() {
+            "signoff-writer" => "writer",
+            "signoff-checkpo" => "checkpointer",
+            _ => "engine",
+        };
+        *out.entry(role).or_default() += nanos / 1_000.0;
+    }
+    out
+}
+
+/// CPU microseconds per unit of work between two readings of [`cpu_by_thread`], by role and
+/// in total.
+#[allow(clippy::cast_precision_loss)]
+pub fn cpu_per(
+    before: &std::collections::BTreeMap<&'static str, f64>,
+    after: &std::collections::BTreeMap<&'static str, f64>,
+    units: u64,
+) -> serde_json::Value {
+    let units = units.max(1) as f64;
+    let mut out = serde_json::Map::new();
+    let mut total = 0.0;
+    for (role, end) in after {
+        let used = end - before.get(role).copied().unwrap_or(0.0);
+        total += used;
+        out.insert((*role).to_owned(), (used / units).round().into());
+    }
+    out.insert("total".to_owned(), (total / units).round().into());
+    serde_json::Value::Object(out)
+}

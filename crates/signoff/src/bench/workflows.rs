@@ -18,7 +18,7 @@ use signoff_core::workflow::load;
 use signoff_runtime::{Definitions, Runtime, event_types};
 use signoff_store::{DatabaseUrl, OpenOptions, SystemClock};
 
-use super::{Memory, memory, per_sec, quantile_ms, scratch};
+use super::{Memory, cpu_by_thread, cpu_per, memory, per_sec, quantile_ms, scratch};
 
 /// The shipped definition and directory, built in so the benchmark runs from any folder.
 const DEFINITION: &str = include_str!("../../../../workflows/deployment-approval.yaml");
@@ -107,6 +107,7 @@ async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow:
     let next = Arc::new(AtomicU64::new(0));
     let tenth = (args.instances / 10).max(1);
     let at_tenth = Arc::new(std::sync::Mutex::new(Memory::default()));
+    let cpu_before = cpu_by_thread();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.concurrency.min(args.instances) {
@@ -134,6 +135,7 @@ async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow:
         latencies.extend(task.await.context("a bench task panicked")??);
     }
     let elapsed = started.elapsed();
+    let cpu_after = cpu_by_thread();
     latencies.sort_unstable();
     let running = rt.running().len();
     ensure!(
@@ -162,6 +164,7 @@ async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow:
         "p50_ms": quantile_ms(&latencies, 0.50),
         "p99_ms": quantile_ms(&latencies, 0.99),
         "latency_of": "one instance: start, submit, decide",
+        "cpu_us_per_instance": cpu_per(&cpu_before, &cpu_after, completed),
         "events": log.tail().await?.sequence,
         "peak_rss_mib": end.peak,
         "rss_mib_after_first_tenth": tenth.rss,
