@@ -23,7 +23,7 @@ pub mod writer;
 pub use error::StoreError;
 pub use log::{
     AppendRequest, Appended, EventLog, ExpectedVersion, MAX_BATCH_BYTES, MAX_BATCH_EVENTS,
-    OnCommit, Tail,
+    OnCommit, TYPES_INDEXED, Tail,
 };
 pub use open::{DatabaseUrl, OpenOptions, open};
 pub use postgres::PgLog;

@@ -183,8 +183,9 @@ pub trait EventLog: Send + Sync + 'static {
         self.read_all(after, limit).await
     }
 
-    /// Events of one type with sequence `> after`, in order, at most `limit` (an index keeps
-    /// this from reading the rest of the log).
+    /// Events of one type with sequence `> after`, in order, at most `limit`. For the types of
+    /// [`TYPES_INDEXED`] an index keeps this from reading the rest of the log; any other type
+    /// is found by reading the whole log.
     ///
     /// # Errors
     /// As [`EventLog::read_stream`].
@@ -212,4 +213,58 @@ pub trait EventLog: Send + Sync + 'static {
     /// The last sequence committed, updated on every commit this process sees (its own, and on
     /// PostgreSQL other processes' through LISTEN/NOTIFY). Subscribers wait on it.
     fn committed(&self) -> watch::Receiver<u64>;
+}
+
+/// The types [`EventLog::read_type`] finds through an index: those that mark the life of an
+/// instance. An index over every type would cost each commit a page written per type it holds.
+/// Equal to the list in the migrations' `events_by_lifecycle_type` index (a test checks).
+pub const TYPES_INDEXED: [&str; 4] = [
+    "signoff.instance.started",
+    "signoff.instance.ended",
+    "signoff.instance.cancelled",
+    "signoff.step.escalated",
+];
+
+/// The `WHERE` clause of a read by type: with the index's own condition written out when `ty`
+/// is indexed, since a database uses a partial index only for a query that repeats it.
+pub(crate) fn by_type_condition(ty: &EventType, param: &str) -> String {
+    if TYPES_INDEXED.contains(&ty.as_str()) {
+        let listed: Vec<String> = TYPES_INDEXED.iter().map(|t| format!("'{t}'")).collect();
+        format!("type = {param} AND type IN ({})", listed.join(", "))
+    } else {
+        format!("type = {param}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_index_exactly_the_listed_types() {
+        for backend in ["sqlite", "postgres"] {
+            let path = format!(
+                "{}/../../migrations/{backend}/0003_index_lifecycle_types_only.sql",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let sql = std::fs::read_to_string(&path).expect("migration");
+            let (_, index) = sql.split_once("CREATE INDEX").expect("the index");
+            let listed: Vec<&str> = index
+                .split('\'')
+                .skip(1)
+                .step_by(2)
+                .filter(|s| s.starts_with("signoff."))
+                .collect();
+            assert_eq!(listed, TYPES_INDEXED, "{path}");
+        }
+    }
+
+    #[test]
+    fn an_indexed_type_repeats_the_index_condition_and_another_does_not() {
+        let started = EventType::parse("signoff.instance.started").unwrap();
+        let condition = by_type_condition(&started, "?1");
+        assert!(condition.starts_with("type = ?1 AND type IN ('signoff.instance.started', "));
+        let other = EventType::parse("signoff.step.entered").unwrap();
+        assert_eq!(by_type_condition(&other, "$1"), "type = $1");
+    }
 }

@@ -19,7 +19,7 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::watch;
 
 use crate::error::StoreError;
-use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail};
+use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail, by_type_condition};
 use crate::open::OpenOptions;
 use crate::plan::{KeyRecord, plan_group};
 use crate::recent::Recent;
@@ -172,16 +172,13 @@ impl EventLog for SqliteLog {
         after: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM events WHERE type = ?1 AND sequence > ?2 ORDER BY sequence LIMIT ?3"
-        ))
-        .bind(ty.as_str())
-        .bind(db_int(after))
-        .bind(db_limit(limit))
-        .fetch_all(&self.readers)
-        .await?;
+        // Built from constants only: the type itself is bound.
+        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(read_type_sql(ty)))
+            .bind(ty.as_str())
+            .bind(db_int(after))
+            .bind(db_limit(limit))
+            .fetch_all(&self.readers)
+            .await?;
         into_events(rows)
     }
 
@@ -210,6 +207,15 @@ impl EventLog for SqliteLog {
     fn committed(&self) -> watch::Receiver<u64> {
         self.committed.subscribe()
     }
+}
+
+/// A read by type (`?1` the type, `?2` after, `?3` the limit).
+fn read_type_sql(ty: &EventType) -> String {
+    format!(
+        "SELECT {} FROM events WHERE {} AND sequence > ?2 ORDER BY sequence LIMIT ?3",
+        event_columns!(),
+        by_type_condition(ty, "?1"),
+    )
 }
 
 pub(crate) fn tail_from_row(sequence: i64, hash: &[u8], time: i64) -> Result<Tail, StoreError> {
@@ -437,5 +443,41 @@ impl BlockingGroupCommit for SqliteWriter {
             };
         }
         Ok((plan.outcomes, plan.tail))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SQLite plans for a read by type of `ty`.
+    async fn plan_of(log: &SqliteLog, ty: &str) -> String {
+        let ty = EventType::parse(ty).unwrap();
+        let sql = format!("EXPLAIN QUERY PLAN {}", read_type_sql(&ty));
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(ty.as_str())
+            .bind(0_i64)
+            .bind(10_i64)
+            .fetch_all(log.pool())
+            .await
+            .unwrap();
+        rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ")
+    }
+
+    #[tokio::test]
+    async fn lifecycle_types_are_read_through_their_index_and_others_by_a_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SqliteLog::open(
+            &dir.path().join("log.db"),
+            OpenOptions::new(signoff_core::EventTypes::new()),
+        )
+        .await
+        .unwrap();
+        for ty in crate::TYPES_INDEXED {
+            let plan = plan_of(&log, ty).await;
+            assert!(plan.contains("events_by_lifecycle_type"), "{ty}: {plan}");
+        }
+        let plan = plan_of(&log, "signoff.step.entered").await;
+        assert!(!plan.contains("events_by_lifecycle_type"), "{plan}");
     }
 }

@@ -12,8 +12,14 @@ pub const TYPE: &str = "test.happened";
 /// A second type, for reading by type.
 pub const OTHER_TYPE: &str = "test.other";
 
+/// A type [`signoff_store::EventLog::read_type`] finds through an index.
+pub const INDEXED_TYPE: &str = signoff_store::TYPES_INDEXED[1];
+
 pub fn types() -> EventTypes {
-    EventTypes::new().with(TYPE, 2).with(OTHER_TYPE, 1)
+    EventTypes::new()
+        .with(TYPE, 2)
+        .with(OTHER_TYPE, 1)
+        .with(INDEXED_TYPE, 1)
 }
 
 /// `n` events whose data is `{"n":<i>}`.
