@@ -2,7 +2,7 @@
 //! and through which channel. The CLI, the web pages and the chat adapters all print this.
 
 use serde::Serialize;
-use signoff_core::engine::{InstanceEvent, TaskStatus, TimerPurpose, Verdict};
+use signoff_core::engine::{InstanceEvent, TaskStatus, TimerPurpose};
 use signoff_core::{RecordedEvent, Timestamp};
 
 /// One line of a timeline.
@@ -38,13 +38,6 @@ impl Line {
             ty: record.ty.as_str().to_owned(),
             summary: summary(event),
         }
-    }
-}
-
-fn verdict(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Approve => "approved",
-        Verdict::Reject => "rejected",
     }
 }
 
@@ -106,7 +99,7 @@ pub fn summary(event: &InstanceEvent) -> String {
             escalated,
             ..
         } => {
-            let mut s = format!("{by} {} {step}", verdict(*v));
+            let mut s = format!("{by} {} {step}", v.past());
             // The groups it counted for say more than every role the person holds.
             if !groups.is_empty() {
                 s.push_str(&format!(" for {}", groups.join(", ")));
@@ -209,6 +202,7 @@ fn purpose_name(purpose: &TimerPurpose) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use signoff_core::engine::Verdict;
 
     #[test]
     fn a_decision_says_who_as_what_and_why() {

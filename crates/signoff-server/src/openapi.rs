@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations, and a readable page of it.
 
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 use axum::Router;
 use axum::http::header;
@@ -55,15 +56,26 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The document as served, generated once: it only changes with the binary.
+static DOCUMENT: LazyLock<String> =
+    LazyLock::new(|| ApiDoc::openapi().to_json().unwrap_or_default());
+
+/// The readable page, rendered once from the document.
+static DOCS: LazyLock<String> = LazyLock::new(render_docs);
+
 async fn document() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        ApiDoc::openapi().to_json().unwrap_or_default(),
+        DOCUMENT.as_str(),
     )
 }
 
+async fn docs() -> Html<&'static str> {
+    Html(DOCS.as_str())
+}
+
 /// A plain page listing every operation with its parameters and answers, from the document.
-async fn docs() -> Html<String> {
+fn render_docs() -> String {
     let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     let text = |v: &Value| escape(v.as_str().unwrap_or_default());
     let mut out = String::from(
@@ -114,10 +126,11 @@ async fn docs() -> Html<String> {
             let _ = write!(out, "<p>Answers: {}</p>", escape(&codes.join(", ")));
         }
     }
-    Html(out)
+    out
 }
 
-/// Escapes text for HTML.
+/// Escapes text for HTML. Unlike `minijinja::HtmlEscape` it leaves `/` as it is, so paths read
+/// the same in the page's source.
 #[must_use]
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

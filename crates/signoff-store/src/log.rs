@@ -225,9 +225,19 @@ pub const TYPES_INDEXED: [&str; 4] = [
     "signoff.step.escalated",
 ];
 
+/// The query of [`EventLog::read_type`], with the backend's parameter marker (`?` or `$`): the
+/// type is parameter 1, `after` 2, the limit 3.
+pub(crate) fn read_type_sql(ty: &EventType, marker: char) -> String {
+    format!(
+        "SELECT {} FROM events WHERE {} AND sequence > {marker}2 ORDER BY sequence LIMIT {marker}3",
+        crate::row::event_columns!(),
+        by_type_condition(ty, &format!("{marker}1")),
+    )
+}
+
 /// The `WHERE` clause of a read by type: with the index's own condition written out when `ty`
 /// is indexed, since a database uses a partial index only for a query that repeats it.
-pub(crate) fn by_type_condition(ty: &EventType, param: &str) -> String {
+fn by_type_condition(ty: &EventType, param: &str) -> String {
     if TYPES_INDEXED.contains(&ty.as_str()) {
         let listed: Vec<String> = TYPES_INDEXED.iter().map(|t| format!("'{t}'")).collect();
         format!("type = {param} AND type IN ({})", listed.join(", "))
@@ -257,14 +267,5 @@ mod tests {
                 .collect();
             assert_eq!(listed, TYPES_INDEXED, "{path}");
         }
-    }
-
-    #[test]
-    fn an_indexed_type_repeats_the_index_condition_and_another_does_not() {
-        let started = EventType::parse("signoff.instance.started").unwrap();
-        let condition = by_type_condition(&started, "?1");
-        assert!(condition.starts_with("type = ?1 AND type IN ('signoff.instance.started', "));
-        let other = EventType::parse("signoff.step.entered").unwrap();
-        assert_eq!(by_type_condition(&other, "$1"), "type = $1");
     }
 }

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
-use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail, by_type_condition};
+use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail, read_type_sql};
 use crate::open::OpenOptions;
 use crate::plan::{KeyRecord, plan_group};
 use crate::row::{EventRow, db_int, db_limit, event_columns, from_db_int, into_events};
@@ -246,13 +246,8 @@ impl EventLog for PgLog {
         after: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM events WHERE {} AND sequence > $2 ORDER BY sequence LIMIT $3",
-            event_columns!(),
-            by_type_condition(ty, "$1"),
-        );
         // Built from constants only: the type itself is bound.
-        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(read_type_sql(ty, '$')))
             .bind(ty.as_str())
             .bind(db_int(after))
             .bind(db_limit(limit))

@@ -19,7 +19,7 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::watch;
 
 use crate::error::StoreError;
-use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail, by_type_condition};
+use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail, read_type_sql};
 use crate::open::OpenOptions;
 use crate::plan::{KeyRecord, plan_group};
 use crate::recent::Recent;
@@ -173,7 +173,7 @@ impl EventLog for SqliteLog {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         // Built from constants only: the type itself is bound.
-        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(read_type_sql(ty)))
+        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(read_type_sql(ty, '?')))
             .bind(ty.as_str())
             .bind(db_int(after))
             .bind(db_limit(limit))
@@ -207,15 +207,6 @@ impl EventLog for SqliteLog {
     fn committed(&self) -> watch::Receiver<u64> {
         self.committed.subscribe()
     }
-}
-
-/// A read by type (`?1` the type, `?2` after, `?3` the limit).
-fn read_type_sql(ty: &EventType) -> String {
-    format!(
-        "SELECT {} FROM events WHERE {} AND sequence > ?2 ORDER BY sequence LIMIT ?3",
-        event_columns!(),
-        by_type_condition(ty, "?1"),
-    )
 }
 
 pub(crate) fn tail_from_row(sequence: i64, hash: &[u8], time: i64) -> Result<Tail, StoreError> {
@@ -453,7 +444,7 @@ mod tests {
     /// What SQLite plans for a read by type of `ty`.
     async fn plan_of(log: &SqliteLog, ty: &str) -> String {
         let ty = EventType::parse(ty).unwrap();
-        let sql = format!("EXPLAIN QUERY PLAN {}", read_type_sql(&ty));
+        let sql = format!("EXPLAIN QUERY PLAN {}", read_type_sql(&ty, '?'));
         let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(ty.as_str())
             .bind(0_i64)

@@ -219,8 +219,8 @@ fn split(pending: &mut Vec<Pending>) -> (Vec<AppendRequest>, Vec<Waiting>) {
     (requests, waiting)
 }
 
-/// Tells everyone of a group how it went: the committed sequence to subscribers, then every
-/// hook in sequence order, then the answers, so whoever wakes first finds the whole group told.
+/// Tells everyone of a group how it went: every hook in sequence order, then the committed
+/// sequence to subscribers, then the answers, so whoever wakes first finds the whole group told.
 fn answer(
     waiting: Vec<Waiting>,
     result: Result<(Vec<Result<Appended, StoreError>>, Tail), StoreError>,
@@ -228,6 +228,12 @@ fn answer(
 ) {
     match result {
         Ok((outcomes, tail)) => {
+            let (hooks, replies): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
+            for (on_commit, outcome) in hooks.into_iter().zip(&outcomes) {
+                if let (Some(on_commit), Ok(appended)) = (on_commit, outcome) {
+                    on_commit(appended);
+                }
+            }
             committed.send_if_modified(|last| {
                 let newer = tail.sequence > *last;
                 if newer {
@@ -235,12 +241,6 @@ fn answer(
                 }
                 newer
             });
-            let (hooks, replies): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
-            for (on_commit, outcome) in hooks.into_iter().zip(&outcomes) {
-                if let (Some(on_commit), Ok(appended)) = (on_commit, outcome) {
-                    on_commit(appended);
-                }
-            }
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(outcome);
             }

@@ -95,6 +95,17 @@ pub enum Verdict {
     Reject,
 }
 
+impl Verdict {
+    /// The verdict as a person reads it after the fact: "approved" or "rejected".
+    #[must_use]
+    pub fn past(self) -> &'static str {
+        match self {
+            Self::Approve => "approved",
+            Self::Reject => "rejected",
+        }
+    }
+}
+
 /// How a task ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

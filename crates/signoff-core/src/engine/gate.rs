@@ -321,10 +321,7 @@ pub(crate) fn decide(
     if let Some(previous) = gate.decisions.get(&actor) {
         return Err(Rejection::closed(format!(
             "you already {} the gate {step:?} at {}; a decision is never changed{}",
-            match previous.verdict {
-                Verdict::Approve => "approved",
-                Verdict::Reject => "rejected",
-            },
+            previous.verdict.past(),
             previous.at.to_rfc3339(),
             if approval.revocable {
                 " (revoke it first to decide again)"

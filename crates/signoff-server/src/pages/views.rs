@@ -198,8 +198,7 @@ fn steps_view(entry: &Entry, actor: &Actor, refused: &Refused) -> Vec<Value> {
                 "assignees": active.assignees,
                 "deadline": active.gate.as_ref().and_then(|g| g.opened.deadline).map(when),
                 "decisions": active.gate.as_ref().map(|g| g.decisions.iter().map(|(who, d)| {
-                    let verdict = match d.verdict { Verdict::Approve => "approved", Verdict::Reject => "rejected" };
-                    format!("{who} {verdict}: {}", d.justification)
+                    format!("{who} {}: {}", d.verdict.past(), d.justification)
                 }).collect::<Vec<_>>()),
                 "tasks": active.tasks.iter().map(|t| json!({
                     "id": t.opened.id,

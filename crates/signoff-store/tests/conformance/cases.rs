@@ -565,6 +565,9 @@ pub async fn commit_hooks_run_in_sequence_order_before_anyone_is_answered(t: Tes
                     .append_then(
                         request,
                         Box::new(move |a: &Appended| {
+                            // A slow hook: a writer that answered without waiting for the
+                            // hooks would be caught answering before this one is noted.
+                            std::thread::sleep(std::time::Duration::from_millis(1));
                             noted.lock().unwrap().push(a.first_sequence);
                         }),
                     )
