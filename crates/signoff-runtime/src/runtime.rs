@@ -976,7 +976,7 @@ impl View {
                     }),
                 });
             }
-            InstanceEvent::StepEntered { step, .. } => {
+            InstanceEvent::StepEntered { step, .. } | InstanceEvent::StepPassed { step, .. } => {
                 self.trigger(id, &workflow, Some(step), None);
             }
             InstanceEvent::Ended { outcome, .. } => {

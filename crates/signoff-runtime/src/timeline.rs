@@ -61,23 +61,36 @@ pub fn summary(event: &InstanceEvent) -> String {
             ..
         } => format!("{requester} started {workflow} (definition {definition})"),
         InstanceEvent::StepEntered {
-            step, assignees, ..
+            step,
+            assignees,
+            timers,
+            ..
         } => {
-            if assignees.is_empty() {
-                format!("step {step} entered")
-            } else {
-                format!("step {step} entered; waiting for {}", assignees.join(", "))
+            let mut s = format!("step {step} entered");
+            if !assignees.is_empty() {
+                s.push_str(&format!("; waiting for {}", assignees.join(", ")));
             }
+            if !timers.is_empty() {
+                let set: Vec<String> = timers
+                    .iter()
+                    .map(|t| format!("{} {}", purpose_name(&t.purpose), t.due.to_rfc3339()))
+                    .collect();
+                s.push_str(&format!("; timers: {}", set.join(", ")));
+            }
+            s
         }
+        InstanceEvent::StepPassed {
+            step,
+            outcome,
+            next,
+            ..
+        } => went_on(step, "passed", outcome, next.as_deref()),
         InstanceEvent::StepCompleted {
             step,
             outcome,
             next,
             ..
-        } => match next {
-            Some(next) => format!("step {step} completed ({outcome}); next: {next}"),
-            None => format!("step {step} completed ({outcome})"),
-        },
+        } => went_on(step, "completed", outcome, next.as_deref()),
         InstanceEvent::JoinArrived { step, branch, .. } => {
             format!("branch {branch} arrived at {step}")
         }
@@ -189,6 +202,14 @@ pub fn summary(event: &InstanceEvent) -> String {
     }
 }
 
+/// "step review completed (approved); next: window".
+fn went_on(step: &str, verb: &str, outcome: &str, next: Option<&str>) -> String {
+    match next {
+        Some(next) => format!("step {step} {verb} ({outcome}); next: {next}"),
+        None => format!("step {step} {verb} ({outcome})"),
+    }
+}
+
 fn purpose_name(purpose: &TimerPurpose) -> String {
     match purpose {
         TimerPurpose::Escalation { n } => format!("escalation #{n}"),
@@ -202,7 +223,7 @@ fn purpose_name(purpose: &TimerPurpose) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use signoff_core::engine::Verdict;
+    use signoff_core::engine::{TimerSet, Verdict};
 
     #[test]
     fn a_decision_says_who_as_what_and_why() {
@@ -222,6 +243,45 @@ mod tests {
             summary(&event),
             "bea rejected cab for board on behalf of ben: \"no rollback plan\""
         );
+    }
+
+    #[test]
+    fn an_entry_names_its_timers_and_a_passed_step_its_way_on() {
+        let event = InstanceEvent::StepEntered {
+            step: "review".into(),
+            activation: 1,
+            branch: None,
+            at: Timestamp(0),
+            gate: None,
+            tasks: None,
+            assignees: vec!["bob".into(), "bea".into()],
+            timers: vec![
+                TimerSet {
+                    id: "review#1:deadline".into(),
+                    purpose: TimerPurpose::Deadline,
+                    due: Timestamp(86_400_000_000),
+                },
+                TimerSet {
+                    id: "review#1:escalation-1".into(),
+                    purpose: TimerPurpose::Escalation { n: 1 },
+                    due: Timestamp(3_600_000_000),
+                },
+            ],
+        };
+        assert_eq!(
+            summary(&event),
+            "step review entered; waiting for bob, bea; timers: deadline \
+             1970-01-02T00:00:00.000000Z, escalation #1 1970-01-01T01:00:00.000000Z"
+        );
+        let event = InstanceEvent::StepPassed {
+            step: "route".into(),
+            activation: 1,
+            branch: None,
+            outcome: "case 3".into(),
+            next: Some("review".into()),
+            at: Timestamp(0),
+        };
+        assert_eq!(summary(&event), "step route passed (case 3); next: review");
     }
 
     #[test]

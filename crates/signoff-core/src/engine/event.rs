@@ -85,6 +85,18 @@ pub enum TimerPurpose {
     StatusUpdate,
 }
 
+/// A timer set as its step was entered (recorded in the `signoff.step.entered` event, so a gate's
+/// deadline and reminders are one fact with its opening, not one event each).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerSet {
+    /// Unique in the instance.
+    pub id: String,
+    /// Why.
+    pub purpose: TimerPurpose,
+    /// When it fires.
+    pub due: Timestamp,
+}
+
 /// A decision on a gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -155,6 +167,31 @@ pub enum InstanceEvent {
         /// Who the step waits for (form fillers, approvers, owners), for inboxes.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         assignees: Vec<String>,
+        /// The timers its entry set: deadline, reminders, escalation, wait, due times. Each is
+        /// void once this activation ends, like one set by `signoff.timer.scheduled`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        timers: Vec<TimerSet>,
+    },
+    /// A step that waits for nobody (a branch, a notification, a fork or join, a start, an end,
+    /// a wait already over) was entered and completed at once: one fact, where a step that
+    /// waits records `signoff.step.entered` and later `signoff.step.completed`.
+    #[serde(rename = "signoff.step.passed")]
+    StepPassed {
+        /// The step.
+        step: String,
+        /// How many times it has been entered, from 1 (loops enter again).
+        activation: u32,
+        /// The parallel branch it runs in: `parallel-step#index`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+        /// How it ended: `case 1`, `default`, `sent`, `forked`, `joined`, `started`, `waited`,
+        /// `done`, or an end step's outcome.
+        outcome: String,
+        /// The step taken next, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+        /// When.
+        at: Timestamp,
     },
     /// A step is done.
     #[serde(rename = "signoff.step.completed")]
@@ -294,7 +331,8 @@ pub enum InstanceEvent {
         /// When.
         at: Timestamp,
     },
-    /// A timer was set.
+    /// A timer was set after its step's entry (a reminder re-armed, the next escalation, a status
+    /// update due). Timers set on entry are in `signoff.step.entered`.
     #[serde(rename = "signoff.timer.scheduled")]
     TimerScheduled {
         /// Unique in the instance.
@@ -403,9 +441,10 @@ pub enum InstanceEvent {
 }
 
 /// Every instance event type, with its schema version (all 1 so far).
-pub const TYPES: [&str; 22] = [
+pub const TYPES: [&str; 23] = [
     "signoff.instance.started",
     "signoff.step.entered",
+    "signoff.step.passed",
     "signoff.step.completed",
     "signoff.join.arrived",
     "signoff.form.submitted",

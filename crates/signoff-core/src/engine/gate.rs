@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::command::Rejection;
 use super::event::{GateOpened, GroupOpened, InstanceEvent, TimerPurpose, Verdict};
-use super::machine::Machine;
+use super::machine::{Machine, NewTimer};
 use super::state::Gate;
 use crate::workflow::{Approval, Count, ExpiryOutcome, Step};
 
@@ -96,30 +96,30 @@ pub(crate) fn open(
         excluded,
         deadline,
     };
-    m.entered_with(step, branch, assignees.clone(), Some(opened), None);
     let id = step.id.as_str();
+    let mut timers = Vec::new();
     if let (Some(d), Some(due)) = (&approval.deadline, deadline) {
-        m.schedule(id, TimerPurpose::Deadline, due, "deadline");
+        timers.push(NewTimer::new(TimerPurpose::Deadline, due, "deadline"));
         for (i, before) in d.reminders.iter().enumerate() {
             let at = before.value.before(due);
             if at > now {
-                m.schedule(
-                    id,
+                timers.push(NewTimer::new(
                     TimerPurpose::Reminder,
                     at,
-                    &format!("reminder-{}", i + 1),
-                );
+                    format!("reminder-{}", i + 1),
+                ));
             }
         }
         if let Some(esc) = &d.escalate {
-            m.schedule(
-                id,
+            timers.push(NewTimer::new(
                 TimerPurpose::Escalation { n: 1 },
                 esc.after.value.after(now),
                 "escalation-1",
-            );
+            ));
         }
     }
+    timers.extend(m.cadence_timer(step));
+    m.entered_with(step, branch, assignees.clone(), Some(opened), None, timers);
     m.ask(
         step,
         assignees,
@@ -140,7 +140,6 @@ pub(crate) fn open(
             "gate_unsatisfiable",
         );
     }
-    m.start_cadence(step);
     Ok(())
 }
 

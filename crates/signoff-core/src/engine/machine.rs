@@ -11,7 +11,7 @@ use std::rc::Rc;
 use serde_json::{Value, json};
 
 use super::command::{Context, Rejection};
-use super::event::{GateOpened, InstanceEvent, TaskOpened, TimerPurpose};
+use super::event::{GateOpened, InstanceEvent, TaskOpened, TimerPurpose, TimerSet};
 use super::gate;
 use super::state::Instance;
 use crate::event::Timestamp;
@@ -268,17 +268,16 @@ impl<'a> Machine<'a> {
             next: next.map(str::to_owned),
             at: self.now(),
         });
-        match next {
-            Some(next) => self.go(next, branch),
-            None => Ok(()),
-        }
+        self.follow(next, branch)
     }
 
-    fn entered(&mut self, step: &Step, branch: Option<String>, assignees: Vec<String>) -> u32 {
-        self.entered_with(step, branch, assignees, None, None)
+    /// The activation a step's next entry will be.
+    fn next_activation(&self, step: &str) -> u32 {
+        self.state.activations.get(step).copied().unwrap_or(0) + 1
     }
 
-    /// Records entering a step (its next activation), with the gate or checklist it opens.
+    /// Records entering a step (its next activation), with the gate or checklist it opens and
+    /// the timers it sets.
     pub(crate) fn entered_with(
         &mut self,
         step: &Step,
@@ -286,14 +285,18 @@ impl<'a> Machine<'a> {
         assignees: Vec<String>,
         gate: Option<GateOpened>,
         tasks: Option<Vec<TaskOpened>>,
+        timers: Vec<NewTimer>,
     ) -> u32 {
-        let activation = self
-            .state
-            .activations
-            .get(step.id.as_str())
-            .copied()
-            .unwrap_or(0)
-            + 1;
+        let id = step.id.as_str();
+        let activation = self.next_activation(id);
+        let timers = timers
+            .into_iter()
+            .map(|t| TimerSet {
+                id: timer_id(id, activation, &t.tag),
+                purpose: t.purpose,
+                due: t.due,
+            })
+            .collect();
         self.emit(InstanceEvent::StepEntered {
             step: step.id.value.clone(),
             activation,
@@ -302,8 +305,48 @@ impl<'a> Machine<'a> {
             gate,
             tasks,
             assignees,
+            timers,
         });
         activation
+    }
+
+    /// Records a step that waits for nobody as entered and completed at once. The caller goes
+    /// on to `next`.
+    pub(crate) fn passed(
+        &mut self,
+        step: &Step,
+        branch: Option<String>,
+        outcome: &str,
+        next: Option<&str>,
+    ) {
+        self.emit(InstanceEvent::StepPassed {
+            step: step.id.value.clone(),
+            activation: self.next_activation(step.id.as_str()),
+            branch,
+            outcome: outcome.to_owned(),
+            next: next.map(str::to_owned),
+            at: self.now(),
+        });
+    }
+
+    /// Passes a step and goes on to `next` in the same branch.
+    pub(crate) fn pass_on(
+        &mut self,
+        step: &Step,
+        branch: Option<String>,
+        outcome: &str,
+        next: Option<&str>,
+    ) -> Result<(), Rejection> {
+        self.passed(step, branch.clone(), outcome, next);
+        self.follow(next, branch)
+    }
+
+    /// Goes on to `next`, if there is one, in `branch`.
+    fn follow(&mut self, next: Option<&str>, branch: Option<String>) -> Result<(), Rejection> {
+        match next {
+            Some(next) => self.go(next, branch),
+            None => Ok(()),
+        }
     }
 
     /// Enters a step and, for steps that need nobody, goes straight on.
@@ -318,15 +361,15 @@ impl<'a> Machine<'a> {
                     .and_then(|f| f.by.clone())
                     .unwrap_or_else(requester_party);
                 let people = self.people_of(&by);
-                self.entered(step, branch, people.clone());
+                let timers = self.cadence_timer(step).into_iter().collect();
+                self.entered_with(step, branch, people.clone(), None, None, timers);
                 self.ask(step, people, "form_requested", "Please fill in");
-                self.start_cadence(step);
                 Ok(())
             }
             Some(StepKind::Approval) => gate::open(self, step, branch),
             Some(StepKind::Tasks) => super::tasks::open(self, step, branch),
             Some(StepKind::Notify) => {
-                self.entered(step, branch, Vec::new());
+                self.passed(step, branch.clone(), "sent", next.as_deref());
                 if let Some(notify) = &step.notify {
                     let mut to = Vec::new();
                     for party in &notify.to {
@@ -341,10 +384,9 @@ impl<'a> Machine<'a> {
                     let body = render(notify.body.as_str(), &vars);
                     self.notify(to, subject, body, Some(id), "notify");
                 }
-                self.complete(id, "sent", next.as_deref())
+                self.follow(next.as_deref(), branch)
             }
             Some(StepKind::Branch) => {
-                self.entered(step, branch, Vec::new());
                 let vars = self.cel_vars();
                 let mut taken = None;
                 for (i, case) in step.branch.iter().flatten().enumerate() {
@@ -360,11 +402,10 @@ impl<'a> Machine<'a> {
                 }
                 let (outcome, target) = taken
                     .unwrap_or_else(|| ("default".to_owned(), next.clone().unwrap_or_default()));
-                self.complete(id, &outcome, Some(&target))
+                self.pass_on(step, branch, &outcome, Some(&target))
             }
             Some(StepKind::Parallel) => {
-                self.entered(step, branch.clone(), Vec::new());
-                self.complete(id, "forked", None)?;
+                self.passed(step, branch.clone(), "forked", None);
                 let branches = step
                     .parallel
                     .as_ref()
@@ -380,13 +421,10 @@ impl<'a> Machine<'a> {
                 }
                 Ok(())
             }
-            Some(StepKind::Join) => {
-                self.entered(step, branch, Vec::new());
-                self.complete(id, "joined", next.as_deref())
-            }
+            Some(StepKind::Join) => self.pass_on(step, branch, "joined", next.as_deref()),
             Some(StepKind::Wait) => super::tasks::open_wait(self, step, branch),
             Some(StepKind::StartWorkflow) => {
-                self.entered(step, branch, Vec::new());
+                self.passed(step, branch.clone(), "started", next.as_deref());
                 if let Some(start) = &step.start_workflow {
                     let vars = self.vars();
                     let mut input = serde_json::Map::new();
@@ -405,19 +443,13 @@ impl<'a> Machine<'a> {
                         at: self.now(),
                     });
                 }
-                self.complete(id, "started", next.as_deref())
+                self.follow(next.as_deref(), branch)
             }
             Some(StepKind::End) => {
-                self.entered(step, branch, Vec::new());
                 let (outcome, success) = step.end.as_ref().map_or(("done".to_owned(), true), |e| {
                     (e.outcome.value.clone(), e.is_success())
                 });
-                self.emit(InstanceEvent::StepCompleted {
-                    step: id.to_owned(),
-                    outcome: outcome.clone(),
-                    next: None,
-                    at: self.now(),
-                });
+                self.passed(step, branch, &outcome, None);
                 let requester = self.state.requester.clone();
                 let title = self.definition().title.clone();
                 self.notify(
@@ -492,25 +524,57 @@ impl<'a> Machine<'a> {
         });
     }
 
-    /// Schedules a timer for the current activation of `step`.
+    /// Schedules a timer for the current activation of `step`, after its entry.
     pub fn schedule(&mut self, step: &str, purpose: TimerPurpose, due: Timestamp, tag: &str) {
         let activation = self.state.activations.get(step).copied().unwrap_or(0);
         self.emit(InstanceEvent::TimerScheduled {
-            id: format!("{step}#{activation}:{tag}"),
+            id: timer_id(step, activation, tag),
             step: step.to_owned(),
             purpose,
             due,
         });
     }
 
-    /// Starts a step's status-update cadence, if it has one.
+    /// The first status update a step's cadence asks for, set as the step is entered.
+    pub fn cadence_timer(&self, step: &Step) -> Option<NewTimer> {
+        let cadence = step.status_updates.as_ref()?;
+        Some(NewTimer {
+            purpose: TimerPurpose::StatusUpdate,
+            due: cadence.every.value.after(self.now()),
+            // The version of the event that sets it: no later one can take the same tag.
+            tag: format!("status@{}", self.state.version + 1),
+        })
+    }
+
+    /// Restarts a step's status-update cadence, if it has one.
     pub fn start_cadence(&mut self, step: &Step) {
-        if let Some(cadence) = &step.status_updates {
-            let due = cadence.every.value.after(self.now());
-            let tag = format!("status@{}", self.state.version + 1);
-            self.schedule(step.id.as_str(), TimerPurpose::StatusUpdate, due, &tag);
+        if let Some(timer) = self.cadence_timer(step) {
+            self.schedule(step.id.as_str(), timer.purpose, timer.due, &timer.tag);
         }
     }
+}
+
+/// A timer a step's entry sets, before its activation (and so its id) is known.
+pub(crate) struct NewTimer {
+    pub purpose: TimerPurpose,
+    pub due: Timestamp,
+    /// Unique among the activation's timers: `deadline`, `reminder-1`, `wait`…
+    pub tag: String,
+}
+
+impl NewTimer {
+    pub fn new(purpose: TimerPurpose, due: Timestamp, tag: impl Into<String>) -> Self {
+        Self {
+            purpose,
+            due,
+            tag: tag.into(),
+        }
+    }
+}
+
+/// A timer's id: unique in the instance, and naming the step activation it belongs to.
+fn timer_id(step: &str, activation: u32, tag: &str) -> String {
+    format!("{step}#{activation}:{tag}")
 }
 
 /// The requester as a party.

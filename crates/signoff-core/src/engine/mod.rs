@@ -16,7 +16,7 @@ mod tasks;
 
 pub use command::{Actor, Command, Context, People, Rejection, RejectionKind, SYSTEM};
 pub use decide::{decide, replay};
-pub use event::{InstanceEvent, TaskStatus, TimerPurpose, Verdict};
+pub use event::{InstanceEvent, TaskStatus, TimerPurpose, TimerSet, Verdict};
 pub use state::{Instance, Status};
 
 #[cfg(test)]

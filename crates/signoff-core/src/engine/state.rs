@@ -233,8 +233,19 @@ impl Instance {
                 gate,
                 tasks,
                 assignees,
+                timers,
             } => {
                 self.activations.insert(step.clone(), *activation);
+                for timer in timers {
+                    self.timers.insert(
+                        timer.id.clone(),
+                        Timer {
+                            step: step.clone(),
+                            purpose: timer.purpose.clone(),
+                            due: timer.due,
+                        },
+                    );
+                }
                 self.active.insert(
                     step.clone(),
                     Active {
@@ -262,10 +273,13 @@ impl Instance {
                     },
                 );
             }
-            InstanceEvent::StepCompleted { step, .. } => {
-                self.active.remove(step);
-                self.timers.retain(|_, t| &t.step != step);
-                self.arrivals.remove(step);
+            InstanceEvent::StepCompleted { step, .. } => self.close(step),
+            // As a step entered (with nothing open) and completed at once.
+            InstanceEvent::StepPassed {
+                step, activation, ..
+            } => {
+                self.activations.insert(step.clone(), *activation);
+                self.close(step);
             }
             InstanceEvent::JoinArrived { step, branch, .. } => {
                 let list = self.arrivals.entry(step.clone()).or_default();
@@ -422,6 +436,14 @@ impl Instance {
             | InstanceEvent::WorkflowRequested { .. }
             | InstanceEvent::SignalReceived { .. } => {}
         }
+    }
+
+    /// A step's activation ended: it is no longer active, its timers are void, its join round
+    /// is over.
+    fn close(&mut self, step: &str) {
+        self.active.remove(step);
+        self.timers.retain(|_, t| t.step != step);
+        self.arrivals.remove(step);
     }
 
     fn gate_mut(&mut self, step: &str) -> Option<&mut Gate> {

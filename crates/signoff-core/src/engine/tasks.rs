@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::command::Rejection;
 use super::event::{InstanceEvent, TaskOpened, TaskStatus, TimerPurpose};
-use super::machine::{Machine, requester_party};
+use super::machine::{Machine, NewTimer, requester_party};
 use crate::event::Timestamp;
 use crate::workflow::{Escalation, Span, Step};
 
@@ -64,38 +64,43 @@ pub(crate) fn open(
             }
         }
     }
-    m.entered_with(step, branch, assignees.clone(), None, Some(items.clone()));
     let id = step.id.as_str();
     if !items.iter().any(|t| t.required) {
+        // Nothing to wait for: the checklist is recorded as opened and closes at once.
+        m.entered_with(step, branch, assignees, None, Some(items), Vec::new());
         let next = step.next.as_ref().map(|n| n.value.clone());
         return m.complete(id, "done", next.as_deref());
     }
+    let mut timers = Vec::new();
     for item in &items {
         if let Some(due) = item.due {
-            m.schedule(
-                id,
+            timers.push(NewTimer::new(
                 TimerPurpose::TaskDue {
                     item: item.id.clone(),
                 },
                 due,
-                &format!("due-{}", item.id),
-            );
+                format!("due-{}", item.id),
+            ));
         }
     }
     if let Some(every) = &tasks.remind_every {
         let tag = format!("remind@{}", m.state.version + 1);
-        m.schedule(id, TimerPurpose::TaskReminder, every.value.after(now), &tag);
+        timers.push(NewTimer::new(
+            TimerPurpose::TaskReminder,
+            every.value.after(now),
+            tag,
+        ));
     }
     if let Some(esc) = &tasks.escalate {
-        m.schedule(
-            id,
+        timers.push(NewTimer::new(
             TimerPurpose::Escalation { n: 1 },
             esc.after.value.after(now),
             "escalation-1",
-        );
+        ));
     }
+    timers.extend(m.cadence_timer(step));
+    m.entered_with(step, branch, assignees.clone(), None, Some(items), timers);
     m.ask(step, assignees, "task_assigned", "Tasks for you");
-    m.start_cadence(step);
     Ok(())
 }
 
@@ -178,11 +183,14 @@ pub(crate) fn open_wait(
         return Err(Rejection::invalid("not a wait step"));
     };
     let now = m.now();
-    m.entered_with(step, branch, Vec::new(), None, None);
-    let id = step.id.as_str();
     let next = step.next.as_ref().map(|n| n.value.clone());
+    let mut timers = Vec::new();
     if let Some(duration) = &wait.duration {
-        m.schedule(id, TimerPurpose::Wait, duration.value.after(now), "wait");
+        timers.push(NewTimer::new(
+            TimerPurpose::Wait,
+            duration.value.after(now),
+            "wait",
+        ));
     } else if let Some(until) = &wait.until {
         let at = m
             .loaded
@@ -190,19 +198,19 @@ pub(crate) fn open_wait(
             .and_then(|e| e.eval(&m.vars()).ok())
             .and_then(|v| v.as_str().and_then(parse_time));
         match at {
-            Some(at) if at > now => m.schedule(id, TimerPurpose::Wait, at, "wait"),
+            Some(at) if at > now => timers.push(NewTimer::new(TimerPurpose::Wait, at, "wait")),
             // A time already past, or no time given: nothing to wait for.
-            _ => return m.complete(id, "waited", next.as_deref()),
+            _ => return m.pass_on(step, branch, "waited", next.as_deref()),
         }
     } else if let Some(timeout) = &wait.timeout {
-        m.schedule(
-            id,
+        timers.push(NewTimer::new(
             TimerPurpose::Timeout,
             timeout.value.after(now),
             "timeout",
-        );
+        ));
     }
-    m.start_cadence(step);
+    timers.extend(m.cadence_timer(step));
+    m.entered_with(step, branch, Vec::new(), None, None, timers);
     Ok(())
 }
 

@@ -244,6 +244,11 @@ fn low_risk(team: &str) -> Value {
     json!({"service": "api", "team": team, "risk": "low"})
 }
 
+/// A high-risk change of the payments team: the board (two) and legal, in parallel.
+fn high_risk() -> Value {
+    json!({"service": "db", "team": "payments", "risk": "high"})
+}
+
 #[test]
 fn low_risk_change_is_approved_by_a_lead_of_the_owning_team() {
     let mut run = Run::start(DEPLOY, "rita");
@@ -315,11 +320,7 @@ fn a_form_value_of_the_wrong_type_names_the_field() {
 #[test]
 fn high_risk_needs_two_board_members_and_legal_each_counted_once() {
     let mut run = Run::start(DEPLOY, "rita");
-    run.submit(
-        "rita",
-        json!({"service": "db", "team": "payments", "risk": "high"}),
-    )
-    .unwrap();
+    run.submit("rita", high_risk()).unwrap();
     assert!(run.state.active.contains_key("cab"));
     assert!(run.state.active.contains_key("legal-review"));
     run.decide("bo", "cab", Verdict::Approve, "").unwrap();
@@ -337,11 +338,7 @@ fn high_risk_needs_two_board_members_and_legal_each_counted_once() {
 #[test]
 fn one_person_counts_once_within_a_group() {
     let mut run = Run::start(DEPLOY, "rita");
-    run.submit(
-        "rita",
-        json!({"service": "db", "team": "payments", "risk": "high"}),
-    )
-    .unwrap();
+    run.submit("rita", high_risk()).unwrap();
     run.decide("bea", "cab", Verdict::Approve, "").unwrap();
     let err = run.decide("bea", "cab", Verdict::Approve, "").unwrap_err();
     assert_eq!(err.kind, RejectionKind::Closed);
@@ -352,11 +349,7 @@ fn one_person_counts_once_within_a_group() {
 #[test]
 fn a_revoked_decision_no_longer_counts_and_may_be_made_again() {
     let mut run = Run::start(DEPLOY, "rita");
-    run.submit(
-        "rita",
-        json!({"service": "db", "team": "payments", "risk": "high"}),
-    )
-    .unwrap();
+    run.submit("rita", high_risk()).unwrap();
     run.decide("bea", "cab", Verdict::Approve, "").unwrap();
     run.act(
         "bea",
@@ -390,11 +383,7 @@ fn a_revoked_decision_no_longer_counts_and_may_be_made_again() {
 #[test]
 fn delegation_goes_to_another_holder_of_the_role_and_is_recorded() {
     let mut run = Run::start(DEPLOY, "rita");
-    run.submit(
-        "rita",
-        json!({"service": "db", "team": "payments", "risk": "high"}),
-    )
-    .unwrap();
+    run.submit("rita", high_risk()).unwrap();
     let err = run
         .act(
             "bea",
@@ -497,13 +486,144 @@ fn a_decision_records_what_was_shown_and_refuses_a_stale_view() {
 #[test]
 fn replaying_the_events_gives_the_live_state() {
     let mut run = Run::start(DEPLOY, "rita");
-    run.submit(
-        "rita",
-        json!({"service": "db", "team": "payments", "risk": "high"}),
-    )
-    .unwrap();
+    run.submit("rita", high_risk()).unwrap();
     run.decide("bea", "cab", Verdict::Approve, "").unwrap();
     assert_eq!(replay("i-1", &run.log), run.state);
+}
+
+#[test]
+fn a_gate_records_its_timers_with_its_entry_and_a_branch_is_one_event() {
+    let mut run = Run::start(DEPLOY, "rita");
+    let events = run.submit("rita", low_risk("payments")).unwrap();
+    let types: Vec<String> = events.iter().map(|e| e.to_parts().unwrap().0).collect();
+    assert_eq!(
+        types,
+        [
+            "signoff.form.submitted",
+            "signoff.step.completed",
+            "signoff.step.passed",
+            "signoff.step.entered",
+            "signoff.notification.requested",
+        ]
+    );
+    assert!(
+        matches!(&events[2], InstanceEvent::StepPassed { step, outcome, next: Some(next), .. }
+        if step == "route" && outcome == "default" && next == "team-review")
+    );
+    let InstanceEvent::StepEntered { timers, .. } = &events[3] else {
+        panic!("{:?}", events[3]);
+    };
+    let ids: Vec<&str> = timers.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "team-review#1:deadline",
+            "team-review#1:reminder-1",
+            "team-review#1:escalation-1"
+        ]
+    );
+    // Pending, as if each had been scheduled by an event of its own.
+    let pending: Vec<&str> = run.state.timers.keys().map(String::as_str).collect();
+    assert_eq!(
+        pending,
+        [
+            "team-review#1:deadline",
+            "team-review#1:escalation-1",
+            "team-review#1:reminder-1"
+        ]
+    );
+    assert_eq!(run.state.activations.get("route"), Some(&1));
+    assert!(!run.state.active.contains_key("route"));
+}
+
+/// The log as the engine wrote it before a step's timers went into its entry and a step that
+/// needs nobody became one event: each timer its own event, each passed step entered then
+/// completed.
+fn as_written_before(log: &[InstanceEvent]) -> Vec<InstanceEvent> {
+    let mut old = Vec::new();
+    for event in log {
+        match event.clone() {
+            InstanceEvent::StepEntered {
+                step,
+                activation,
+                branch,
+                at,
+                gate,
+                tasks,
+                assignees,
+                timers,
+            } => {
+                old.push(InstanceEvent::StepEntered {
+                    step: step.clone(),
+                    activation,
+                    branch,
+                    at,
+                    gate,
+                    tasks,
+                    assignees,
+                    timers: Vec::new(),
+                });
+                old.extend(timers.into_iter().map(|t| InstanceEvent::TimerScheduled {
+                    id: t.id,
+                    step: step.clone(),
+                    purpose: t.purpose,
+                    due: t.due,
+                }));
+            }
+            InstanceEvent::StepPassed {
+                step,
+                activation,
+                branch,
+                outcome,
+                next,
+                at,
+            } => {
+                old.push(InstanceEvent::StepEntered {
+                    step: step.clone(),
+                    activation,
+                    branch,
+                    at,
+                    gate: None,
+                    tasks: None,
+                    assignees: Vec::new(),
+                    timers: Vec::new(),
+                });
+                old.push(InstanceEvent::StepCompleted {
+                    step,
+                    outcome,
+                    next,
+                    at,
+                });
+            }
+            other => old.push(other),
+        }
+    }
+    old
+}
+
+#[test]
+fn logs_written_before_steps_passed_replay_to_the_same_state() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", high_risk()).unwrap();
+    run.decide("bea", "cab", Verdict::Approve, "").unwrap();
+    let mut checked = 0;
+    let mut check = |log: &[InstanceEvent]| {
+        let old = as_written_before(log);
+        let mut was = replay("i-1", &old);
+        let now = replay("i-1", log);
+        assert!(old.len() > log.len(), "the old form has more events");
+        was.version = now.version;
+        assert_eq!(was, now);
+        checked += 1;
+    };
+    check(&run.log);
+    run.decide("ben", "cab", Verdict::Approve, "").unwrap();
+    check(&run.log);
+    run.decide("lea", "legal-review", Verdict::Approve, "")
+        .unwrap();
+    assert_eq!(run.outcome().as_deref(), Some("approved"));
+    check(&run.log);
+    assert_eq!(checked, 3);
 }
 
 #[test]

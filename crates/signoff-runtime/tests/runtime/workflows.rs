@@ -372,14 +372,16 @@ pub async fn timeline(rt: &Runtime, id: &str) -> Vec<String> {
     lines
 }
 
-/// The steps entered, in order.
+/// The steps taken, in order: entered (to wait for someone) or passed (needing nobody).
 pub async fn path(rt: &Runtime, id: &str) -> Vec<String> {
     rt.instance_events(id)
         .await
         .unwrap()
         .into_iter()
         .filter_map(|(_, e)| match e {
-            InstanceEvent::StepEntered { step, .. } => Some(step),
+            InstanceEvent::StepEntered { step, .. } | InstanceEvent::StepPassed { step, .. } => {
+                Some(step)
+            }
             _ => None,
         })
         .collect()
