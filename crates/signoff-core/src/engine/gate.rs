@@ -3,12 +3,13 @@
 //! their own threshold; separation of duties; one person counts once; delegation; escalation;
 //! deadlines with an outcome on expiry.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::command::Rejection;
 use super::event::{GateOpened, GroupOpened, InstanceEvent, TimerPurpose, Verdict};
 use super::machine::{Machine, NewTimer};
 use super::state::Gate;
+use crate::workflow::expr::Approver;
 use crate::workflow::{Approval, Count, ExpiryOutcome, Step};
 
 /// Opens the gate of `step`: resolves who may approve now, schedules its timers, asks approvers.
@@ -26,7 +27,8 @@ pub(crate) fn open(
     }
     if let Some(expr) = &approval.separation.exclude
         && let Some(e) = m.loaded.expression(expr.as_str())
-        && let Ok(Value::Array(people)) = e.eval(&m.vars())
+        && let Some(vars) = m.cel_vars()
+        && let Ok(Value::Array(people)) = e.eval_in(&vars, None)
     {
         for p in people.iter().filter_map(Value::as_str) {
             if !excluded.iter().any(|x| x == p) {
@@ -259,11 +261,14 @@ fn admits(m: &Machine<'_>, when: &str, approver: &super::command::Actor) -> bool
     let Some(vars) = m.cel_vars() else {
         return false;
     };
-    let approver = json!({"id": approver.id, "roles": approver.roles, "team": approver.team});
-    m.loaded.expression(when).is_some_and(|e| {
-        e.eval_bool_in(&vars, Some(("approver", &approver)))
-            .unwrap_or(false)
-    })
+    let approver = Approver::new(
+        &approver.id,
+        approver.roles.iter().map(String::as_str),
+        approver.team.as_deref(),
+    );
+    m.loaded
+        .expression(when)
+        .is_some_and(|e| e.eval_bool_in(&vars, Some(&approver)).unwrap_or(false))
 }
 
 fn check_justification(approval: &Approval, verdict: Verdict, text: &str) -> Result<(), Rejection> {

@@ -426,13 +426,14 @@ impl<'a> Machine<'a> {
             Some(StepKind::StartWorkflow) => {
                 self.passed(step, branch.clone(), "started", next.as_deref());
                 if let Some(start) = &step.start_workflow {
-                    let vars = self.vars();
+                    let vars = self.cel_vars();
                     let mut input = serde_json::Map::new();
                     for (name, expr) in &start.input {
                         let value = self
                             .loaded
                             .expression(expr.as_str())
-                            .and_then(|e| e.eval(&vars).ok())
+                            .zip(vars.as_deref())
+                            .and_then(|(e, vars)| e.eval_in(vars, None).ok())
                             .unwrap_or(Value::Null);
                         input.insert(name.clone(), value);
                     }

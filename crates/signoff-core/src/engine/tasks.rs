@@ -195,7 +195,8 @@ pub(crate) fn open_wait(
         let at = m
             .loaded
             .expression(until.as_str())
-            .and_then(|e| e.eval(&m.vars()).ok())
+            .zip(m.cel_vars())
+            .and_then(|(e, vars)| e.eval_in(&vars, None).ok())
             .and_then(|v| v.as_str().and_then(parse_time));
         match at {
             Some(at) if at > now => timers.push(NewTimer::new(TimerPurpose::Wait, at, "wait")),

@@ -5,7 +5,7 @@
 //! submitted each form, by step id), `instance` (`id`, `workflow`), and, in an approver
 //! predicate, `approver` (`id`, `roles`, `team`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use cel::common::ast::{EntryExpr, Expr};
 use std::sync::{Arc, LazyLock};
@@ -91,28 +91,12 @@ impl Expression {
     }
 
     /// Evaluates the expression with variables converted once ([`Variables::new`]) and, when
-    /// given, one more variable (an approver) on top.
+    /// given, an approver on top.
     ///
     /// # Errors
     /// As [`Expression::eval`].
-    pub fn eval_in(
-        &self,
-        vars: &Variables,
-        extra: Option<(&str, &Value)>,
-    ) -> Result<Value, String> {
-        let value = match extra {
-            None => self.program.execute(&vars.0),
-            Some((name, value)) => {
-                let mut scope = vars.0.new_inner_scope();
-                scope.add_variable_from_value(
-                    name.to_owned(),
-                    cel::to_value(value).map_err(|e| e.to_string())?,
-                );
-                self.program.execute(&scope)
-            }
-        }
-        .map_err(|e| format!("{} (in {:?})", e, self.source))?;
-        value
+    pub fn eval_in(&self, vars: &Variables, approver: Option<&Approver>) -> Result<Value, String> {
+        self.execute(vars, approver)?
             .json()
             .map_err(|e| format!("{e} (in {:?})", self.source))
     }
@@ -124,13 +108,16 @@ impl Expression {
     pub fn eval_bool_in(
         &self,
         vars: &Variables,
-        extra: Option<(&str, &Value)>,
+        approver: Option<&Approver>,
     ) -> Result<bool, String> {
-        match self.eval_in(vars, extra)? {
-            Value::Bool(b) => Ok(b),
+        match self.execute(vars, approver)? {
+            cel::Value::Bool(b) => Ok(b),
             other => Err(format!(
-                "{:?} gives {other}, not true or false",
-                self.source
+                "{:?} gives {}, not true or false",
+                self.source,
+                other
+                    .json()
+                    .map_or_else(|_| format!("{other:?}"), |v| v.to_string())
             )),
         }
     }
@@ -140,13 +127,40 @@ impl Expression {
     /// # Errors
     /// As [`Expression::eval`], or when the result is not a boolean.
     pub fn eval_bool(&self, vars: &Value) -> Result<bool, String> {
-        match self.eval(vars)? {
-            Value::Bool(b) => Ok(b),
-            other => Err(format!(
-                "{:?} gives {other}, not true or false",
-                self.source
-            )),
+        self.eval_bool_in(&Variables::new(vars)?, None)
+    }
+
+    fn execute(&self, vars: &Variables, approver: Option<&Approver>) -> Result<cel::Value, String> {
+        match approver {
+            None => self.program.execute(&vars.0),
+            Some(approver) => {
+                let mut scope = vars.0.new_inner_scope();
+                scope.add_variable_from_value("approver", approver.0.clone());
+                self.program.execute(&scope)
+            }
         }
+        .map_err(|e| format!("{} (in {:?})", e, self.source))
+    }
+}
+
+/// A person as an approver predicate sees them: `approver.id`, `approver.roles`,
+/// `approver.team` (null when they have none). Built as CEL values directly: a gate checks its
+/// predicate for every candidate, and going through JSON cost more than the check.
+#[derive(Clone, Debug)]
+pub struct Approver(cel::Value);
+
+impl Approver {
+    /// The person `id`, holding `roles`, of `team`.
+    #[must_use]
+    pub fn new<'a>(id: &str, roles: impl IntoIterator<Item = &'a str>, team: Option<&str>) -> Self {
+        let text = |s: &str| cel::Value::String(Arc::new(s.to_owned()));
+        let roles: Vec<cel::Value> = roles.into_iter().map(text).collect();
+        let fields = HashMap::from([
+            ("id", text(id)),
+            ("roles", cel::Value::List(Arc::new(roles))),
+            ("team", team.map_or(cel::Value::Null, text)),
+        ]);
+        Self(cel::Value::from(fields))
     }
 }
 
@@ -286,6 +300,34 @@ mod tests {
         assert_eq!(e.eval_bool(&vars), Ok(true));
         let vars = json!({"data": {"request": {"risk": "low", "services": []}}});
         assert_eq!(e.eval_bool(&vars), Ok(false));
+    }
+
+    #[test]
+    fn an_approver_predicate_reads_the_person_beside_the_instance() {
+        let vars = Variables::new(
+            &json!({"data": {"request": {"team": "payments"}}, "requester": "carol"}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let check = |source: &str, approver: &Approver| {
+            Expression::compile(source)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .eval_bool_in(&vars, Some(approver))
+        };
+        let bob = Approver::new("bob", ["engineer", "team-lead"], Some("payments"));
+        let nina = Approver::new("nina", ["change-board"], None);
+        let same_team = "approver.team == data.request.team";
+        assert_eq!(check(same_team, &bob), Ok(true));
+        assert_eq!(check(same_team, &nina), Ok(false));
+        assert_eq!(check(r#""team-lead" in approver.roles"#, &bob), Ok(true));
+        assert_eq!(check(r#""team-lead" in approver.roles"#, &nina), Ok(false));
+        assert_eq!(check("approver.team == null", &nina), Ok(true));
+        assert_eq!(check("approver.id != requester", &bob), Ok(true));
+        assert_eq!(check("size(approver.roles) == 2", &bob), Ok(true));
+        let err = check("approver.roles", &bob).unwrap_err();
+        assert!(
+            err.contains(r#"gives ["engineer","team-lead"], not true"#),
+            "{err}"
+        );
     }
 
     #[test]
