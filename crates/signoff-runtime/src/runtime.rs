@@ -17,7 +17,8 @@ use signoff_core::access::{AccessEvent, TOKENS_STREAM, Tokens};
 use signoff_core::directory::{Directory, DirectoryEvent, DirectoryFile};
 use signoff_core::engine::event::{SECURITY_REFUSED, SecurityRefusal};
 use signoff_core::engine::{
-    Actor, Command, Context, Instance, InstanceEvent, RejectionKind, SYSTEM, decide, replay,
+    Actor, Command, Context, Instance, InstanceEvent, Memo, RejectionKind, SYSTEM, decide,
+    decide_with, replay,
 };
 use signoff_core::workflow::Loaded;
 use signoff_core::{
@@ -107,6 +108,8 @@ pub struct Entry {
     pub state: Instance,
     /// The definition it pins.
     pub loaded: Arc<Loaded>,
+    /// What deciding its last command kept to spare work on the next.
+    pub memo: Arc<Memo>,
 }
 
 /// Something the runtime must do because of what was committed: start an instance (a child a
@@ -486,7 +489,11 @@ impl Runtime {
                     state.definition
                 ),
             })?;
-        Ok(Entry { state, loaded })
+        Ok(Entry {
+            state,
+            loaded,
+            memo: Arc::default(),
+        })
     }
 
     /// Every event of an instance, with its record (time, actor, channel, sequence).
@@ -587,7 +594,7 @@ impl Runtime {
                     actor: &actor,
                     people: &*directory,
                 };
-                decide(&entry.loaded, &entry.state, &command, &ctx)
+                decide_with(&entry.loaded, &entry.state, &command, &ctx, &entry.memo)
             };
             let events = match decided {
                 Ok(events) => events,
@@ -944,6 +951,7 @@ impl View {
                 Entry {
                     state: Instance::new(id),
                     loaded,
+                    memo: Arc::default(),
                 },
             );
         }

@@ -3,7 +3,7 @@
 
 use super::command::{Command, Context, Rejection, SYSTEM};
 use super::event::InstanceEvent;
-use super::machine::Machine;
+use super::machine::{Machine, Memo};
 use super::state::{Instance, Status};
 use super::{forms, gate, tasks};
 use crate::workflow::{Loaded, StepKind};
@@ -21,7 +21,32 @@ pub fn decide(
     command: &Command,
     ctx: &Context<'_>,
 ) -> Result<Vec<InstanceEvent>, Rejection> {
-    let mut m = Machine::new(loaded, ctx, state);
+    decide_in(loaded, state, command, ctx, None)
+}
+
+/// [`decide`], keeping what spares work on the instance's next command in `memo` (one per
+/// instance; the events are the same with or without it).
+///
+/// # Errors
+/// As [`decide`].
+pub fn decide_with(
+    loaded: &Loaded,
+    state: &Instance,
+    command: &Command,
+    ctx: &Context<'_>,
+    memo: &Memo,
+) -> Result<Vec<InstanceEvent>, Rejection> {
+    decide_in(loaded, state, command, ctx, Some(memo))
+}
+
+fn decide_in(
+    loaded: &Loaded,
+    state: &Instance,
+    command: &Command,
+    ctx: &Context<'_>,
+    memo: Option<&Memo>,
+) -> Result<Vec<InstanceEvent>, Rejection> {
+    let mut m = Machine::new(loaded, ctx, state, memo);
     if let Command::Start { input } = command {
         if state.status != Status::New {
             return Err(Rejection::closed(format!(

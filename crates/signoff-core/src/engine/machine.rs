@@ -6,7 +6,7 @@
 //! state with the same `evolve` replay uses: what a command decides is what replay rebuilds.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
@@ -28,13 +28,48 @@ pub(crate) struct Machine<'a> {
     pub state: Instance,
     pub events: Vec<InstanceEvent>,
     steps: u32,
-    /// The variables as CEL values, for the state version they were converted at and the
-    /// variables they were converted from.
-    cel_vars: RefCell<Option<(u64, Value, Rc<Variables>)>>,
+    /// The variables for expressions, and the state version they were last found to match.
+    cel_vars: RefCell<Option<(u64, Arc<Variables>)>>,
+    /// Where the caller keeps them between commands, if it does.
+    memo: Option<&'a Memo>,
+}
+
+/// What [`super::decide_with`] may keep between commands on one instance to spare work: the
+/// variables its expressions read, as converted for them. Checked against the state before each
+/// use, so a stale memo (or another instance's) costs a conversion, never a wrong answer.
+#[derive(Default)]
+pub struct Memo(Mutex<Option<Arc<Variables>>>);
+
+impl Memo {
+    /// What it holds now.
+    pub(crate) fn get(&self) -> Option<Arc<Variables>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, vars: Arc<Variables>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(vars);
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo(..)")
+    }
 }
 
 impl<'a> Machine<'a> {
-    pub fn new(loaded: &'a Loaded, ctx: &'a Context<'a>, state: &Instance) -> Self {
+    pub fn new(
+        loaded: &'a Loaded,
+        ctx: &'a Context<'a>,
+        state: &Instance,
+        memo: Option<&'a Memo>,
+    ) -> Self {
         Self {
             loaded,
             ctx,
@@ -42,6 +77,7 @@ impl<'a> Machine<'a> {
             events: Vec::new(),
             steps: 0,
             cel_vars: RefCell::new(None),
+            memo,
         }
     }
 
@@ -58,28 +94,58 @@ impl<'a> Machine<'a> {
         self.events.push(event);
     }
 
-    /// The variables as CEL values, converted again only when they changed: a branch's cases
-    /// and a gate's approver predicates all read the same ones.
-    pub fn cel_vars(&self) -> Option<Rc<Variables>> {
+    /// The variables for expressions, converted again only when they changed: a branch's cases
+    /// and a gate's approver predicates all read the same ones, and so do the next commands on
+    /// the instance when the caller keeps a [`Memo`].
+    pub fn cel_vars(&self) -> Option<Arc<Variables>> {
         let mut cache = self.cel_vars.borrow_mut();
-        if let Some((version, _, vars)) = cache.as_ref()
+        if let Some((version, vars)) = cache.as_ref()
             && *version == self.state.version
         {
             return Some(vars.clone());
         }
         // Most events (a step entered, a timer, a decision) leave the variables as they were:
-        // comparing them is far cheaper than converting them to CEL again (a tenth of the CPU
-        // of `signoff bench workflows` went to that conversion).
-        let json = self.vars();
-        if let Some((version, seen, vars)) = cache.as_mut()
-            && *seen == json
+        // comparing them is far cheaper than converting them again.
+        let known = cache.as_ref().map(|(_, vars)| vars.clone());
+        let remembered = self.memo.and_then(Memo::get);
+        if let Some(vars) = known
+            .into_iter()
+            .chain(remembered)
+            .find(|v| self.reads_as(v))
         {
-            *version = self.state.version;
-            return Some(vars.clone());
+            *cache = Some((self.state.version, vars.clone()));
+            return Some(vars);
         }
-        let vars = Rc::new(Variables::new(&json).ok()?);
-        *cache = Some((self.state.version, json, vars.clone()));
+        let vars = Arc::new(Variables::new(&self.vars()).ok()?);
+        if let Some(memo) = self.memo {
+            memo.set(vars.clone());
+        }
+        *cache = Some((self.state.version, vars.clone()));
         Some(vars)
+    }
+
+    /// Whether `vars` are this state's variables: [`Machine::vars`], compared part by part
+    /// without building them.
+    pub fn reads_as(&self, vars: &Variables) -> bool {
+        let state = &self.state;
+        let submitted_by = vars.get("submitted_by").and_then(Value::as_object);
+        let instance = vars.get("instance");
+        vars.get("data").and_then(Value::as_object) == Some(&state.data)
+            && vars.get("input") == Some(&state.input)
+            && vars.get("requester").and_then(Value::as_str) == Some(state.requester.as_str())
+            && submitted_by.is_some_and(|by| {
+                by.len() == state.submitted_by.len()
+                    && state
+                        .submitted_by
+                        .iter()
+                        .all(|(step, p)| by.get(step).and_then(Value::as_str) == Some(p))
+            })
+            && instance.is_some_and(|i| {
+                i.get("id").and_then(Value::as_str) == Some(state.id.as_str())
+                    && i.get("workflow").and_then(Value::as_str) == Some(state.workflow.as_str())
+                    && i.get("title").and_then(Value::as_str)
+                        == Some(self.definition().title.as_str())
+            })
     }
 
     /// The variables every expression and template sees.

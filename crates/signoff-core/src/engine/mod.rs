@@ -15,8 +15,9 @@ pub mod state;
 mod tasks;
 
 pub use command::{Actor, Command, Context, People, Rejection, RejectionKind, SYSTEM};
-pub use decide::{decide, replay};
+pub use decide::{decide, decide_with, replay};
 pub use event::{InstanceEvent, TaskStatus, TimerPurpose, TimerSet, Verdict};
+pub use machine::Memo;
 pub use state::{Instance, Status};
 
 #[cfg(test)]

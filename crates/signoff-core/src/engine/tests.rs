@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed expectation is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -932,7 +933,8 @@ fn conditions_see_the_data_as_it_is_now_not_as_first_converted() {
         actor: &actor,
         people: &people,
     };
-    let mut m = super::machine::Machine::new(&loaded, &ctx, &Instance::new("i-1"));
+    let memo = Memo::default();
+    let mut m = super::machine::Machine::new(&loaded, &ctx, &Instance::new("i-1"), Some(&memo));
     let high = loaded
         .expression(r#"data.request.risk == "high""#)
         .expect("the deployment definition routes on risk");
@@ -953,4 +955,45 @@ fn conditions_see_the_data_as_it_is_now_not_as_first_converted() {
     );
     m.state.version += 1;
     assert!(is_high(&m), "the data changed: the condition sees it");
+
+    // The next command starts from the memo: it must still check it against its own state,
+    // whichever instance or version the memo was last filled for.
+    let mut state = m.state.clone();
+    state
+        .data
+        .insert("request".into(), json!({"risk": "low", "team": "payments"}));
+    let next = super::machine::Machine::new(&loaded, &ctx, &state, Some(&memo));
+    assert!(!is_high(&next), "a memo of other data is not used");
+    let again = super::machine::Machine::new(&loaded, &ctx, &state, Some(&memo));
+    let kept = memo_vars(&memo);
+    assert!(!is_high(&again));
+    assert!(
+        Arc::ptr_eq(&kept, &memo_vars(&memo)),
+        "the same data: the memo's conversion is used, not redone"
+    );
+    let mut other = state.clone();
+    other.id = "i-2".into();
+    let foreign = super::machine::Machine::new(&loaded, &ctx, &other, Some(&memo));
+    assert!(
+        !foreign.reads_as(&kept),
+        "another instance's variables differ"
+    );
+    for change in [
+        |s: &mut Instance| s.requester = "bob".into(),
+        |s: &mut Instance| s.input = json!({"x": 1}),
+        |s: &mut Instance| {
+            s.submitted_by.insert("request".into(), "tom".into());
+        },
+        |s: &mut Instance| s.workflow = "other".into(),
+    ] {
+        let mut changed = state.clone();
+        change(&mut changed);
+        let m = super::machine::Machine::new(&loaded, &ctx, &changed, None);
+        assert!(!m.reads_as(&kept), "each part of the variables is compared");
+    }
+}
+
+/// What a memo holds now.
+fn memo_vars(memo: &Memo) -> Arc<crate::workflow::expr::Variables> {
+    memo.get().expect("the memo holds variables")
 }

@@ -8,8 +8,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use cel::common::ast::{EntryExpr, Expr};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
 use cel::{Context, Env, ParseErrors, Program};
 use serde_json::Value;
 
@@ -131,10 +133,12 @@ impl Expression {
     }
 
     fn execute(&self, vars: &Variables, approver: Option<&Approver>) -> Result<cel::Value, String> {
+        let mut context = Context::with_env(STDLIB.clone());
+        context.set_variable_resolver(vars);
         match approver {
-            None => self.program.execute(&vars.0),
+            None => self.program.execute(&context),
             Some(approver) => {
-                let mut scope = vars.0.new_inner_scope();
+                let mut scope = context.new_inner_scope();
                 scope.add_variable_from_value("approver", approver.0.clone());
                 self.program.execute(&scope)
             }
@@ -164,30 +168,58 @@ impl Approver {
     }
 }
 
-/// Variables converted to CEL values once, for several expressions to read (converting the
-/// instance's data is dearer than evaluating a condition on it).
-pub struct Variables(Context<'static, 'static>);
+/// The variables of an instance for expressions to read: kept as JSON, each converted to CEL
+/// the first time an expression reads it, then lent to every later one. Converting the
+/// instance's data is dearer than evaluating a condition on it, and most definitions read only
+/// `data`. `Send` and `Sync`, so a runtime may keep it between commands (see
+/// [`crate::engine::Memo`]).
+pub struct Variables(Vec<Variable>);
+
+/// One variable: its name, its value, and that value as CEL once an expression has read it
+/// (`None` if CEL cannot hold it).
+type Variable = (String, Value, OnceLock<Option<Box<dyn Val>>>);
 
 impl Variables {
-    /// Converts `vars`, a JSON object of variable name to value.
+    /// The variables of `vars`, a JSON object of variable name to value.
     ///
     /// # Errors
-    /// A value CEL cannot hold.
+    /// When `vars` is not an object.
     pub fn new(vars: &Value) -> Result<Self, String> {
-        let mut context = Context::with_env(STDLIB.clone());
-        if let Value::Object(map) = vars {
-            for (name, value) in map {
-                let value = cel::to_value(value).map_err(|e| e.to_string())?;
-                context.add_variable_from_value(name.clone(), value);
-            }
-        }
-        Ok(Self(context))
+        let Value::Object(map) = vars else {
+            return Err(format!("variables must be an object, not {vars}"));
+        };
+        Ok(Self(
+            map.iter()
+                .map(|(name, value)| (name.clone(), value.clone(), OnceLock::new()))
+                .collect(),
+        ))
+    }
+
+    /// A variable's value as given.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, ..)| n == name).map(|(_, v, _)| v)
+    }
+}
+
+impl VariableResolver for Variables {
+    fn resolve<'b>(&'b self, name: &str) -> Option<CowVal<'b, 'b>> {
+        let (_, json, converted) = self.0.iter().find(|(n, ..)| n == name)?;
+        // A value CEL cannot hold reads as an undeclared variable, which the expression
+        // reports; every JSON value converts in practice.
+        let converted = converted.get_or_init(|| {
+            let value = cel::to_value(json).ok()?;
+            Box::<dyn Val>::try_from(value).ok()
+        });
+        converted.as_deref().map(CowVal::Borrowed)
     }
 }
 
 impl std::fmt::Debug for Variables {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Variables(..)")
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, ..)| name))
+            .finish()
     }
 }
 
