@@ -122,6 +122,12 @@ impl EventData {
         Ok(text)
     }
 
+    /// Wraps JSON text that serde_json wrote from a value: valid by construction, so only its
+    /// size is checked.
+    pub(crate) fn from_written(text: String) -> Result<Self, InvalidEvent> {
+        Self::checked_size(text)
+    }
+
     /// Wraps text read back from the log. Its integrity is the hash chain's job, not this type's.
     #[must_use]
     pub fn from_stored(text: String) -> Self {

@@ -1093,42 +1093,12 @@ fn to_new_events(
     let encoded = events
         .iter()
         .map(|e| {
-            let (ty, data) = e.to_text_parts().map_err(|r| corrupt(&r))?;
-            exact &= !has_fraction(&data);
-            let data = EventData::from_json_text(data).map_err(|e| corrupt(&e))?;
+            let (ty, data) = e.to_log_parts().map_err(|r| corrupt(&r))?;
+            exact &= !e.holds_float();
             event_with(&ty, data, actor, channel, Some(instance))
         })
         .collect::<Result<_, RuntimeError>>()?;
     Ok((encoded, exact))
-}
-
-/// Whether JSON text holds a number with a fraction or an exponent (outside strings): serde_json
-/// writes every floating-point number so.
-fn has_fraction(json: &str) -> bool {
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut in_number = false;
-    for b in json.bytes() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => {
-                in_string = true;
-                in_number = false;
-            }
-            b'-' | b'0'..=b'9' => in_number = true,
-            b'.' | b'e' | b'E' if in_number => return true,
-            _ => in_number = false,
-        }
-    }
-    false
 }
 
 /// Reads the directory file, if it exists.
@@ -1143,26 +1113,5 @@ pub fn read_optional(path: &std::path::Path) -> Result<Option<String>, RuntimeEr
             path: path.display().to_string(),
             source,
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::has_fraction;
-
-    #[test]
-    fn a_fraction_is_found_in_numbers_only() {
-        for (json, fraction) in [
-            (r#"{"a":1,"b":[2,-3],"c":true,"d":null}"#, false),
-            (r#"{"a":1.5}"#, true),
-            (r#"[1,2,3e5]"#, true),
-            (r#"{"n":-0.25}"#, true),
-            (r#"{"text":"1.5 and 2e3"}"#, false),
-            (r#"{"text":"a \"quoted\" 1.5","n":7}"#, false),
-            (r#"{"text":"ends in a backslash \\","n":7.0}"#, true),
-            (r#"{"version":"v1.2.3","eta":false}"#, false),
-        ] {
-            assert_eq!(has_fraction(json), fraction, "{json}");
-        }
     }
 }
