@@ -971,6 +971,17 @@ fn conditions_see_the_data_as_it_is_now_not_as_first_converted() {
         Arc::ptr_eq(&kept, &memo_vars(&memo)),
         "the same data: the memo's conversion is used, not redone"
     );
+    // reads_as compares these parts one by one: a variable added to `vars` must be added there.
+    let names: Vec<String> = again
+        .vars()
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        names,
+        ["data", "input", "instance", "requester", "submitted_by"],
+        "Machine::reads_as must compare every variable"
+    );
     let mut other = state.clone();
     other.id = "i-2".into();
     let foreign = super::machine::Machine::new(&loaded, &ctx, &other, Some(&memo));
