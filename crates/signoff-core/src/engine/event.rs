@@ -547,10 +547,29 @@ impl InstanceEvent {
                 Value::Null | Value::Bool(_) | Value::String(_) => false,
             }
         }
+        // Every variant named: one added with a JSON value must be looked at here.
         match self {
             Self::FormSubmitted { values, .. } => values.values().any(float_in),
             Self::Started { input, .. } | Self::WorkflowRequested { input, .. } => float_in(input),
-            _ => false,
+            Self::StepEntered { .. }
+            | Self::StepPassed { .. }
+            | Self::StepCompleted { .. }
+            | Self::JoinArrived { .. }
+            | Self::Decided { .. }
+            | Self::Revoked { .. }
+            | Self::Delegated { .. }
+            | Self::Escalated { .. }
+            | Self::TaskCompleted { .. }
+            | Self::StatusPosted { .. }
+            | Self::Commented { .. }
+            | Self::TimerScheduled { .. }
+            | Self::TimerFired { .. }
+            | Self::NotificationRequested { .. }
+            | Self::Linked { .. }
+            | Self::EvidenceAttached { .. }
+            | Self::SignalReceived { .. }
+            | Self::Ended { .. }
+            | Self::Cancelled { .. } => false,
         }
     }
 

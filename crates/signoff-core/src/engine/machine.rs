@@ -116,7 +116,7 @@ impl<'a> Machine<'a> {
             *cache = Some((self.state.version, vars.clone()));
             return Some(vars);
         }
-        let vars = Arc::new(Variables::new(&self.vars()).ok()?);
+        let vars = Arc::new(Variables::new(self.vars()).ok()?);
         if let Some(memo) = self.memo {
             memo.set(vars.clone());
         }

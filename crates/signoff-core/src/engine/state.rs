@@ -237,14 +237,7 @@ impl Instance {
             } => {
                 self.activations.insert(step.clone(), *activation);
                 for timer in timers {
-                    self.timers.insert(
-                        timer.id.clone(),
-                        Timer {
-                            step: step.clone(),
-                            purpose: timer.purpose.clone(),
-                            due: timer.due,
-                        },
-                    );
+                    self.set_timer(&timer.id, step, &timer.purpose, timer.due);
                 }
                 self.active.insert(
                     step.clone(),
@@ -378,16 +371,7 @@ impl Instance {
                 step,
                 purpose,
                 due,
-            } => {
-                self.timers.insert(
-                    id.clone(),
-                    Timer {
-                        step: step.clone(),
-                        purpose: purpose.clone(),
-                        due: *due,
-                    },
-                );
-            }
+            } => self.set_timer(id, step, purpose, *due),
             InstanceEvent::TimerFired { id, .. } => {
                 self.timers.remove(id);
             }
@@ -436,6 +420,18 @@ impl Instance {
             | InstanceEvent::WorkflowRequested { .. }
             | InstanceEvent::SignalReceived { .. } => {}
         }
+    }
+
+    /// A timer is pending, for `step`'s current activation.
+    fn set_timer(&mut self, id: &str, step: &str, purpose: &TimerPurpose, due: Timestamp) {
+        self.timers.insert(
+            id.to_owned(),
+            Timer {
+                step: step.to_owned(),
+                purpose: purpose.clone(),
+                due,
+            },
+        );
     }
 
     /// A step's activation ended: it is no longer active, its timers are void, its join round

@@ -89,7 +89,7 @@ impl Expression {
     /// # Errors
     /// The interpreter's message, e.g. a missing key or a type mismatch.
     pub fn eval(&self, vars: &Value) -> Result<Value, String> {
-        self.eval_in(&Variables::new(vars)?, None)
+        self.eval_in(&Variables::new(vars.clone())?, None)
     }
 
     /// Evaluates the expression with variables converted once ([`Variables::new`]) and, when
@@ -129,7 +129,7 @@ impl Expression {
     /// # Errors
     /// As [`Expression::eval`], or when the result is not a boolean.
     pub fn eval_bool(&self, vars: &Value) -> Result<bool, String> {
-        self.eval_bool_in(&Variables::new(vars)?, None)
+        self.eval_bool_in(&Variables::new(vars.clone())?, None)
     }
 
     fn execute(&self, vars: &Variables, approver: Option<&Approver>) -> Result<cel::Value, String> {
@@ -184,13 +184,13 @@ impl Variables {
     ///
     /// # Errors
     /// When `vars` is not an object.
-    pub fn new(vars: &Value) -> Result<Self, String> {
+    pub fn new(vars: Value) -> Result<Self, String> {
         let Value::Object(map) = vars else {
             return Err(format!("variables must be an object, not {vars}"));
         };
         Ok(Self(
-            map.iter()
-                .map(|(name, value)| (name.clone(), value.clone(), OnceLock::new()))
+            map.into_iter()
+                .map(|(name, value)| (name, value, OnceLock::new()))
                 .collect(),
         ))
     }
@@ -337,7 +337,7 @@ mod tests {
     #[test]
     fn an_approver_predicate_reads_the_person_beside_the_instance() {
         let vars = Variables::new(
-            &json!({"data": {"request": {"team": "payments"}}, "requester": "carol"}),
+            json!({"data": {"request": {"team": "payments"}}, "requester": "carol"}),
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let check = |source: &str, approver: &Approver| {
