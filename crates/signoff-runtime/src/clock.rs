@@ -1,9 +1,11 @@
 //! The engine's clock: firing due timers and cron runs, turn after turn, for `signoff run` and
 //! the server alike.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::error::RuntimeError;
+use crate::idempotency;
 use crate::runtime::Runtime;
 
 /// What one turn of the clock did.
@@ -13,6 +15,8 @@ pub struct Tick {
     pub timers: usize,
     /// Scheduled (cron) runs started.
     pub runs: usize,
+    /// Clients' idempotency keys forgotten after their retention.
+    pub keys_forgotten: u64,
 }
 
 impl Runtime {
@@ -24,7 +28,27 @@ impl Runtime {
         Ok(Tick {
             timers: self.fire_due_timers().await?,
             runs: self.fire_due_schedules().await?,
+            keys_forgotten: self.forget_expired_client_keys().await?,
         })
+    }
+
+    /// Forgets the clients' idempotency keys older than their retention (24 hours), at most
+    /// once an hour. The engine's keys are never forgotten: they make timers fire once.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn forget_expired_client_keys(&self) -> Result<u64, RuntimeError> {
+        let now = self.now().0;
+        let last = self.keys_forgotten_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < idempotency::FORGET_EVERY_MICROS {
+            return Ok(0);
+        }
+        self.keys_forgotten_at.store(now, Ordering::Relaxed);
+        let before = now.saturating_sub(idempotency::CLIENT_KEY_RETENTION_MICROS);
+        Ok(self
+            .log()
+            .forget_idempotency_keys(idempotency::CLIENT_PREFIX, before)
+            .await?)
     }
 
     /// How long to sleep before the next turn: until the next timer or run, but at most a
@@ -50,7 +74,12 @@ impl Runtime {
             let pause = match self.tick().await {
                 Ok(tick) => {
                     if tick != Tick::default() {
-                        tracing::info!(timers = tick.timers, runs = tick.runs, "clock fired");
+                        tracing::info!(
+                            timers = tick.timers,
+                            runs = tick.runs,
+                            keys_forgotten = tick.keys_forgotten,
+                            "clock turned"
+                        );
                     }
                     self.until_next_tick()
                 }

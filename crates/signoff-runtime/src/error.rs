@@ -23,7 +23,7 @@ pub enum RuntimeError {
     Invalid(Vec<Problem>),
     /// The log failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -44,7 +44,23 @@ pub enum RuntimeError {
     /// The same instance was changed concurrently too often to get a command through.
     #[error("instance {0} is changing too fast; try again")]
     Contended(String),
+    /// The caller's idempotency key was first used for another request (another command,
+    /// instance or content). Nothing was recorded.
+    #[error(
+        "this Idempotency-Key was already used for another request; use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
     /// No token has that id.
     #[error("there is no token {0:?}; `signoff token list` lists them")]
     UnknownToken(String),
+}
+
+impl From<StoreError> for RuntimeError {
+    /// A key reused for another request is the caller's mistake, not the log's failure.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::IdempotencyKeyReused { .. } => Self::IdempotencyKeyReused,
+            other => Self::Store(other),
+        }
+    }
 }

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
@@ -31,6 +32,7 @@ use signoff_store::{
 
 use crate::definitions::Definitions;
 use crate::error::RuntimeError;
+use crate::idempotency::{self, Keyed};
 
 /// Type of the event that records a definition's text, once per content hash.
 pub const DEFINITION_RECORDED: &str = "signoff.definition.recorded";
@@ -182,6 +184,8 @@ pub struct Runtime {
     pub(crate) delivering: tokio::sync::Mutex<()>,
     /// Where evidence content is stored, by hash.
     pub evidence_dir: PathBuf,
+    /// When the clock last forgot expired client idempotency keys (microseconds).
+    pub(crate) keys_forgotten_at: AtomicI64,
 }
 
 /// What a command did.
@@ -221,6 +225,7 @@ impl Runtime {
             catching_up: tokio::sync::Mutex::new(()),
             delivering: tokio::sync::Mutex::new(()),
             evidence_dir,
+            keys_forgotten_at: AtomicI64::new(0),
         }
     }
 
@@ -386,6 +391,47 @@ impl Runtime {
         person: &str,
         channel: &str,
     ) -> Result<Applied, RuntimeError> {
+        self.start_keyed(id, workflow, input, person, channel, None)
+            .await
+    }
+
+    /// Starts an instance for a client: with the client's idempotency `key`, the instance's id
+    /// is derived from the key (scoped to `person` and `channel`), a retry of the same start is
+    /// answered with the first answer, and the same key with another workflow or input is
+    /// refused ([`RuntimeError::IdempotencyKeyReused`]).
+    ///
+    /// # Errors
+    /// As [`Runtime::start`].
+    pub async fn start_for_client(
+        &self,
+        workflow: &str,
+        input: Value,
+        person: &str,
+        channel: &str,
+        key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
+        let Some(key) = key else {
+            return self.start(workflow, input, person, channel).await;
+        };
+        let print = idempotency::fingerprint("start", workflow, &input);
+        let keyed = Keyed::client(person, channel, key, print).map_err(|e| corrupt(&e))?;
+        let id = derived_instance_id(keyed.key.as_str());
+        if let Some(first) = self.replayed(&id, &keyed).await? {
+            return Ok(first);
+        }
+        self.start_keyed(&id, workflow, input, person, channel, Some(&keyed))
+            .await
+    }
+
+    async fn start_keyed(
+        &self,
+        id: &str,
+        workflow: &str,
+        input: Value,
+        person: &str,
+        channel: &str,
+        keyed: Option<&Keyed>,
+    ) -> Result<Applied, RuntimeError> {
         let loaded = self
             .definition(workflow)
             .ok_or_else(|| RuntimeError::UnknownWorkflow(workflow.to_owned()))?;
@@ -403,12 +449,17 @@ impl Runtime {
         };
         let stream = instance_stream(id)?;
         let (encoded, exact) = to_new_events(&events, person, channel, id)?;
-        let request = AppendRequest::new(stream, ExpectedVersion::NoStream, encoded);
+        let mut request = AppendRequest::new(stream, ExpectedVersion::NoStream, encoded);
+        if let Some(keyed) = keyed {
+            request.idempotency_key = Some(keyed.key.clone());
+            request.fingerprint.clone_from(&keyed.fingerprint);
+        }
         match self
             .log
             .append_then(request, self.remember_own(id, &events, exact))
             .await
         {
+            Ok(appended) if appended.deduplicated => self.first_answer(id, &appended).await,
             Ok(appended) => {
                 self.catch_up_to(appended.last_sequence).await?;
                 self.react().await?;
@@ -559,6 +610,78 @@ impl Runtime {
         channel: &str,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        let keyed = idempotency_key
+            .map(|key| {
+                let print = idempotency::fingerprint(command.name(), id, &command);
+                Keyed::client(person, channel, key, print).map_err(|e| corrupt(&e))
+            })
+            .transpose()?;
+        self.execute_keyed(id, command, person, channel, keyed.as_ref())
+            .await
+    }
+
+    /// Executes a command of the engine's own (a timer firing, a link), under one of the
+    /// engine's keys, which no client key can equal.
+    pub(crate) async fn execute_as_engine(
+        &self,
+        id: &str,
+        command: Command,
+        channel: &str,
+        key: &str,
+    ) -> Result<Applied, RuntimeError> {
+        let keyed = Keyed::engine(key).map_err(|e| corrupt(&e))?;
+        self.execute_keyed(id, command, SYSTEM, channel, Some(&keyed))
+            .await
+    }
+
+    /// The first answer to a request whose key was used before, if it was: the events it
+    /// recorded and the version it left, read back from the log. A key first used for another
+    /// request (another instance, command or content) is refused.
+    async fn replayed(&self, id: &str, keyed: &Keyed) -> Result<Option<Applied>, RuntimeError> {
+        let Some(first) = self.log.idempotent_result(&keyed.key).await? else {
+            return Ok(None);
+        };
+        if first.stream != instance_stream(id)?.as_str() || first.fingerprint != keyed.fingerprint {
+            return Err(RuntimeError::IdempotencyKeyReused);
+        }
+        self.first_answer(id, &first.appended()).await.map(Some)
+    }
+
+    /// What an append answered the first time, rebuilt from the events it recorded.
+    async fn first_answer(&self, id: &str, first: &Appended) -> Result<Applied, RuntimeError> {
+        let count = usize::try_from(first.last_sequence + 1 - first.first_sequence)
+            .map_err(|e| corrupt(&e))?;
+        let mut events = Vec::with_capacity(count);
+        let mut after = first.first_sequence - 1;
+        while after < first.last_sequence {
+            let page = self.log.read_all(after, count - events.len()).await?;
+            let Some(last) = page.last() else { break };
+            after = last.sequence;
+            for record in page.iter().filter(|r| r.sequence <= first.last_sequence) {
+                let event = InstanceEvent::from_parts(record.ty.as_str(), record.data.as_str())
+                    .map_err(|reason| RuntimeError::Corrupt {
+                        sequence: record.sequence,
+                        reason,
+                    })?;
+                events.push(event);
+            }
+        }
+        Ok(Applied {
+            instance: id.to_owned(),
+            events,
+            version: first.stream_version,
+            deduplicated: true,
+        })
+    }
+
+    async fn execute_keyed(
+        &self,
+        id: &str,
+        command: Command,
+        person: &str,
+        channel: &str,
+        keyed: Option<&Keyed>,
+    ) -> Result<Applied, RuntimeError> {
         let actor = match self.actor(person) {
             Ok(actor) => actor,
             Err(unknown) => {
@@ -571,17 +694,11 @@ impl Runtime {
                 return Err(unknown);
             }
         };
-        let key = idempotency_key.map(to_idempotency_key).transpose()?;
-        if let Some(key) = &key
-            && let Some(first) = self.log.idempotent_result(key).await?
+        if let Some(keyed) = keyed
+            && let Some(first) = self.replayed(id, keyed).await?
         {
             // A retry of a command already recorded: its first answer, nothing decided again.
-            return Ok(Applied {
-                instance: id.to_owned(),
-                events: Vec::new(),
-                version: first.stream_version,
-                deduplicated: true,
-            });
+            return Ok(first);
         }
         for _ in 0..MAX_CONFLICT_RETRIES {
             let entry = self.load(id).await?;
@@ -620,24 +737,27 @@ impl Runtime {
                 ExpectedVersion::Exact(entry.state.version),
                 encoded,
             );
-            request.idempotency_key = key.clone();
+            if let Some(keyed) = keyed {
+                request.idempotency_key = Some(keyed.key.clone());
+                request.fingerprint.clone_from(&keyed.fingerprint);
+            }
             match self
                 .log
                 .append_then(request, self.remember_own(id, &events, exact))
                 .await
             {
+                // A retry that raced its first attempt: the first attempt's answer.
+                Ok(appended) if appended.deduplicated => {
+                    return self.first_answer(id, &appended).await;
+                }
                 Ok(appended) => {
                     self.catch_up_to(appended.last_sequence).await?;
                     self.react().await?;
                     return Ok(Applied {
                         instance: id.to_owned(),
-                        events: if appended.deduplicated {
-                            Vec::new()
-                        } else {
-                            events
-                        },
+                        events,
                         version: appended.stream_version,
-                        deduplicated: appended.deduplicated,
+                        deduplicated: false,
                     });
                 }
                 Err(StoreError::Conflict { .. }) => {
@@ -791,13 +911,7 @@ impl Runtime {
         for (_, instance, timer) in due {
             let key = format!("timer:{instance}:{timer}");
             match self
-                .execute(
-                    &instance,
-                    Command::FireTimer { id: timer },
-                    SYSTEM,
-                    "timer",
-                    Some(&key),
-                )
+                .execute_as_engine(&instance, Command::FireTimer { id: timer }, "timer", &key)
                 .await
             {
                 Ok(applied) if !applied.deduplicated => fired += 1,
@@ -867,7 +981,7 @@ impl Runtime {
                     workflow: other_workflow.clone(),
                     relation: rel.to_owned(),
                 };
-                match Box::pin(self.execute(on, link, SYSTEM, "runtime", Some(&key))).await {
+                match Box::pin(self.execute_as_engine(on, link, "runtime", &key)).await {
                     Ok(_) | Err(RuntimeError::Rejected(_) | RuntimeError::UnknownInstance(_)) => {}
                     Err(e) => return Err(e),
                 }
@@ -1030,16 +1144,10 @@ impl View {
     }
 }
 
-/// The idempotency key for `text`: the text itself when the log takes it as one, else its
-/// SHA-256, so that a long or unusual key (one built from ids, or a client's) stays unique.
+/// One of the engine's idempotency keys for `text` (see [`Keyed::engine`]).
 pub(crate) fn to_idempotency_key(text: &str) -> Result<IdempotencyKey, RuntimeError> {
-    IdempotencyKey::parse(text)
-        .or_else(|_| {
-            IdempotencyKey::parse(format!(
-                "sha256:{}",
-                hex::encode(Sha256::digest(text.as_bytes()))
-            ))
-        })
+    Keyed::engine(text)
+        .map(|keyed| keyed.key)
         .map_err(|e| corrupt(&e))
 }
 

@@ -3,7 +3,9 @@
 //!
 //! Every route takes the caller from their token ([`Caller`]) and asks the runtime, which checks
 //! their rights. Commands are recorded with the `api` channel; an `Idempotency-Key` header makes
-//! any of them safe to retry (the retry writes nothing and answers `deduplicated: true`).
+//! any of them safe to retry: the key is the caller's own, a retry of the same request writes
+//! nothing and is answered with the first answer (same status and body, and the header
+//! `Idempotent-Replayed: true`), and the same key on another request is refused with 422.
 
 use std::time::Instant;
 
@@ -21,7 +23,6 @@ use serde_json::{Map, Value, json};
 use signoff_core::Timestamp;
 use signoff_core::engine::{Command, TaskStatus, Verdict};
 use signoff_runtime::access::InstanceFilter;
-use signoff_runtime::runtime::derived_instance_id;
 use signoff_runtime::timeline::Line;
 use signoff_runtime::{Applied, RuntimeError};
 use tracing::Instrument;
@@ -35,6 +36,8 @@ use crate::problem::Problem;
 pub const CHANNEL: &str = "api";
 /// The header that makes a command safe to retry.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The header that marks an answer as the replay of a request's first answer.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// Most instances one list returns.
 pub const MAX_LIST: usize = 1_000;
 
@@ -74,8 +77,6 @@ pub struct CommandResult {
     pub instance: String,
     /// Its stream version after the command.
     pub version: u64,
-    /// True when the idempotency key was seen before: nothing new was recorded.
-    pub deduplicated: bool,
     /// The events recorded, in order.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<Value>,
@@ -91,7 +92,6 @@ impl From<Applied> for CommandResult {
                 .collect(),
             instance: applied.instance,
             version: applied.version,
-            deduplicated: applied.deduplicated,
         }
     }
 }
@@ -354,14 +354,37 @@ async fn command(
     id: &str,
     command: Command,
     headers: &HeaderMap,
-) -> Result<Json<CommandResult>, Problem> {
+) -> Result<Response, Problem> {
     let key = idempotency_key(headers)?;
     let name = command.name();
     let run = state
         .runtime
         .execute(id, command, caller.id(), CHANNEL, key.as_deref());
     let applied = counted(state, caller, name, id, run).await?;
-    Ok(Json(applied.into()))
+    Ok(answer(StatusCode::OK, &[], applied))
+}
+
+/// A command's answer: its status and result, marked `Idempotent-Replayed: true` when it is
+/// the first answer given again to a retry.
+fn answer(
+    status: StatusCode,
+    headers: &[(header::HeaderName, String)],
+    applied: Applied,
+) -> Response {
+    let replayed = applied.deduplicated;
+    let mut response = (status, Json(CommandResult::from(applied))).into_response();
+    for (name, value) in headers {
+        if let Ok(value) = header::HeaderValue::from_str(value) {
+            response.headers_mut().insert(name.clone(), value);
+        }
+    }
+    if replayed {
+        response.headers_mut().insert(
+            IDEMPOTENT_REPLAYED,
+            header::HeaderValue::from_static("true"),
+        );
+    }
+    response
 }
 
 /// The workflows loaded.
@@ -470,8 +493,7 @@ pub async fn list_instances(
 #[utoipa::path(post, path = "/api/v1/instances", tag = "instances",
     request_body = StartRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the start safe to retry")),
-    responses((status = 201, body = CommandResult, description = "Started"),
-              (status = 200, body = CommandResult, description = "Already started with this key"),
+    responses((status = 201, body = CommandResult, description = "Started (also the answer replayed to a retry with the same Idempotency-Key, marked `Idempotent-Replayed: true`)"),
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn start_instance(
@@ -481,31 +503,20 @@ pub async fn start_instance(
     Body(request): Body<StartRequest>,
 ) -> Result<Response, Problem> {
     let key = idempotency_key(&headers)?;
-    let id = key
-        .as_ref()
-        .map_or_else(signoff_runtime::runtime::new_instance_id, |k| {
-            derived_instance_id(&format!("start:{}:{k}", caller.id()))
-        });
-    let run = state.runtime.start_with_id(
-        &id,
+    let run = state.runtime.start_for_client(
         &request.workflow,
         Value::Object(request.input),
         caller.id(),
         CHANNEL,
+        key.as_deref(),
     );
-    let applied = counted(&state, &caller, "start", &id, run).await?;
-    let status = if applied.deduplicated {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let applied = counted(&state, &caller, "start", &request.workflow, run).await?;
     let location = format!("/api/v1/instances/{}", applied.instance);
-    Ok((
-        status,
-        [(header::LOCATION, location)],
-        Json(CommandResult::from(applied)),
-    )
-        .into_response())
+    Ok(answer(
+        StatusCode::CREATED,
+        &[(header::LOCATION, location)],
+        applied,
+    ))
 }
 
 fn view_of(entry: &signoff_runtime::Entry, at: Option<String>) -> InstanceView {
@@ -596,7 +607,7 @@ macro_rules! command_route {
             Path(id): Path<String>,
             headers: HeaderMap,
             Body($b): Body<$body>,
-        ) -> Result<Json<CommandResult>, Problem> {
+        ) -> Result<Response, Problem> {
             command(&state, &caller, &id, $command, &headers).await
         }
     };

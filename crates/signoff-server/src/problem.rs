@@ -151,6 +151,12 @@ impl From<RuntimeError> for Problem {
                     .collect();
                 problem
             }
+            RuntimeError::IdempotencyKeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                e.to_string(),
+            )
+            .at(Some("Idempotency-Key".into()), "idempotency-key-reused"),
             RuntimeError::Contended(_) => {
                 Self::new(StatusCode::CONFLICT, "contended", e.to_string())
             }

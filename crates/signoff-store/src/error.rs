@@ -29,8 +29,11 @@ pub enum StoreError {
     /// The batch as a whole is refused (empty, too many events, too many bytes).
     #[error("append refused: {0}")]
     InvalidBatch(String),
-    /// An idempotency key was used again for a different stream.
-    #[error("idempotency key {key:?} was first used for stream {first_stream}, not {stream}")]
+    /// An idempotency key was used again for another request (another stream, or another
+    /// fingerprint on the same stream). Nothing was written.
+    #[error(
+        "idempotency key {key:?} was first used for another request (on stream {first_stream}; this one is on {stream})"
+    )]
     IdempotencyKeyReused {
         /// The key.
         key: String,

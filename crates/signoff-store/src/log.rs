@@ -5,6 +5,7 @@ use signoff_core::{EventType, Hash, IdempotencyKey, NewEvent, RecordedEvent, Str
 use tokio::sync::watch;
 
 use crate::error::StoreError;
+use crate::plan::KeyRecord;
 
 /// Most events one append may carry.
 pub const MAX_BATCH_EVENTS: usize = 1_000;
@@ -55,6 +56,9 @@ pub struct AppendRequest {
     pub events: Vec<NewEvent>,
     /// Makes the append safe to retry: a key seen before returns the first result.
     pub idempotency_key: Option<IdempotencyKey>,
+    /// What the request was, bound to its key: a later append with the same key and another
+    /// fingerprint is refused ([`StoreError::IdempotencyKeyReused`]) instead of answered.
+    pub fingerprint: Option<String>,
 }
 
 impl AppendRequest {
@@ -66,6 +70,7 @@ impl AppendRequest {
             expected,
             events,
             idempotency_key: None,
+            fingerprint: None,
         }
     }
 
@@ -196,13 +201,28 @@ pub trait EventLog: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// Where an append with this idempotency key landed, if one did: lets a retried command be
-    /// answered with its first result before it is decided again.
+    /// The stored record of an idempotency key, if an append used it: where it landed and the
+    /// fingerprint of its request. Lets a retried command be answered with its first result
+    /// before it is decided again.
     ///
     /// # Errors
     /// A database error.
-    async fn idempotent_result(&self, key: &IdempotencyKey)
-    -> Result<Option<Appended>, StoreError>;
+    async fn idempotent_result(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Forgets the idempotency keys starting with `prefix` first used before `recorded_before`
+    /// (microseconds): the retention of clients' keys. Returns how many were forgotten. The
+    /// log itself is untouched.
+    ///
+    /// # Errors
+    /// A database error.
+    async fn forget_idempotency_keys(
+        &self,
+        prefix: &str,
+        recorded_before: i64,
+    ) -> Result<u64, StoreError>;
 
     /// The head of the log as recorded by the last commit.
     ///
@@ -213,6 +233,19 @@ pub trait EventLog: Send + Sync + 'static {
     /// The last sequence committed, updated on every commit this process sees (its own, and on
     /// PostgreSQL other processes' through LISTEN/NOTIFY). Subscribers wait on it.
     fn committed(&self) -> watch::Receiver<u64>;
+}
+
+/// The exclusive upper bound of the keys starting with `prefix`, for a range scan of the
+/// primary key (`key >= prefix AND key < bound`); `None` when every longer key is above it.
+pub(crate) fn prefix_bound(prefix: &str) -> Option<String> {
+    let mut bytes = prefix.as_bytes().to_vec();
+    while let Some(last) = bytes.pop() {
+        if last < 0x7f {
+            bytes.push(last + 1);
+            return String::from_utf8(bytes).ok();
+        }
+    }
+    None
 }
 
 /// The types [`EventLog::read_type`] finds through an index: those that mark the life of an

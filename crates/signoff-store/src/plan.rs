@@ -27,13 +27,24 @@ pub struct KeyRecord {
     pub last_sequence: u64,
     /// The stream's version after that append.
     pub last_version: u64,
+    /// The fingerprint of the request that first used the key, when it gave one.
+    pub fingerprint: Option<String>,
+    /// When the key was first used (microseconds; 0 for keys stored before this was kept).
+    pub recorded_at: i64,
 }
 
+/// A stored key as both backends select it ([`KEY_COLUMNS`]).
+pub type KeyRow = (String, String, i64, i64, i64, Option<String>, i64);
+
+/// The columns of a [`KeyRow`], in order.
+pub const KEY_COLUMNS: &str =
+    "key, stream, first_sequence, last_sequence, last_version, fingerprint, recorded_at";
+
 impl KeyRecord {
-    /// A record as both backends select it: key, stream, first and last sequence, last version.
+    /// A record as both backends select it ([`KEY_COLUMNS`]).
     #[must_use]
     pub fn from_row(
-        (key, stream, first, last, version): (String, String, i64, i64, i64),
+        (key, stream, first, last, version, fingerprint, recorded_at): KeyRow,
     ) -> (String, Self) {
         let record = Self {
             key: key.clone(),
@@ -41,6 +52,8 @@ impl KeyRecord {
             first_sequence: from_db_int(first),
             last_sequence: from_db_int(last),
             last_version: from_db_int(version),
+            fingerprint,
+            recorded_at,
         };
         (key, record)
     }
@@ -188,6 +201,8 @@ pub fn plan_group(
                 first_sequence,
                 last_sequence: appended.last_sequence,
                 last_version: version,
+                fingerprint: request.fingerprint.clone(),
+                recorded_at: time,
             });
         }
         plan.outcomes.push(Ok(appended));
@@ -195,8 +210,10 @@ pub fn plan_group(
     plan
 }
 
+/// The answer to an append whose key was used before: the first result when it is the same
+/// request (same stream, same fingerprint), a refusal otherwise.
 fn repeat_of(record: &KeyRecord, request: &AppendRequest) -> Result<Appended, StoreError> {
-    if record.stream != request.stream.as_str() {
+    if record.stream != request.stream.as_str() || record.fingerprint != request.fingerprint {
         return Err(StoreError::IdempotencyKeyReused {
             key: record.key.clone(),
             first_stream: record.stream.clone(),
@@ -284,6 +301,26 @@ mod tests {
         );
         assert_eq!(first.map(|a| a.deduplicated), Some(false));
         assert_eq!(plan.rows.len(), 1);
+    }
+
+    #[test]
+    fn a_key_reused_for_another_request_is_refused_and_writes_nothing() {
+        let key = IdempotencyKey::parse("k1").unwrap_or_else(|e| panic!("{e}"));
+        let mut first = request("a", ExpectedVersion::Any, 1).idempotent(key.clone());
+        first.fingerprint = Some("f1".into());
+        let mut other = request("a", ExpectedVersion::Any, 1).idempotent(key.clone());
+        other.fingerprint = Some("f2".into());
+        let mut same = request("a", ExpectedVersion::Any, 1).idempotent(key);
+        same.fingerprint = Some("f1".into());
+        let mut reqs = vec![first, other, same];
+        let plan = plan_group(Tail::EMPTY, &HashMap::new(), &HashMap::new(), &mut reqs, 0);
+        assert!(matches!(
+            plan.outcomes[1],
+            Err(StoreError::IdempotencyKeyReused { .. })
+        ));
+        assert!(matches!(&plan.outcomes[2], Ok(a) if a.deduplicated));
+        assert_eq!(plan.rows.len(), 1);
+        assert_eq!(plan.keys[0].fingerprint.as_deref(), Some("f1"));
     }
 
     #[test]

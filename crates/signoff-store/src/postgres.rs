@@ -28,9 +28,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
-use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail, read_type_sql};
+use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail, prefix_bound, read_type_sql};
 use crate::open::OpenOptions;
-use crate::plan::{KeyRecord, plan_group};
+use crate::plan::{KEY_COLUMNS, KeyRecord, KeyRow, plan_group};
 use crate::row::{EventRow, db_int, db_limit, event_columns, from_db_int, into_events};
 use crate::sqlite::tail_from_row;
 use crate::writer::{GroupCommit, Writer};
@@ -259,15 +259,32 @@ impl EventLog for PgLog {
     async fn idempotent_result(
         &self,
         key: &IdempotencyKey,
-    ) -> Result<Option<Appended>, StoreError> {
-        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT key, stream, first_sequence, last_sequence, last_version FROM idempotency_keys \
-             WHERE key = $1",
-        )
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM idempotency_keys WHERE key = $1"
+        )))
         .bind(key.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| KeyRecord::from_row(row).1.appended()))
+        Ok(row.map(|row| KeyRecord::from_row(row).1))
+    }
+
+    async fn forget_idempotency_keys(
+        &self,
+        prefix: &str,
+        recorded_before: i64,
+    ) -> Result<u64, StoreError> {
+        let bound = prefix_bound(prefix);
+        let done = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE key >= $1 AND ($2::text IS NULL OR key < $2::text) \
+             AND recorded_at < $3",
+        )
+        .bind(prefix)
+        .bind(bound)
+        .bind(recorded_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn tail(&self) -> Result<Tail, StoreError> {
@@ -324,10 +341,9 @@ impl GroupCommit for PgWriter {
             .collect();
         let mut known = HashMap::new();
         if !keys.is_empty() {
-            let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
-                "SELECT key, stream, first_sequence, last_sequence, last_version FROM idempotency_keys \
-                 WHERE key = ANY($1)",
-            )
+            let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {KEY_COLUMNS} FROM idempotency_keys WHERE key = ANY($1)"
+            )))
             .bind(&keys)
             .fetch_all(&mut *tx)
             .await?;
@@ -364,14 +380,17 @@ impl GroupCommit for PgWriter {
         if !plan.keys.is_empty() {
             let k = &plan.keys;
             sqlx::query(
-                "INSERT INTO idempotency_keys (key, stream, first_sequence, last_sequence, last_version) \
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])",
+                "INSERT INTO idempotency_keys (key, stream, first_sequence, last_sequence, last_version, \
+                 fingerprint, recorded_at) SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], \
+                 $4::bigint[], $5::bigint[], $6::text[], $7::bigint[])",
             )
             .bind(k.iter().map(|k| k.key.as_str()).collect::<Vec<_>>())
             .bind(k.iter().map(|k| k.stream.as_str()).collect::<Vec<_>>())
             .bind(k.iter().map(|k| db_int(k.first_sequence)).collect::<Vec<_>>())
             .bind(k.iter().map(|k| db_int(k.last_sequence)).collect::<Vec<_>>())
             .bind(k.iter().map(|k| db_int(k.last_version)).collect::<Vec<_>>())
+            .bind(k.iter().map(|k| k.fingerprint.as_deref()).collect::<Vec<_>>())
+            .bind(k.iter().map(|k| k.recorded_at).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         }

@@ -19,9 +19,9 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::watch;
 
 use crate::error::StoreError;
-use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail, read_type_sql};
+use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail, prefix_bound, read_type_sql};
 use crate::open::OpenOptions;
-use crate::plan::{KeyRecord, plan_group};
+use crate::plan::{KEY_COLUMNS, KeyRecord, KeyRow, plan_group};
 use crate::recent::Recent;
 use crate::row::{EventRow, db_int, db_limit, event_columns, from_db_int, into_events};
 use crate::writer::{BlockingGroupCommit, Writer};
@@ -185,15 +185,32 @@ impl EventLog for SqliteLog {
     async fn idempotent_result(
         &self,
         key: &IdempotencyKey,
-    ) -> Result<Option<Appended>, StoreError> {
-        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT key, stream, first_sequence, last_sequence, last_version FROM idempotency_keys \
-             WHERE key = ?1",
-        )
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM idempotency_keys WHERE key = ?1"
+        )))
         .bind(key.as_str())
         .fetch_optional(&self.readers)
         .await?;
-        Ok(row.map(|row| KeyRecord::from_row(row).1.appended()))
+        Ok(row.map(|row| KeyRecord::from_row(row).1))
+    }
+
+    async fn forget_idempotency_keys(
+        &self,
+        prefix: &str,
+        recorded_before: i64,
+    ) -> Result<u64, StoreError> {
+        let bound = prefix_bound(prefix);
+        let done = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) \
+             AND recorded_at < ?3",
+        )
+        .bind(prefix)
+        .bind(bound)
+        .bind(recorded_before)
+        .execute(&self.readers)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn tail(&self) -> Result<Tail, StoreError> {
@@ -343,10 +360,9 @@ impl BlockingGroupCommit for SqliteWriter {
         {
             let mut head_of =
                 tx.prepare_cached("SELECT MAX(version) FROM events WHERE stream = ?1")?;
-            let mut key_of = tx.prepare_cached(
-                "SELECT key, stream, first_sequence, last_sequence, last_version \
-                 FROM idempotency_keys WHERE key = ?1",
-            )?;
+            let mut key_of = tx.prepare_cached(&format!(
+                "SELECT {KEY_COLUMNS} FROM idempotency_keys WHERE key = ?1"
+            ))?;
             for request in requests.iter() {
                 let stream = request.stream.as_str();
                 if !heads.contains_key(stream) {
@@ -358,7 +374,15 @@ impl BlockingGroupCommit for SqliteWriter {
                 if let Some(key) = &request.idempotency_key {
                     let row = key_of
                         .query_row([key.as_str()], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                            Ok((
+                                r.get(0)?,
+                                r.get(1)?,
+                                r.get(2)?,
+                                r.get(3)?,
+                                r.get(4)?,
+                                r.get(5)?,
+                                r.get(6)?,
+                            ))
                         })
                         .optional()?;
                     known.extend(row.map(KeyRecord::from_row));
@@ -392,8 +416,8 @@ impl BlockingGroupCommit for SqliteWriter {
                 ])?;
             }
             let mut insert_key = tx.prepare_cached(
-                "INSERT INTO idempotency_keys (key, stream, first_sequence, last_sequence, last_version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO idempotency_keys (key, stream, first_sequence, last_sequence, last_version, \
+                 fingerprint, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for k in &plan.keys {
                 insert_key.execute(rusqlite::params![
@@ -402,6 +426,8 @@ impl BlockingGroupCommit for SqliteWriter {
                     db_int(k.first_sequence),
                     db_int(k.last_sequence),
                     db_int(k.last_version),
+                    k.fingerprint.as_deref(),
+                    k.recorded_at,
                 ])?;
             }
             if !plan.rows.is_empty() {

@@ -98,13 +98,25 @@ pub struct StartArgs {
     /// The instance's input.
     #[command(flatten)]
     input: Values,
+    /// Makes the start safe to retry: a second run with the same key and the same input starts
+    /// nothing and prints the first instance.
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
 }
 
 pub async fn start(g: &Global, args: StartArgs) -> anyhow::Result<ExitCode> {
     let person = g.actor()?;
     let input = Value::Object(args.input.to_map()?);
     let rt = g.open().await?;
-    let applied = rt.start(&args.workflow, input, person, CHANNEL).await?;
+    let applied = rt
+        .start_for_client(
+            &args.workflow,
+            input,
+            person,
+            CHANNEL,
+            args.idempotency_key.as_deref(),
+        )
+        .await?;
     if !g.json {
         // The id first, alone on its line, for shell scripts that capture it.
         println!("{}", applied.instance);

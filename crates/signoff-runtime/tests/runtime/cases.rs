@@ -4,6 +4,7 @@ use signoff_core::engine::{Command, InstanceEvent, Status, TaskStatus, Verdict};
 use signoff_runtime::RuntimeError;
 
 use crate::Env;
+pub use crate::idempotency::*;
 
 fn values(v: Value) -> Map<String, Value> {
     match v {

@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
 
 mod cases;
+mod idempotency;
 mod property;
 mod workflows;
 
@@ -147,4 +148,9 @@ on_both_backends!(
     the_outbox_delivers_each_notification_once_and_retries_failures,
     two_triggers_of_one_workflow_both_arm_and_fire_in_one_round,
     computed_numbers_give_the_same_state_live_and_replayed,
+    two_callers_with_one_key_are_both_recorded,
+    a_key_reused_for_another_request_is_refused_and_a_retry_gets_the_first_answer,
+    a_start_retried_with_its_key_starts_once,
+    a_client_key_shaped_like_an_engine_key_stops_no_timer,
+    client_keys_are_forgotten_after_a_day_and_the_engines_are_kept,
 );

@@ -11,7 +11,6 @@ use signoff_core::engine::{Actor, Command, RejectionKind, TaskStatus, Verdict};
 use signoff_core::workflow::{Loaded, StepKind};
 use signoff_core::{RecordedEvent, Timestamp};
 use signoff_runtime::access::InstanceFilter;
-use signoff_runtime::runtime::derived_instance_id;
 use signoff_runtime::timeline::Line;
 use signoff_runtime::{Entry, RuntimeError};
 
@@ -580,17 +579,16 @@ pub async fn start(
             return refusal(&values, rejection.field.as_deref(), &rejection.message);
         }
     }
-    let id = derived_instance_id(&format!("start:web:{}:{key}", viewer.actor.id));
     let rt = &state.runtime;
-    if let Err(e) = rt
-        .start_with_id(&id, &workflow, json!({}), &viewer.actor.id, CHANNEL)
+    // The page's key makes a double submission one start (the key is the viewer's own).
+    let id = match rt
+        .start_for_client(&workflow, json!({}), &viewer.actor.id, CHANNEL, Some(&key))
         .await
     {
-        return match e {
-            RuntimeError::Rejected(r) => refusal(&values, r.field.as_deref(), &r.message),
-            e => failed_page(&viewer.actor, e),
-        };
-    }
+        Ok(applied) => applied.instance,
+        Err(RuntimeError::Rejected(r)) => return refusal(&values, r.field.as_deref(), &r.message),
+        Err(e) => return failed_page(&viewer.actor, e),
+    };
     if let Some((step, _, _)) = first {
         let command = Command::Submit {
             step: step.to_owned(),
@@ -606,7 +604,8 @@ pub async fn start(
             )
             .await
         {
-            Ok(_) => {}
+            // A second submission of the page with other values: the first one stands.
+            Ok(_) | Err(RuntimeError::IdempotencyKeyReused) => {}
             Err(RuntimeError::Rejected(r)) => {
                 // Started; the form stays to fill on the instance page.
                 tracing::info!(instance = %id, reason = %r, "first form refused after start");

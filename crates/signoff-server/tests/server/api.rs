@@ -61,22 +61,25 @@ pub async fn a_deployment_is_requested_decided_and_ended_over_http(s: &Server) {
     // Approving twice with one Idempotency-Key records one decision.
     let approve = json!({"step": "team_review", "verdict": "approve",
                          "justification": "pool size is fine for this load"});
-    let mut versions = Vec::new();
-    for deduplicated in [false, true] {
-        let (status, body) = answer(
-            s.request("bob", Method::POST, &decide)
-                .header("Idempotency-Key", "bob-approves-1")
-                .json(&approve)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+    let mut answers = Vec::new();
+    for replayed in [false, true] {
+        let response = s
+            .request("bob", Method::POST, &decide)
+            .header("Idempotency-Key", "bob-approves-1")
+            .json(&approve)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers().get("idempotent-replayed").is_some(),
+            replayed
+        );
+        let (status, body) = answer(response).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["deduplicated"], deduplicated, "{body}");
-        versions.push(body["version"].clone());
+        answers.push(body);
     }
-    assert_eq!(versions[0], versions[1]);
+    assert_eq!(answers[0], answers[1], "a retry gets the first answer");
+    assert!(!answers[0]["events"].as_array().unwrap().is_empty());
     let decisions = s
         .types()
         .await
@@ -125,7 +128,8 @@ pub async fn a_deployment_is_requested_decided_and_ended_over_http(s: &Server) {
 
     // A start retried with its key starts one instance.
     let mut ids = Vec::new();
-    for want in [StatusCode::CREATED, StatusCode::OK] {
+    // A retried start is answered as the first was: 201, the same instance.
+    for want in [StatusCode::CREATED, StatusCode::CREATED] {
         let (status, body) = answer(
             s.request("carol", Method::POST, "/api/v1/instances")
                 .header("Idempotency-Key", "pipeline-run-77")
@@ -563,4 +567,56 @@ pub async fn the_api_describes_itself_and_counts_for_operators(s: &Server) {
         "{metrics}"
     );
     assert!(metrics.contains("signoff_timers_pending "), "{metrics}");
+}
+
+pub async fn an_idempotency_key_belongs_to_its_caller_and_its_request(s: &Server) {
+    let a = s.low_risk_deployment("carol").await;
+    let b = s.low_risk_deployment("bob").await;
+    let post = |who: &'static str, id: &str, text: &str| {
+        s.request(
+            who,
+            Method::POST,
+            &format!("/api/v1/instances/{id}/comment"),
+        )
+        .header("Idempotency-Key", "same-key-1")
+        .json(&json!({ "text": text }))
+        .send()
+    };
+    // Two callers, one key: both are recorded.
+    let (status, first) = answer(post("carol", &a, "on A").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, second) = answer(post("bob", &b, "on B").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["instance"], b.as_str(), "{second}");
+    assert_eq!(
+        second["events"][0]["type"], "signoff.comment.added",
+        "{second}"
+    );
+    // The same caller's key on another request: refused, nothing written.
+    let before = s.types().await.len();
+    let reused = answer(post("carol", &a, "something else").await.unwrap()).await;
+    assert_problem(
+        &reused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("Idempotency-Key"),
+        Some("idempotency-key-reused"),
+    );
+    let reused = answer(post("carol", &b, "on A").await.unwrap()).await;
+    assert_eq!(reused.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", reused.1);
+    assert_eq!(s.types().await.len(), before);
+    // A start replayed answers as the first did: 201, the same body.
+    let start = json!({"workflow": "deployment-approval"});
+    let mut starts = Vec::new();
+    for _ in 0..2 {
+        let response = s
+            .request("carol", Method::POST, "/api/v1/instances")
+            .header("Idempotency-Key", "start-once")
+            .json(&start)
+            .send()
+            .await
+            .unwrap();
+        starts.push(answer(response).await);
+    }
+    assert_eq!(starts[0].0, StatusCode::CREATED);
+    assert_eq!(starts[0], starts[1]);
 }

@@ -261,6 +261,7 @@ mod api_cases {
         auditors_read_everything_and_change_nothing_others_see_their_part,
         the_state_at_a_past_moment_is_what_was_live_then,
         the_api_describes_itself_and_counts_for_operators,
+        an_idempotency_key_belongs_to_its_caller_and_its_request,
     );
 }
 

@@ -353,6 +353,78 @@ pub async fn a_repeated_idempotency_key_returns_the_first_result_and_writes_noth
     t.cleanup().await;
 }
 
+pub async fn a_key_is_bound_to_its_request_and_expired_keys_of_a_prefix_can_be_forgotten(
+    t: TestLog,
+) {
+    let log = &t.log;
+    let keyed = |name: &str, key: &str, fingerprint: &str| {
+        let mut request = AppendRequest::new(stream(name), ExpectedVersion::Any, events(1))
+            .idempotent(IdempotencyKey::parse(key).expect("key"));
+        request.fingerprint = Some(fingerprint.to_owned());
+        request
+    };
+    let first = log
+        .append(keyed("a", "client:k1", "f1"))
+        .await
+        .expect("first");
+    let stored = log
+        .idempotent_result(&IdempotencyKey::parse("client:k1").expect("key"))
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.fingerprint.as_deref(), Some("f1"));
+    assert_eq!(
+        stored.appended(),
+        Appended {
+            deduplicated: true,
+            ..first
+        }
+    );
+    assert!(stored.recorded_at > 0);
+    let other = log.append(keyed("a", "client:k1", "f2")).await;
+    assert!(
+        matches!(other, Err(StoreError::IdempotencyKeyReused { .. })),
+        "{other:?}"
+    );
+    assert!(
+        log.append(keyed("a", "client:k1", "f1"))
+            .await
+            .expect("retry")
+            .deduplicated
+    );
+    log.append(keyed("b", "engine:k1", "e"))
+        .await
+        .expect("engine key");
+    assert_log_consistent(log, 2).await;
+
+    // Only keys of the prefix, and only those recorded before the moment, are forgotten.
+    assert_eq!(
+        log.forget_idempotency_keys("client:", stored.recorded_at)
+            .await
+            .expect("forget"),
+        0
+    );
+    assert_eq!(
+        log.forget_idempotency_keys("client:", i64::MAX)
+            .await
+            .expect("forget"),
+        1
+    );
+    let again = log
+        .append(keyed("a", "client:k1", "f2"))
+        .await
+        .expect("free again");
+    assert!(!again.deduplicated);
+    assert!(
+        log.idempotent_result(&IdempotencyKey::parse("engine:k1").expect("key"))
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert_log_consistent(log, 3).await;
+    t.cleanup().await;
+}
+
 pub async fn the_database_refuses_update_and_delete(t: TestLog) {
     append(&t.log, "a", ExpectedVersion::Any, 3)
         .await

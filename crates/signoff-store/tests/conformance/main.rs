@@ -38,6 +38,7 @@ conformance!(
     two_writers_on_one_database_keep_the_order_gap_free_and_chained,
     subscribers_see_every_event_once_during_heavy_writes,
     a_repeated_idempotency_key_returns_the_first_result_and_writes_nothing,
+    a_key_is_bound_to_its_request_and_expired_keys_of_a_prefix_can_be_forgotten,
     the_database_refuses_update_and_delete,
     verify_finds_a_tampered_row_at_its_sequence,
     verify_finds_removed_trailing_events,

@@ -192,4 +192,5 @@ fn bench_approvals_approves_every_instance_over_http_and_reports_its_figures() {
     assert_eq!(code, 0, "{out}");
 }
 
+mod crash;
 mod workflows;
