@@ -7,7 +7,8 @@
 //!
 //! Reading is checked here too, as pure functions of the person's roles and the instance:
 //! [`may_read`] for one instance, [`may_audit`] for the whole log (export, verification, the
-//! security stream). Commands are checked by the engine itself ([`crate::engine::decide`]).
+//! security stream). Commands are checked by the engine itself ([`crate::engine::decide`]), which
+//! asks [`may_annotate`] of a comment.
 
 use std::collections::HashMap;
 
@@ -225,20 +226,26 @@ pub fn may_audit(actor: &Actor) -> bool {
 /// someone holding a directory role the workflow names. Lists use it to skip reading instances.
 #[must_use]
 pub fn may_read_all(definition: &Definition, actor: &Actor) -> bool {
-    may_audit(actor)
-        || definition
-            .roles
-            .iter()
-            .any(|(role, spec)| spec.field.is_none() && actor.roles.contains(role.as_str()))
+    may_audit(actor) || holds_a_role_of(definition, actor)
 }
 
-/// Whether the actor may see an instance: [`may_read_all`]; its requester; anyone who submitted
-/// one of its forms, is asked to act on one of its steps, or is named by the person field that
-/// gives one of its roles.
+/// Whether the actor may see an instance: [`may_read_all`], or [`may_annotate`] (its requester,
+/// anyone who takes part in it).
 #[must_use]
 pub fn may_read(definition: &Definition, state: &Instance, actor: &Actor) -> bool {
+    may_audit(actor) || may_annotate(definition, state, actor)
+}
+
+/// Whether the actor may add to an instance what decides nothing (a comment, a signal no step
+/// waits for): whoever may read it, except through the auditor role alone, since an auditor reads
+/// everything and changes nothing. That is the engine itself; someone holding a directory role
+/// the workflow names; its requester; anyone who submitted one of its forms, is asked to act on
+/// one of its steps, or is named by the person field that gives one of its roles.
+#[must_use]
+pub fn may_annotate(definition: &Definition, state: &Instance, actor: &Actor) -> bool {
     let me = actor.id.as_str();
-    may_read_all(definition, actor)
+    me == SYSTEM
+        || holds_a_role_of(definition, actor)
         || state.requester == me
         || state.submitted_by.values().any(|p| p == me)
         || state
@@ -250,6 +257,14 @@ pub fn may_read(definition: &Definition, state: &Instance, actor: &Actor) -> boo
                 .as_ref()
                 .is_some_and(|field| state.person_in_field(field.as_str()) == Some(me))
         })
+}
+
+/// Whether the actor holds a directory role the workflow names (not one taken from a form).
+fn holds_a_role_of(definition: &Definition, actor: &Actor) -> bool {
+    definition
+        .roles
+        .iter()
+        .any(|(role, spec)| spec.field.is_none() && actor.roles.contains(role.as_str()))
 }
 
 #[cfg(test)]
@@ -362,6 +377,12 @@ steps:
         assert!(may_read(definition, &state, &actor("erin", &["reviewer"])));
         assert!(may_read(definition, &state, &actor("zoe", &[AUDITOR_ROLE])));
         assert!(!may_read(definition, &state, &actor("mallory", &["legal"])));
+        assert!(may_annotate(definition, &state, &actor("dave", &[])));
+        assert!(
+            !may_annotate(definition, &state, &actor("zoe", &[AUDITOR_ROLE])),
+            "an auditor reads and changes nothing"
+        );
+        assert!(may_annotate(definition, &state, &Actor::system()));
         assert!(!may_audit(&actor("erin", &["reviewer"])));
         assert!(may_read_all(definition, &actor("erin", &["reviewer"])));
         assert!(

@@ -5,7 +5,8 @@ use super::command::{Command, Context, Rejection, SYSTEM};
 use super::event::InstanceEvent;
 use super::machine::{Machine, Memo};
 use super::state::{Instance, Status};
-use super::{forms, gate, tasks};
+use super::{forms, gate, signals, tasks};
+use crate::access;
 use crate::workflow::{Loaded, StepKind};
 
 /// Decides what `command` does to `state` under the definition `loaded`.
@@ -154,6 +155,15 @@ fn apply(m: &mut Machine<'_>, command: &Command) -> Result<(), Rejection> {
         } => tasks::complete(m, step, item, *status, note),
         Command::PostStatus { step, text } => tasks::post_status(m, step.as_deref(), text),
         Command::Comment { text } => {
+            if !access::may_annotate(m.definition(), &m.state, m.ctx.actor) {
+                return Err(Rejection::forbidden(format!(
+                    "{actor} may not comment on instance {}: comments are by its requester, \
+                     those who take part in it and holders of a role of workflow {}; an auditor \
+                     reads and changes nothing",
+                    m.state.id,
+                    m.definition().id
+                )));
+            }
             if text.trim().is_empty() {
                 return Err(Rejection::invalid("a comment needs text").at_field("text"));
             }
@@ -164,31 +174,7 @@ fn apply(m: &mut Machine<'_>, command: &Command) -> Result<(), Rejection> {
             });
             Ok(())
         }
-        Command::Signal { name } => {
-            m.emit(InstanceEvent::SignalReceived {
-                name: name.clone(),
-                by: actor,
-                at: now,
-            });
-            let waiting: Vec<String> = m
-                .state
-                .active
-                .keys()
-                .filter(|s| {
-                    m.definition()
-                        .step(s)
-                        .and_then(|d| d.wait.as_ref())
-                        .and_then(|w| w.signal.as_ref())
-                        .is_some_and(|sig| sig.as_str() == name)
-                })
-                .cloned()
-                .collect();
-            for step in waiting {
-                let next = m.step(&step)?.next.as_ref().map(|n| n.value.clone());
-                m.complete(&step, "signalled", next.as_deref())?;
-            }
-            Ok(())
-        }
+        Command::Signal { name } => signals::signal(m, name),
         Command::Attach {
             name,
             hash,

@@ -11,6 +11,7 @@ pub mod event;
 pub mod forms;
 pub mod gate;
 mod machine;
+mod signals;
 pub mod state;
 mod tasks;
 

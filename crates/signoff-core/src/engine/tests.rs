@@ -46,6 +46,7 @@ fn dir() -> Dir {
         ("bo", (vec!["change-board", "legal"], "ops")),
         ("lea", (vec!["legal"], "legal")),
         ("cto", (vec!["cto"], "exec")),
+        ("ruth", (vec!["auditor"], "audit")),
     ]))
 }
 
@@ -756,6 +757,150 @@ fn commands_on_an_ended_instance_are_refused() {
     let err = run.submit("rita", low_risk("payments")).unwrap_err();
     assert_eq!(err.kind, RejectionKind::Closed);
     assert!(err.message.contains("ended with the outcome"), "{err}");
+}
+
+/// A memo reviewed by one named person: a workflow that names no role, so only a part in the
+/// instance lets someone in.
+const MEMO: &str = "
+id: memo
+title: Memo
+steps:
+  - id: request
+    form: {fields: [{id: text, type: text}]}
+    next: review
+  - id: review
+    approval: {approvers: [{people: [tom]}]}
+    next: done
+    on_reject: done
+  - id: done
+    end: {outcome: done}
+";
+
+fn comment(run: &mut Run, who: &str) -> Result<Vec<InstanceEvent>, Rejection> {
+    run.act(
+        who,
+        Command::Comment {
+            text: "looks fine".into(),
+        },
+    )
+}
+
+#[test]
+fn a_comment_is_by_those_who_may_read_the_instance_and_not_by_an_auditor() {
+    let mut run = Run::start(MEMO, "rita");
+    let err = comment(&mut run, "tom").unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    assert!(
+        err.message.contains("comments are by its requester"),
+        "{err}"
+    );
+    run.submit("rita", json!({"text": "hello"})).unwrap();
+    // Now the gate waits for tom: he takes part, and may comment.
+    assert_eq!(comment(&mut run, "tom").unwrap().len(), 1);
+    assert_eq!(comment(&mut run, "rita").unwrap().len(), 1);
+    assert_eq!(comment(&mut run, SYSTEM).unwrap().len(), 1);
+    for outsider in ["mallory", "lea", "ruth"] {
+        let err = comment(&mut run, outsider).unwrap_err();
+        assert_eq!(err.kind, RejectionKind::Forbidden, "{outsider}");
+    }
+    let err = comment(&mut run, "ruth").unwrap_err();
+    assert!(
+        err.message.contains("an auditor reads and changes nothing"),
+        "{err}"
+    );
+    // A role the workflow names lets its holders in.
+    let mut run = Run::start(DEPLOY, "rita");
+    assert_eq!(comment(&mut run, "lea").unwrap().len(), 1);
+    assert!(comment(&mut run, "ruth").is_err());
+}
+
+/// A release: the build is signalled by whom the default admits; the deployment by a team lead
+/// or bea only. lea fills in the request for rita.
+const RELEASE: &str = "
+id: release
+title: Release
+roles:
+  team-lead: {}
+steps:
+  - id: request
+    form: {by: {person: lea}, fields: [{id: service, type: text}]}
+    next: built
+  - id: built
+    wait: {signal: built}
+    next: deployed
+  - id: deployed
+    wait: {signal: deployed, by: [{role: team-lead}, {person: bea}]}
+    next: done
+  - id: done
+    end: {outcome: released}
+";
+
+fn signal(run: &mut Run, who: &str, name: &str) -> Result<Vec<InstanceEvent>, Rejection> {
+    run.act(who, Command::Signal { name: name.into() })
+}
+
+#[test]
+fn a_signal_without_by_is_sent_by_the_requester_or_whoever_filled_in_a_form() {
+    let mut run = Run::start(RELEASE, "rita");
+    run.submit("lea", json!({"service": "api"})).unwrap();
+    for outsider in ["tom", "mallory", "ruth"] {
+        let err = signal(&mut run, outsider, "built").unwrap_err();
+        assert_eq!(err.kind, RejectionKind::Forbidden, "{outsider}");
+        assert!(
+            err.message
+                .contains("sent by the requester (rita) or whoever filled in"),
+            "{err}"
+        );
+    }
+    assert!(run.state.active.contains_key("built"));
+    signal(&mut run, "lea", "built").unwrap();
+    assert!(run.state.active.contains_key("deployed"));
+
+    let mut run = Run::start(RELEASE, "rita");
+    run.submit("lea", json!({"service": "api"})).unwrap();
+    signal(&mut run, "rita", "built").unwrap();
+    assert!(run.state.active.contains_key("deployed"));
+}
+
+#[test]
+fn a_signal_with_by_is_sent_only_by_those_it_names_and_the_engine() {
+    let mut run = Run::start(RELEASE, "rita");
+    run.submit("lea", json!({"service": "api"})).unwrap();
+    signal(&mut run, "rita", "built").unwrap();
+    for refused in ["rita", "lea", "ruth"] {
+        let err = signal(&mut run, refused, "deployed").unwrap_err();
+        assert_eq!(err.kind, RejectionKind::Forbidden, "{refused}");
+        assert!(
+            err.message
+                .contains(r#"the signal "deployed" that step "deployed" waits for is sent by the team-lead role or bea"#),
+            "{err}"
+        );
+    }
+    assert!(run.state.active.contains_key("deployed"));
+    signal(&mut run, "tess", "deployed").unwrap();
+    assert_eq!(run.outcome().as_deref(), Some("released"));
+
+    for sender in ["bea", SYSTEM] {
+        let mut run = Run::start(RELEASE, "rita");
+        run.submit("lea", json!({"service": "api"})).unwrap();
+        signal(&mut run, SYSTEM, "built").unwrap();
+        signal(&mut run, sender, "deployed").unwrap();
+        assert_eq!(run.outcome().as_deref(), Some("released"), "{sender}");
+    }
+}
+
+#[test]
+fn a_signal_no_step_waits_for_is_recorded_only_for_those_who_may_comment() {
+    let mut run = Run::start(RELEASE, "rita");
+    let err = signal(&mut run, "mallory", "deployed").unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    assert!(signal(&mut run, "ruth", "deployed").is_err());
+    let events = signal(&mut run, "tom", "deployed").unwrap();
+    assert!(matches!(
+        events.as_slice(),
+        [InstanceEvent::SignalReceived { .. }]
+    ));
+    assert!(run.state.active.contains_key("request"));
 }
 
 #[test]

@@ -514,6 +514,10 @@ pub struct Wait {
     /// With `signal`: give up after this long and follow `on_expire`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Located<Span>>,
+    /// With `signal`: who may send it (roles and people). Without it, the requester and whoever
+    /// filled in one of the instance's forms; the engine itself always may.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Vec<Party>>,
 }
 
 /// Start another workflow.

@@ -373,6 +373,19 @@ impl<'a> Checker<'a> {
                 "`timeout` bounds the wait for a signal; a `for` or `until` wait ends by itself",
             );
         }
+        if let Some(by) = &wait.by
+            && wait.signal.is_none()
+        {
+            let at = by
+                .iter()
+                .find_map(|p| p.role.as_ref().or(p.person.as_ref()).map(|l| l.at))
+                .unwrap_or(step.id.at);
+            self.hinted(
+                at,
+                format!("wait step {id:?} has a `by` but no `signal`"),
+                "`by` names who may send the signal; a `for` or `until` wait ends by itself",
+            );
+        }
     }
 }
 

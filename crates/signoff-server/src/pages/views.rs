@@ -254,6 +254,8 @@ async fn instance_page(
             "event_types": signoff_core::engine::event::TYPES,
             "comment": refused.comment,
             "comment_error": (refused.step == "#comment").then(|| refused.message.clone()),
+            // The engine would refuse it (an auditor changes nothing): no form to fill in vain.
+            "may_comment": signoff_core::access::may_annotate(&entry.loaded.definition, &entry.state, actor),
         }),
     );
     if !refused.message.is_empty() {

@@ -412,6 +412,52 @@ pub async fn auditors_read_everything_and_change_nothing_others_see_their_part(s
             .iter()
             .all(|t| t == "signoff.security.refused")
     );
+    // A comment is recorded in the instance: not by someone who may not read it, nor by an
+    // auditor, who changes nothing. Each refusal goes to the security stream, and only it.
+    for who in ["mia", "ruth"] {
+        let before = s.tail().await;
+        let refused = s
+            .post(who, &format!("{path}/comment"), &json!({"text": "hello"}))
+            .await;
+        assert_problem(&refused, StatusCode::FORBIDDEN, None, Some("forbidden"));
+        assert_eq!(s.tail().await, before + 1, "only the refusal is recorded");
+        let last = s
+            .runtime
+            .events_of_type("signoff.security.refused")
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        let data: Value = serde_json::from_str(last.data.as_str()).unwrap();
+        assert_eq!(data["command"], "comment", "{data}");
+        assert_eq!(data["person"], who, "{data}");
+    }
+    let (status, body) = s
+        .post(
+            "carol",
+            &format!("{path}/comment"),
+            &json!({"text": "thanks"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The instance's page offers the comment form only to those the engine would let comment.
+    for (who, offered) in [("ruth", false), ("carol", true)] {
+        let page = s
+            .http
+            .get(s.url(&path.replace("/api/v1", "")))
+            .header("cookie", format!("signoff_token={}", s.tokens[who]))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            page.contains(&format!("/instances/{id}/comment")),
+            offered,
+            "{who}"
+        );
+    }
     let (status, list) = s.get("mia", "/api/v1/instances").await;
     assert_eq!(status, StatusCode::OK);
     assert!(

@@ -54,6 +54,21 @@ pub(super) fn check(c: &mut Checker<'_>) {
                 c.party(step, party, &format!("`to` of notify step {id:?}"));
             }
         }
+        if let Some(by) = step.wait.as_ref().and_then(|w| w.by.as_ref()) {
+            if by.is_empty() {
+                c.hinted(
+                    step.id.at,
+                    format!(
+                        "`by` of wait step {id:?} names nobody, so no one could send its signal"
+                    ),
+                    "list who may send it, e.g. `- role: requester`, or leave `by` out for the \
+                     requester and whoever filled in a form",
+                );
+            }
+            for party in by {
+                c.party(step, party, &format!("`by` of wait step {id:?}"));
+            }
+        }
         if let Some(cadence) = &step.status_updates {
             c.party(
                 step,
@@ -224,6 +239,41 @@ mod tests {
                     r#"escalation `to` of step "gate" names role "chief""#,
                 ),
                 ("24:39", r#"`to` of notify step "tell" names role "opz""#),
+            ],
+        );
+    }
+
+    #[test]
+    fn who_may_send_a_signal_is_someone_defined_and_only_on_a_signal_wait() {
+        expect(
+            "
+            id: t
+            title: T
+            roles:
+              ops: {}
+            steps:
+              - id: deployed
+                wait: {signal: deployed, by: [{role: ops}, {role: ci}, {person: bob}]}
+                next: nobody
+              - id: nobody
+                wait: {signal: go, by: []}
+                next: pause
+              - id: pause
+                wait: {for: 1h, by: [{person: bob}]}
+                next: done
+              - id: done
+                end: {outcome: ok}
+            ",
+            &[
+                (
+                    "7:55",
+                    r#"`by` of wait step "deployed" names role "ci", which is not defined"#,
+                ),
+                (
+                    "9:9",
+                    r#"`by` of wait step "nobody" names nobody, so no one could send its signal"#,
+                ),
+                ("13:35", r#"wait step "pause" has a `by` but no `signal`"#),
             ],
         );
     }
