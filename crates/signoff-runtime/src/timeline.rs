@@ -91,6 +91,33 @@ pub fn summary(event: &InstanceEvent) -> String {
             next,
             ..
         } => went_on(step, "completed", outcome, next.as_deref()),
+        InstanceEvent::StepFailed {
+            step,
+            rule,
+            expression,
+            error,
+            version,
+            ..
+        } => format!(
+            "step {step} stopped: {} {} could not be evaluated at version {version} ({}); an \
+             operator may retry it once the definition is fixed, or the instance be cancelled",
+            rule.describe(),
+            quoted(expression),
+            quoted(error)
+        ),
+        InstanceEvent::StepRetried {
+            step,
+            by,
+            definition,
+            previous,
+            ..
+        } => {
+            if definition == previous {
+                format!("{by} retried step {step} (same definition)")
+            } else {
+                format!("{by} retried step {step} under definition {definition}")
+            }
+        }
         InstanceEvent::JoinArrived { step, branch, .. } => {
             format!("branch {branch} arrived at {step}")
         }
@@ -282,6 +309,38 @@ mod tests {
             at: Timestamp(0),
         };
         assert_eq!(summary(&event), "step route passed (case 3); next: review");
+    }
+
+    #[test]
+    fn a_stopped_step_says_which_rule_why_and_what_to_do() {
+        let event = InstanceEvent::StepFailed {
+            step: "route".into(),
+            activation: 1,
+            branch: None,
+            rule: signoff_core::engine::Rule::BranchCondition,
+            expression: "data.request.risk == 1".into(),
+            error: "no such overload".into(),
+            version: 7,
+            definition: "sha256:01".into(),
+            at: Timestamp(0),
+        };
+        assert_eq!(
+            summary(&event),
+            "step route stopped: a branch condition \"data.request.risk == 1\" could not be \
+             evaluated at version 7 (\"no such overload\"); an operator may retry it once the \
+             definition is fixed, or the instance be cancelled"
+        );
+        let event = InstanceEvent::StepRetried {
+            step: "route".into(),
+            definition: "sha256:02".into(),
+            previous: "sha256:01".into(),
+            by: "mia".into(),
+            at: Timestamp(0),
+        };
+        assert_eq!(
+            summary(&event),
+            "mia retried step route under definition sha256:02"
+        );
     }
 
     #[test]

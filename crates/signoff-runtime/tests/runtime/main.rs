@@ -147,4 +147,5 @@ on_both_backends!(
     the_outbox_delivers_each_notification_once_and_retries_failures,
     two_triggers_of_one_workflow_both_arm_and_fire_in_one_round,
     computed_numbers_give_the_same_state_live_and_replayed,
+    a_rule_that_errors_stops_the_instance_until_an_operator_retries_it_fixed,
 );
