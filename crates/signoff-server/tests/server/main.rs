@@ -261,6 +261,7 @@ mod api_cases {
         auditors_read_everything_and_change_nothing_others_see_their_part,
         the_state_at_a_past_moment_is_what_was_live_then,
         the_api_describes_itself_and_counts_for_operators,
+        a_retry_is_for_operators_and_only_of_a_stopped_step,
     );
 }
 
