@@ -50,6 +50,17 @@ fn quoted(text: &str) -> String {
     format!("{out:?}")
 }
 
+/// At most 120 characters of `text` (an expression, an error), on one line.
+fn cut(text: &str) -> String {
+    const MAX: usize = 120;
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = one_line.chars().take(MAX).collect();
+    if one_line.chars().count() > MAX {
+        out.push('…');
+    }
+    out
+}
+
 /// What an event says, as a sentence.
 #[must_use]
 pub fn summary(event: &InstanceEvent) -> String {
@@ -99,11 +110,11 @@ pub fn summary(event: &InstanceEvent) -> String {
             version,
             ..
         } => format!(
-            "step {step} stopped: {} {} could not be evaluated at version {version} ({}); an \
+            "step {step} stopped: {} `{}` could not be evaluated at version {version}: {}; an \
              operator may retry it once the definition is fixed, or the instance be cancelled",
             rule.describe(),
-            quoted(expression),
-            quoted(error)
+            cut(expression),
+            cut(error)
         ),
         InstanceEvent::StepRetried {
             step,
@@ -326,8 +337,8 @@ mod tests {
         };
         assert_eq!(
             summary(&event),
-            "step route stopped: a branch condition \"data.request.risk == 1\" could not be \
-             evaluated at version 7 (\"no such overload\"); an operator may retry it once the \
+            "step route stopped: a branch condition `data.request.risk == 1` could not be \
+             evaluated at version 7: no such overload; an operator may retry it once the \
              definition is fixed, or the instance be cancelled"
         );
         let event = InstanceEvent::StepRetried {

@@ -171,7 +171,9 @@ impl<'a> Machine<'a> {
     pub fn eval(&self, source: &str, approver: Option<&Approver>) -> Result<Value, String> {
         let expression = self.compiled(source)?;
         let vars = self.variables()?;
-        expression.eval_in(&vars, approver)
+        expression
+            .eval_in(&vars, approver)
+            .map_err(|e| without_source(e, source))
     }
 
     /// [`Machine::eval`] as a condition: anything but `true` or `false` is an error.
@@ -181,7 +183,9 @@ impl<'a> Machine<'a> {
     pub fn eval_bool(&self, source: &str, approver: Option<&Approver>) -> Result<bool, String> {
         let expression = self.compiled(source)?;
         let vars = self.variables()?;
-        expression.eval_bool_in(&vars, approver)
+        expression
+            .eval_bool_in(&vars, approver)
+            .map_err(|e| without_source(e, source))
     }
 
     fn compiled(&self, source: &str) -> Result<&'a crate::workflow::expr::Expression, String> {
@@ -719,6 +723,15 @@ impl<'a> Machine<'a> {
         if let Some(timer) = self.cadence_timer(step) {
             self.schedule(step.id.as_str(), timer.purpose, timer.due, &timer.tag);
         }
+    }
+}
+
+/// An evaluation error without the expression's text the interpreter appends: the failure
+/// records the expression beside it.
+fn without_source(error: String, source: &str) -> String {
+    match error.strip_suffix(&format!(" (in {source:?})")) {
+        Some(short) => short.to_owned(),
+        None => error,
     }
 }
 

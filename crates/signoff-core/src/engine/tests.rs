@@ -1329,6 +1329,13 @@ fn only_a_stopped_step_is_retried() {
         .unwrap_err();
     assert_eq!(err.kind, RejectionKind::Closed);
     assert!(err.message.contains("check has"), "{err}");
+    // The operators it waits for may read it while it is stopped, and only then.
+    let mia = run.dir.profile("mia").unwrap();
+    assert!(crate::access::may_read(
+        &run.loaded.definition,
+        &run.state,
+        &mia
+    ));
     // The requester cancels a stopped instance as any other.
     run.act(
         "rita",
@@ -1338,4 +1345,9 @@ fn only_a_stopped_step_is_retried() {
     )
     .unwrap();
     assert!(run.state.failures().next().is_none());
+    assert!(!crate::access::may_read(
+        &run.loaded.definition,
+        &run.state,
+        &mia
+    ));
 }
