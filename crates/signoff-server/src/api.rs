@@ -631,7 +631,8 @@ command_route!(
     |b| Command::Comment { text: b.text }
 );
 command_route!(
-    /// Cancels the instance (its requester only).
+    /// Cancels the instance (its requester; an operator too once a rule stopped one of its
+    /// steps).
     cancel, "/api/v1/instances/{id}/cancel", CancelRequest,
     |b| Command::Cancel { reason: b.reason }
 );

@@ -164,7 +164,7 @@ enum Command {
     Signal(act::SignalArgs),
     /// Attach a file as evidence (stored by its hash, the hash recorded in the log).
     Attach(act::AttachArgs),
-    /// Cancel an instance (its requester only).
+    /// Cancel an instance (its requester; an operator too once a rule stopped one of its steps).
     Cancel(act::CancelArgs),
     /// Retry a step a rule stopped, under the workflow's current (fixed) definition (operators
     /// only).

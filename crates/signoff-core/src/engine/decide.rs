@@ -244,9 +244,13 @@ fn apply(m: &mut Machine<'_>, command: &Command) -> Result<(), Rejection> {
             Ok(())
         }
         Command::Cancel { reason } => {
-            if actor != m.state.requester && actor != SYSTEM {
+            // An operator may end what a rule stopped rather than fix it.
+            let operator_on_stopped =
+                m.ctx.actor.roles.contains(OPERATOR) && m.state.failures().next().is_some();
+            if actor != m.state.requester && actor != SYSTEM && !operator_on_stopped {
                 return Err(Rejection::forbidden(format!(
-                    "only the requester ({}) may cancel this instance",
+                    "only the requester ({}) may cancel this instance (or an operator, once a \
+                     rule has stopped one of its steps)",
                     m.state.requester
                 )));
             }

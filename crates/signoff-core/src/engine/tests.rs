@@ -1336,9 +1336,18 @@ fn only_a_stopped_step_is_retried() {
         &run.state,
         &mia
     ));
-    // The requester cancels a stopped instance as any other.
+    // An operator may cancel it as well as its requester, while it is stopped.
+    let err = run
+        .act(
+            "tom",
+            Command::Cancel {
+                reason: "not mine".into(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
     run.act(
-        "rita",
+        "mia",
         Command::Cancel {
             reason: "the definition is being fixed".into(),
         },
@@ -1350,4 +1359,17 @@ fn only_a_stopped_step_is_retried() {
         &run.state,
         &mia
     ));
+}
+
+#[test]
+fn an_operator_cancels_only_an_instance_a_rule_stopped() {
+    let mut run = Run::start(DEPLOY, "rita");
+    let cancel = || Command::Cancel {
+        reason: "tidying up".into(),
+    };
+    let err = run.act("mia", cancel()).unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    let mut run = stops_at_check(BRANCH, Rule::BranchCondition);
+    run.act("mia", cancel()).unwrap();
+    assert!(matches!(run.state.status, Status::Cancelled { .. }));
 }
