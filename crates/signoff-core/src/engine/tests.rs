@@ -1373,3 +1373,68 @@ fn an_operator_cancels_only_an_instance_a_rule_stopped() {
     run.act("mia", cancel()).unwrap();
     assert!(matches!(run.state.status, Status::Cancelled { .. }));
 }
+
+#[test]
+fn each_kind_of_rule_stopped_is_retried_once_fixed() {
+    for (check, rule, broken, fixed) in [
+        (
+            EXCLUSION,
+            Rule::Exclusion,
+            "[data.request.reviewer]",
+            "has(data.request.reviewer) ? [data.request.reviewer] : []",
+        ),
+        (
+            PREDICATE,
+            Rule::ApproverPredicate,
+            "approver.team == data.request.note",
+            "approver.team == data.request.team",
+        ),
+        (
+            CHILD,
+            Rule::WorkflowInput,
+            "data.request.note",
+            r#"has(data.request.note) ? data.request.note : """#,
+        ),
+        (
+            WAIT,
+            Rule::WaitUntil,
+            "data.request.note",
+            r#"has(data.request.note) ? data.request.note : """#,
+        ),
+        (
+            TEMPLATE,
+            Rule::Template,
+            "{{ data.request.note.text }}",
+            "{{ data.request.note }}",
+        ),
+    ] {
+        let mut run = stops_at_check(check, rule);
+        let quoted = |text: &str| format!("'{text}'");
+        let fixed_check =
+            if check.contains(&quoted(broken)) || check.contains(&format!("\"{broken}\"")) {
+                check.replace(broken, fixed)
+            } else {
+                check.replace(broken, &quoted(fixed))
+            };
+        run.loaded = loaded(&with_check(&fixed_check));
+        let events = run
+            .act(
+                "mia",
+                Command::Retry {
+                    step: "check".into(),
+                },
+            )
+            .unwrap();
+        assert!(!run.state.is_stopped("check"), "{rule:?}: {events:#?}");
+        let went_on = events.iter().any(|e| match e {
+            InstanceEvent::StepEntered { step, gate, .. } => step == "check" && gate.is_some(),
+            InstanceEvent::WorkflowRequested { input, .. } => input == &json!({"note": ""}),
+            InstanceEvent::StepPassed { step, outcome, .. } => {
+                step == "check" && (outcome == "waited" || outcome == "sent")
+            }
+            _ => false,
+        });
+        assert!(went_on, "{rule:?}: {events:#?}");
+        assert_eq!(replay("i-1", &run.log), run.state, "{rule:?}");
+    }
+}
