@@ -230,7 +230,7 @@ pub fn may_read_all(definition: &Definition, actor: &Actor) -> bool {
 }
 
 /// Whether the actor may see an instance: [`may_read_all`], or [`may_annotate`] (its requester,
-/// anyone who takes part in it).
+/// anyone who takes part in it, an operator while a step of it is stopped).
 #[must_use]
 pub fn may_read(definition: &Definition, state: &Instance, actor: &Actor) -> bool {
     may_audit(actor) || may_annotate(definition, state, actor)
@@ -246,6 +246,8 @@ pub fn may_annotate(definition: &Definition, state: &Instance, actor: &Actor) ->
     let me = actor.id.as_str();
     me == SYSTEM
         || holds_a_role_of(definition, actor)
+        // A stopped step waits for an operator.
+        || (actor.roles.contains(crate::engine::OPERATOR) && state.failures().next().is_some())
         || state.requester == me
         || state.submitted_by.values().any(|p| p == me)
         || state

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use signoff_core::Timestamp;
-use signoff_core::engine::{Command, InstanceEvent, Status};
+use signoff_core::engine::{Command, InstanceEvent, OPERATOR, Status};
 use signoff_core::workflow::StepKind;
 
 use crate::error::RuntimeError;
@@ -22,7 +22,8 @@ pub struct InboxItem {
     pub workflow: String,
     /// The step.
     pub step: String,
-    /// `form`, `approval`, `tasks`…
+    /// `form`, `approval`, `tasks`…, or `stopped` for a step a rule stopped (in operators'
+    /// inboxes).
     pub kind: String,
     /// The step's title.
     pub title: String,
@@ -92,14 +93,43 @@ impl Notification {
 }
 
 impl Runtime {
-    /// What waits for `person` now: forms to fill, gates to decide, tasks to do.
+    /// What waits for `person` now: forms to fill, gates to decide, tasks to do, and for an
+    /// operator, steps a rule stopped.
     #[must_use]
     pub fn inbox(&self, person: &str) -> Vec<InboxItem> {
         let mut items = Vec::new();
         // Read in place: cloning every running instance per call would cost more than the answer.
         let view = self.view();
+        let operator = view.directory.holds(person, OPERATOR);
         for entry in view.running.values() {
             for (step, active) in &entry.state.active {
+                if active.failure.is_some() {
+                    // A stopped step waits for an operator, and for nobody else.
+                    if operator {
+                        items.push(InboxItem {
+                            instance: entry.state.id.clone(),
+                            workflow: entry.state.workflow.clone(),
+                            step: step.clone(),
+                            kind: "stopped".to_owned(),
+                            title: format!(
+                                "Stopped: {}",
+                                entry
+                                    .loaded
+                                    .definition
+                                    .step(step)
+                                    .map_or(step.as_str(), |d| if d.title.is_empty() {
+                                        step.as_str()
+                                    } else {
+                                        d.title.as_str()
+                                    })
+                            ),
+                            tasks: Vec::new(),
+                            since: active.entered_at,
+                            deadline: None,
+                        });
+                    }
+                    continue;
+                }
                 if !active.assignees.iter().any(|a| a == person) {
                     continue;
                 }

@@ -700,6 +700,19 @@ impl Runtime {
             // A retry of a command already recorded: its first answer, nothing decided again.
             return Ok(first);
         }
+        // A retry is decided under the workflow's current definition (fixed, presumably), which
+        // the instance pins from then on: recorded in the log first, so replay finds it.
+        let current = match &command {
+            Command::Retry { .. } => {
+                let workflow = self.load(id).await?.state.workflow;
+                let loaded = self
+                    .definition(&workflow)
+                    .ok_or(RuntimeError::UnknownWorkflow(workflow))?;
+                self.record_definition(&loaded).await?;
+                Some(loaded)
+            }
+            _ => None,
+        };
         for _ in 0..MAX_CONFLICT_RETRIES {
             let entry = self.load(id).await?;
             // Decided in a block of its own: the context borrows the directory, which must not
@@ -711,7 +724,8 @@ impl Runtime {
                     actor: &actor,
                     people: &*directory,
                 };
-                decide_with(&entry.loaded, &entry.state, &command, &ctx, &entry.memo)
+                let loaded = current.as_ref().unwrap_or(&entry.loaded);
+                decide_with(loaded, &entry.state, &command, &ctx, &entry.memo)
             };
             let events = match decided {
                 Ok(events) => events,
@@ -1100,6 +1114,15 @@ impl View {
             }
             InstanceEvent::StepEntered { step, .. } | InstanceEvent::StepPassed { step, .. } => {
                 self.trigger(id, &workflow, Some(step), None);
+            }
+            InstanceEvent::StepRetried { definition, .. } => {
+                // From now on the instance runs the definition it was retried under.
+                match self.definitions.by_hash(definition) {
+                    Some(loaded) => entry.loaded = loaded,
+                    None => {
+                        tracing::error!(instance = id, %definition, "retried under a definition the log does not hold");
+                    }
+                }
             }
             InstanceEvent::Ended { outcome, .. } => {
                 self.trigger(id, &workflow, None, Some(outcome));

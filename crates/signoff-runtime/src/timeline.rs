@@ -50,6 +50,17 @@ fn quoted(text: &str) -> String {
     format!("{out:?}")
 }
 
+/// At most 120 characters of `text` (an expression, an error), on one line.
+fn cut(text: &str) -> String {
+    const MAX: usize = 120;
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = one_line.chars().take(MAX).collect();
+    if one_line.chars().count() > MAX {
+        out.push('…');
+    }
+    out
+}
+
 /// What an event says, as a sentence.
 #[must_use]
 pub fn summary(event: &InstanceEvent) -> String {
@@ -91,6 +102,33 @@ pub fn summary(event: &InstanceEvent) -> String {
             next,
             ..
         } => went_on(step, "completed", outcome, next.as_deref()),
+        InstanceEvent::StepFailed {
+            step,
+            rule,
+            expression,
+            error,
+            version,
+            ..
+        } => format!(
+            "step {step} stopped: {} `{}` could not be evaluated at version {version}: {}; an \
+             operator may retry it once the definition is fixed, or the instance be cancelled",
+            rule.describe(),
+            cut(expression),
+            cut(error)
+        ),
+        InstanceEvent::StepRetried {
+            step,
+            by,
+            definition,
+            previous,
+            ..
+        } => {
+            if definition == previous {
+                format!("{by} retried step {step} (same definition)")
+            } else {
+                format!("{by} retried step {step} under definition {definition}")
+            }
+        }
         InstanceEvent::JoinArrived { step, branch, .. } => {
             format!("branch {branch} arrived at {step}")
         }
@@ -282,6 +320,38 @@ mod tests {
             at: Timestamp(0),
         };
         assert_eq!(summary(&event), "step route passed (case 3); next: review");
+    }
+
+    #[test]
+    fn a_stopped_step_says_which_rule_why_and_what_to_do() {
+        let event = InstanceEvent::StepFailed {
+            step: "route".into(),
+            activation: 1,
+            branch: None,
+            rule: signoff_core::engine::Rule::BranchCondition,
+            expression: "data.request.risk == 1".into(),
+            error: "no such overload".into(),
+            version: 7,
+            definition: "sha256:01".into(),
+            at: Timestamp(0),
+        };
+        assert_eq!(
+            summary(&event),
+            "step route stopped: a branch condition `data.request.risk == 1` could not be \
+             evaluated at version 7: no such overload; an operator may retry it once the \
+             definition is fixed, or the instance be cancelled"
+        );
+        let event = InstanceEvent::StepRetried {
+            step: "route".into(),
+            definition: "sha256:02".into(),
+            previous: "sha256:01".into(),
+            by: "mia".into(),
+            at: Timestamp(0),
+        };
+        assert_eq!(
+            summary(&event),
+            "mia retried step route under definition sha256:02"
+        );
     }
 
     #[test]

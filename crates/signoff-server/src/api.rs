@@ -279,6 +279,14 @@ pub struct CancelRequest {
     pub reason: String,
 }
 
+/// Retry a step a rule stopped.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryRequest {
+    /// The stopped step (the instance's `failure` names it).
+    pub step: String,
+}
+
 /// Who is calling.
 #[derive(Serialize, ToSchema)]
 pub struct Me {
@@ -634,9 +642,17 @@ command_route!(
     |b| Command::Comment { text: b.text }
 );
 command_route!(
-    /// Cancels the instance (its requester only).
+    /// Cancels the instance (its requester; an operator too once a rule stopped one of its
+    /// steps).
     cancel, "/api/v1/instances/{id}/cancel", CancelRequest,
     |b| Command::Cancel { reason: b.reason }
+);
+command_route!(
+    /// Retries a step a rule stopped (`signoff.step.failed`), under the workflow's current
+    /// definition, which the instance pins from then on (holders of the `operator` role only).
+    /// If the rule fails again, another `signoff.step.failed` is recorded.
+    retry, "/api/v1/instances/{id}/retry", RetryRequest,
+    |b| Command::Retry { step: b.step }
 );
 
 /// What waits for the caller: forms, decisions and tasks, with deadlines.
@@ -725,6 +741,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/instances/{id}/complete", post(complete))
         .route("/api/v1/instances/{id}/comment", post(comment))
         .route("/api/v1/instances/{id}/cancel", post(cancel))
+        .route("/api/v1/instances/{id}/retry", post(retry))
         .route("/api/v1/inbox", get(inbox))
         .route("/api/v1/me", get(me))
         .route("/api/v1/export", get(export))

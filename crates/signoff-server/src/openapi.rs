@@ -28,7 +28,7 @@ use crate::{api, events, problem};
         api::list_definitions, api::show_definition, api::validate_definition,
         api::list_instances, api::start_instance, api::show_instance, api::state_at,
         api::timeline, api::submit, api::decide, api::complete, api::comment, api::cancel,
-        api::inbox, api::me, api::export, api::verify, events::events,
+        api::retry, api::inbox, api::me, api::export, api::verify, events::events,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),

@@ -393,3 +393,16 @@ pub async fn cancel(g: &Global, args: CancelArgs) -> anyhow::Result<ExitCode> {
     };
     execute(g, "cancelled", &args.instance, command, None).await
 }
+
+#[derive(clap::Args)]
+pub struct RetryArgs {
+    /// The instance id.
+    instance: String,
+    /// The step a rule stopped (`signoff status ID` names it).
+    step: String,
+}
+
+pub async fn retry(g: &Global, args: RetryArgs) -> anyhow::Result<ExitCode> {
+    let command = Command::Retry { step: args.step };
+    execute(g, "retried", &args.instance, command, None).await
+}

@@ -164,8 +164,11 @@ enum Command {
     Signal(act::SignalArgs),
     /// Attach a file as evidence (stored by its hash, the hash recorded in the log).
     Attach(act::AttachArgs),
-    /// Cancel an instance (its requester only).
+    /// Cancel an instance (its requester; an operator too once a rule stopped one of its steps).
     Cancel(act::CancelArgs),
+    /// Retry a step a rule stopped, under the workflow's current (fixed) definition (operators
+    /// only).
+    Retry(act::RetryArgs),
     /// The state of an instance, or the list of running instances.
     Status(show::StatusArgs),
     /// What waits for a person: forms, decisions, tasks.
@@ -213,6 +216,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Signal(args) => act::signal(g, args).await,
         Command::Attach(args) => act::attach(g, args).await,
         Command::Cancel(args) => act::cancel(g, args).await,
+        Command::Retry(args) => act::retry(g, args).await,
         Command::Status(args) => show::status(g, args).await,
         Command::Inbox(args) => show::inbox(g, args).await,
         Command::Timeline(args) => show::timeline(g, args).await,

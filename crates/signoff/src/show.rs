@@ -44,6 +44,20 @@ fn print_state(state: &Instance) {
     println!("requester  {}", state.requester);
     println!("started    {}", state.started_at.to_rfc3339());
     println!("status     {}", status_word(&state.status));
+    for (step, failure) in state.failures() {
+        println!(
+            "stopped    at {step}: {} `{}` could not be evaluated at version {}: {}",
+            failure.rule.describe(),
+            failure.expression,
+            failure.version,
+            failure.error
+        );
+        println!(
+            "           fix the definition, then an operator retries: signoff retry {} {step} \
+             (or the requester cancels: signoff cancel {} --reason ...)",
+            state.id, state.id
+        );
+    }
     for (step, active) in &state.active {
         let mut line = format!("  at {step}");
         if !active.assignees.is_empty() {
@@ -113,7 +127,15 @@ pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
             println!("no instance is running");
         } else {
             for e in &running {
-                let at: Vec<&str> = e.state.active.keys().map(String::as_str).collect();
+                let at: Vec<String> = e
+                    .state
+                    .active
+                    .iter()
+                    .map(|(step, a)| match a.failure {
+                        Some(_) => format!("{step} (stopped)"),
+                        None => step.clone(),
+                    })
+                    .collect();
                 println!(
                     "{}  {:<24} {:<12} at {}",
                     e.state.id,

@@ -111,6 +111,12 @@ pub enum Command {
         /// Why.
         reason: String,
     },
+    /// Enter again a step a rule stopped (`signoff.step.failed`), under the workflow's current
+    /// definition: an operator's answer once the definition is fixed.
+    Retry {
+        /// The stopped step.
+        step: String,
+    },
     /// Fire a due timer (the runtime's timer reactor only).
     FireTimer {
         /// The timer.
@@ -135,6 +141,7 @@ impl Command {
             Self::Attach { .. } => "attach",
             Self::Link { .. } => "link",
             Self::Cancel { .. } => "cancel",
+            Self::Retry { .. } => "retry",
             Self::FireTimer { .. } => "fire-timer",
         }
     }
@@ -147,7 +154,8 @@ impl Command {
             | Self::Decide { step, .. }
             | Self::Revoke { step, .. }
             | Self::Delegate { step, .. }
-            | Self::Complete { step, .. } => Some(step),
+            | Self::Complete { step, .. }
+            | Self::Retry { step } => Some(step),
             Self::PostStatus { step, .. } => step.as_deref(),
             _ => None,
         }
@@ -178,6 +186,10 @@ impl Actor {
 
 /// The actor id of the engine itself.
 pub const SYSTEM: &str = "system";
+
+/// The directory role of the people who run signoff: they may retry a step a rule stopped (and
+/// so re-pin its instance to the current definition), which its participants may not.
+pub const OPERATOR: &str = "operator";
 
 /// What the core may ask of the directory: pure lookups on a snapshot the runtime holds.
 pub trait People {

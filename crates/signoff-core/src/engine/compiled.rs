@@ -35,26 +35,40 @@ pub(crate) fn matches(pattern: &str, text: &str) -> bool {
     compiled.is_some_and(|r| r.is_match(text))
 }
 
-/// Renders a message template with `vars`; a template that fails to render is shown as written.
-pub(crate) fn render(template: &str, vars: &Value) -> String {
+/// Renders a message template with `vars`.
+///
+/// # Errors
+/// Why the template does not compile or render (an attribute of something undefined, a filter
+/// on the wrong type): the step that renders it stops, rather than send the template as written
+/// or a part of it left out.
+pub(crate) fn render(template: &str, vars: &Value) -> Result<String, String> {
     if !template.contains("{{") && !template.contains("{%") {
-        return template.to_owned();
+        return Ok(template.to_owned());
     }
     let mut env = TEMPLATES.lock().unwrap_or_else(PoisonError::into_inner);
     if env.get_template(template).is_err() {
         if env.templates().count() >= MAX_ENTRIES {
             env.clear_templates();
         }
-        if env
-            .add_template_owned(template.to_owned(), template.to_owned())
-            .is_err()
-        {
-            return template.to_owned();
-        }
+        env.add_template_owned(template.to_owned(), template.to_owned())
+            .map_err(|e| describe(&e))?;
     }
     env.get_template(template)
         .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(vars))))
-        .unwrap_or_else(|_| template.to_owned())
+        .map_err(|e| describe(&e))
+}
+
+/// A template error on one line, without the template's name (which is its whole text).
+fn describe(error: &minijinja::Error) -> String {
+    let mut text = error.kind().to_string();
+    if let Some(detail) = error.detail() {
+        text.push_str(": ");
+        text.push_str(detail);
+    }
+    if let Some(line) = error.line() {
+        text.push_str(&format!(" (line {line})"));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -71,15 +85,18 @@ mod tests {
     }
 
     #[test]
-    fn templates_render_the_same_every_time_and_broken_ones_as_written() {
+    fn templates_render_the_same_every_time_and_broken_ones_are_errors() {
         let vars = serde_json::json!({"data": {"request": {"service": "api"}}});
         for _ in 0..2 {
             assert_eq!(
                 render("Deploy {{ data.request.service }}", &vars),
-                "Deploy api"
+                Ok("Deploy api".to_owned())
             );
-            assert_eq!(render("plain", &vars), "plain");
-            assert_eq!(render("{{ broken", &vars), "{{ broken");
+            assert_eq!(render("plain", &vars), Ok("plain".to_owned()));
+            let broken = render("{{ broken", &vars).unwrap_err();
+            assert!(broken.contains("syntax error"), "{broken}");
+            let undefined = render("{{ data.nothing.here }}", &vars).unwrap_err();
+            assert!(undefined.contains("undefined"), "{undefined}");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `decide`: a command, the state and the definition in; the events it causes, or a typed
 //! refusal, out. Pure: the time and the directory are given, nothing is read or written.
 
-use super::command::{Command, Context, Rejection, SYSTEM};
+use super::command::{Command, Context, OPERATOR, Rejection, SYSTEM};
 use super::event::InstanceEvent;
 use super::machine::{Machine, Memo};
 use super::state::{Instance, Status};
@@ -228,9 +228,13 @@ fn apply(m: &mut Machine<'_>, command: &Command) -> Result<(), Rejection> {
             Ok(())
         }
         Command::Cancel { reason } => {
-            if actor != m.state.requester && actor != SYSTEM {
+            // An operator may end what a rule stopped rather than fix it.
+            let operator_on_stopped =
+                m.ctx.actor.roles.contains(OPERATOR) && m.state.failures().next().is_some();
+            if actor != m.state.requester && actor != SYSTEM && !operator_on_stopped {
                 return Err(Rejection::forbidden(format!(
-                    "only the requester ({}) may cancel this instance",
+                    "only the requester ({}) may cancel this instance (or an operator, once a \
+                     rule has stopped one of its steps)",
                     m.state.requester
                 )));
             }
@@ -246,6 +250,7 @@ fn apply(m: &mut Machine<'_>, command: &Command) -> Result<(), Rejection> {
             });
             Ok(())
         }
+        Command::Retry { step } => retry(m, step),
         Command::FireTimer { id } => {
             if actor != SYSTEM {
                 return Err(Rejection::forbidden("timers are fired by the engine only"));
@@ -273,6 +278,70 @@ fn apply(m: &mut Machine<'_>, command: &Command) -> Result<(), Rejection> {
             }
         }
     }
+}
+
+/// Enters again a step a rule stopped, under the definition `m` decides with: the workflow's
+/// current one, which the runtime gives for a retry and which the instance pins from now on.
+fn retry(m: &mut Machine<'_>, step: &str) -> Result<(), Rejection> {
+    let actor = m.ctx.actor;
+    if actor.id != SYSTEM && !actor.roles.contains(OPERATOR) {
+        return Err(Rejection::forbidden(format!(
+            "only an operator (a holder of the {OPERATOR} role) may retry a stopped step; {} \
+             is not one. Ask an operator, or have the requester cancel the instance",
+            actor.id
+        )));
+    }
+    let Some(failed) = m.state.active.get(step).filter(|a| a.failure.is_some()) else {
+        let stopped: Vec<&str> = m.state.failures().map(|(s, _)| s).collect();
+        return Err(Rejection::closed(if stopped.is_empty() {
+            format!(
+                "the step {step:?} has not stopped, and no step of instance {} has; there is \
+                 nothing to retry",
+                m.state.id
+            )
+        } else {
+            format!(
+                "the step {step:?} has not stopped; {} has: retry that",
+                stopped.join(", ")
+            )
+        }));
+    };
+    let branch = failed.branch.clone();
+    if m.definition().id.value != m.state.workflow {
+        return Err(Rejection::invalid(format!(
+            "instance {} runs workflow {}, not {}",
+            m.state.id,
+            m.state.workflow,
+            m.definition().id.value
+        )));
+    }
+    // Every step the instance still has open, or a timer for, must be in the definition it
+    // will pin: a fix that drops one would strand the instance.
+    let missing: Vec<&str> = m
+        .state
+        .active
+        .keys()
+        .map(String::as_str)
+        .chain(m.state.timers.values().map(|t| t.step.as_str()))
+        .filter(|s| m.definition().step(s).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Rejection::invalid(format!(
+            "the current definition of {} has no step {}, which instance {} has open; restore \
+             it, or cancel the instance",
+            m.state.workflow,
+            missing.join(", "),
+            m.state.id
+        )));
+    }
+    m.emit(InstanceEvent::StepRetried {
+        step: step.to_owned(),
+        definition: m.loaded.hash.clone(),
+        previous: m.state.definition.clone(),
+        by: actor.id.clone(),
+        at: m.now(),
+    });
+    m.enter(step, branch)
 }
 
 /// Folds events into the state they make.

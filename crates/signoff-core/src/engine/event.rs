@@ -97,6 +97,39 @@ pub struct TimerSet {
     pub due: Timestamp,
 }
 
+/// The kind of rule of a definition that could not be evaluated, stopping its step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// A gate's separation of duties: `separation.exclude`.
+    Exclusion,
+    /// An approver group's `when` predicate.
+    ApproverPredicate,
+    /// A branch case's `when` condition.
+    BranchCondition,
+    /// A wait's `until` time.
+    WaitUntil,
+    /// A notification's subject or body template.
+    Template,
+    /// An input of a workflow a `start_workflow` step starts.
+    WorkflowInput,
+}
+
+impl Rule {
+    /// The rule as a person reads it: "the separation-of-duties exclusion".
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Exclusion => "the separation-of-duties exclusion",
+            Self::ApproverPredicate => "an approver predicate",
+            Self::BranchCondition => "a branch condition",
+            Self::WaitUntil => "the wait's until time",
+            Self::Template => "a notification template",
+            Self::WorkflowInput => "an input of the workflow to start",
+        }
+    }
+}
+
 /// A decision on a gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -204,6 +237,46 @@ pub enum InstanceEvent {
         /// The step taken next, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next: Option<String>,
+        /// When.
+        at: Timestamp,
+    },
+    /// A rule of the step could not be evaluated: the step stopped there, taking no path,
+    /// opening nothing and admitting nobody, until an operator retries it or the instance is
+    /// cancelled. An error in an approval engine must never open a door.
+    #[serde(rename = "signoff.step.failed")]
+    StepFailed {
+        /// The step.
+        step: String,
+        /// The activation that failed (entering the step counts as one).
+        activation: u32,
+        /// The parallel branch it runs in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<String>,
+        /// What kind of rule.
+        rule: Rule,
+        /// The expression or template, as written in the definition.
+        expression: String,
+        /// Why it could not be evaluated.
+        error: String,
+        /// The instance's version (events applied) whose data the rule read.
+        version: u64,
+        /// The definition it was evaluated under.
+        definition: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// An operator retried a failed step: the instance pins `definition` from now on (the
+    /// definition as fixed), and the step is entered again under it.
+    #[serde(rename = "signoff.step.retried")]
+    StepRetried {
+        /// The step.
+        step: String,
+        /// The definition pinned from now on.
+        definition: String,
+        /// The definition pinned until now.
+        previous: String,
+        /// Who retried.
+        by: String,
         /// When.
         at: Timestamp,
     },
@@ -441,7 +514,7 @@ pub enum InstanceEvent {
 }
 
 /// Every instance event type, with its schema version (all 1 so far).
-pub const TYPES: [&str; 23] = [
+pub const TYPES: [&str; 25] = [
     "signoff.instance.started",
     "signoff.step.entered",
     "signoff.step.passed",
@@ -465,6 +538,8 @@ pub const TYPES: [&str; 23] = [
     "signoff.instance.ended",
     "signoff.instance.cancelled",
     "signoff.security.refused",
+    "signoff.step.failed",
+    "signoff.step.retried",
 ];
 
 impl InstanceEvent {
@@ -554,6 +629,8 @@ impl InstanceEvent {
             Self::StepEntered { .. }
             | Self::StepPassed { .. }
             | Self::StepCompleted { .. }
+            | Self::StepFailed { .. }
+            | Self::StepRetried { .. }
             | Self::JoinArrived { .. }
             | Self::Decided { .. }
             | Self::Revoked { .. }

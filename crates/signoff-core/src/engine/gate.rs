@@ -6,8 +6,8 @@
 use serde_json::Value;
 
 use super::command::Rejection;
-use super::event::{GateOpened, GroupOpened, InstanceEvent, TimerPurpose, Verdict};
-use super::machine::{Machine, NewTimer};
+use super::event::{GateOpened, GroupOpened, InstanceEvent, Rule, TimerPurpose, Verdict};
+use super::machine::{Broken, Machine, NewTimer};
 use super::state::Gate;
 use crate::workflow::expr::Approver;
 use crate::workflow::{Approval, Count, ExpiryOutcome, Step};
@@ -25,14 +25,24 @@ pub(crate) fn open(
     if !approval.separation.requester_may_approve {
         excluded.push(m.state.requester.clone());
     }
-    if let Some(expr) = &approval.separation.exclude
-        && let Some(e) = m.loaded.expression(expr.as_str())
-        && let Some(vars) = m.cel_vars()
-        && let Ok(Value::Array(people)) = e.eval_in(&vars, None)
-    {
-        for p in people.iter().filter_map(Value::as_str) {
-            if !excluded.iter().any(|x| x == p) {
-                excluded.push(p.to_owned());
+    if let Some(expr) = &approval.separation.exclude {
+        // An exclusion that cannot say whom it excludes opens no gate: excluding nobody would
+        // let the very person it names decide.
+        match m.eval(expr.as_str(), None).and_then(person_ids) {
+            Ok(people) => {
+                for p in people {
+                    if !excluded.contains(&p) {
+                        excluded.push(p);
+                    }
+                }
+            }
+            Err(error) => {
+                m.fail(
+                    step,
+                    branch,
+                    Broken::new(Rule::Exclusion, expr.as_str(), error),
+                );
+                return Ok(());
             }
         }
     }
@@ -52,12 +62,22 @@ pub(crate) fn open(
         // an engineer of another team is not asked to review this team's change. The
         // predicate is checked again when they decide (teams and roles change).
         if let Some(when) = &group.when {
-            eligible.retain(|p| {
-                m.ctx
-                    .people
-                    .profile(p)
-                    .is_some_and(|profile| admits(m, when.as_str(), &profile))
-            });
+            let mut admitted = Vec::new();
+            for p in eligible {
+                let Some(profile) = m.ctx.people.profile(&p) else {
+                    continue;
+                };
+                match admits(m, when.as_str(), &profile) {
+                    Ok(true) => admitted.push(p),
+                    Ok(false) => {}
+                    Err(error) => {
+                        let broken = Broken::new(Rule::ApproverPredicate, when.as_str(), error);
+                        m.fail(step, branch, broken);
+                        return Ok(());
+                    }
+                }
+            }
+            eligible = admitted;
         }
         let needed = match group.count {
             Count::Number(n) => n.max(1),
@@ -145,7 +165,26 @@ pub(crate) fn open(
     Ok(())
 }
 
+/// The people an exclusion gives: a list of person ids, nothing else.
+fn person_ids(value: Value) -> Result<Vec<String>, String> {
+    let Value::Array(items) = value else {
+        return Err(format!("it gives {value}, not a list of person ids"));
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(id) if !id.trim().is_empty() => Ok(id),
+            other => Err(format!(
+                "it gives {other} among the people, not a person id"
+            )),
+        })
+        .collect()
+}
+
 fn open_gate<'s>(m: &'s Machine<'_>, step: &str) -> Result<&'s Gate, Rejection> {
+    if let Some(stopped) = m.stopped(step) {
+        return Err(stopped);
+    }
     let closed = || {
         Rejection::closed(format!(
             "the gate {step:?} is not open: {}",
@@ -170,13 +209,18 @@ fn approval_of<'a>(m: &Machine<'a>, step: &str) -> Result<&'a Approval, Rejectio
         .ok_or_else(|| Rejection::invalid(format!("step {step:?} is not an approval gate")))
 }
 
-/// The groups the actor counts for, and on whose behalf, or why they may not decide.
+/// Where an actor stands on a gate: the groups they count for, on whose behalf, whether as an
+/// escalation target.
+type Standing = (Vec<String>, Option<String>, bool);
+
+/// The actor's standing, or why they may not decide (the outer error), or the predicate that
+/// could not say whether their decision counts (the inner one: the gate stops).
 fn standing(
     m: &Machine<'_>,
     step: &str,
     gate: &Gate,
     approval: &Approval,
-) -> Result<(Vec<String>, Option<String>, bool), Rejection> {
+) -> Result<Result<Standing, Broken>, Rejection> {
     let actor = &m.ctx.actor.id;
     if gate.opened.excluded.contains(actor) {
         return Err(Rejection::forbidden(if actor == &m.state.requester {
@@ -209,15 +253,23 @@ fn standing(
     let mut filtered = Vec::new();
     for (opened, spec) in gate.opened.groups.iter().zip(&approval.approvers) {
         let eligible = opened.eligible.contains(as_person);
-        let admitted = spec
-            .when
-            .as_ref()
-            .is_none_or(|w| admits(m, w.as_str(), &profile));
         // A holder of the role the predicate left out is told why, not just "not an approver".
         let holds_role = spec
             .role
             .as_ref()
             .is_some_and(|r| profile.roles.contains(r.as_str()));
+        // Checked only for those it concerns: anyone else is refused without evaluating it, so
+        // a stranger cannot stop the gate by trying to decide.
+        let admitted = match &spec.when {
+            None => true,
+            Some(_) if !(eligible || holds_role) => false,
+            Some(w) => match admits(m, w.as_str(), &profile) {
+                Ok(admitted) => admitted,
+                Err(error) => {
+                    return Ok(Err(Broken::new(Rule::ApproverPredicate, w.as_str(), error)));
+                }
+            },
+        };
         if eligible && admitted {
             groups.push(opened.name.clone());
         } else if let Some(w) = &spec.when
@@ -253,22 +305,21 @@ fn standing(
             )
         }));
     }
-    Ok((groups, on_behalf_of, escalated))
+    Ok(Ok((groups, on_behalf_of, escalated)))
 }
 
 /// Whether an approver predicate holds for `approver`, with the instance's variables.
-fn admits(m: &Machine<'_>, when: &str, approver: &super::command::Actor) -> bool {
-    let Some(vars) = m.cel_vars() else {
-        return false;
-    };
+///
+/// # Errors
+/// Why the predicate could not say: never read as "no" (it would silently drop the approver)
+/// nor as "yes".
+fn admits(m: &Machine<'_>, when: &str, approver: &super::command::Actor) -> Result<bool, String> {
     let approver = Approver::new(
         &approver.id,
         approver.roles.iter().map(String::as_str),
         approver.team.as_deref(),
     );
-    m.loaded
-        .expression(when)
-        .is_some_and(|e| e.eval_bool_in(&vars, Some(&approver)).unwrap_or(false))
+    m.eval_bool(when, Some(&approver))
 }
 
 fn check_justification(approval: &Approval, verdict: Verdict, text: &str) -> Result<(), Rejection> {
@@ -320,7 +371,15 @@ pub(crate) fn decide(
 ) -> Result<(), Rejection> {
     let approval = approval_of(m, step)?;
     let gate = open_gate(m, step)?;
-    let (groups, on_behalf_of, escalated) = standing(m, step, gate, approval)?;
+    let (groups, on_behalf_of, escalated) = match standing(m, step, gate, approval)? {
+        Ok(standing) => standing,
+        Err(broken) => {
+            // Their decision is not recorded: whether it would count cannot be said.
+            let def_step = m.step(step)?;
+            m.fail(def_step, None, broken);
+            return Ok(());
+        }
+    };
     let actor = m.ctx.actor.id.clone();
     if let Some(previous) = gate.decisions.get(&actor) {
         return Err(Rejection::closed(format!(

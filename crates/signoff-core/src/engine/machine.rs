@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use super::command::{Context, Rejection};
-use super::event::{GateOpened, InstanceEvent, TaskOpened, TimerPurpose, TimerSet};
+use super::event::{GateOpened, InstanceEvent, Rule, TaskOpened, TimerPurpose, TimerSet};
 use super::gate;
 use super::state::Instance;
 use crate::event::Timestamp;
-use crate::workflow::expr::Variables;
+use crate::workflow::expr::{Approver, Variables};
 use crate::workflow::{Definition, JoinRule, Loaded, Party, Step, StepKind};
 
 /// Most steps one command may pass through before the definition is deemed to loop.
@@ -161,6 +161,80 @@ impl<'a> Machine<'a> {
                 "title": self.definition().title,
             },
         })
+    }
+
+    /// Evaluates an expression of the definition with the instance's variables (and an
+    /// approver, for a predicate).
+    ///
+    /// # Errors
+    /// Why it could not be evaluated: the caller stops the step ([`Machine::fail`]).
+    pub fn eval(&self, source: &str, approver: Option<&Approver>) -> Result<Value, String> {
+        let expression = self.compiled(source)?;
+        let vars = self.variables()?;
+        expression
+            .eval_in(&vars, approver)
+            .map_err(|e| without_source(e, source))
+    }
+
+    /// [`Machine::eval`] as a condition: anything but `true` or `false` is an error.
+    ///
+    /// # Errors
+    /// As [`Machine::eval`].
+    pub fn eval_bool(&self, source: &str, approver: Option<&Approver>) -> Result<bool, String> {
+        let expression = self.compiled(source)?;
+        let vars = self.variables()?;
+        expression
+            .eval_bool_in(&vars, approver)
+            .map_err(|e| without_source(e, source))
+    }
+
+    fn compiled(&self, source: &str) -> Result<&'a crate::workflow::expr::Expression, String> {
+        self.loaded
+            .expression(source)
+            .ok_or_else(|| format!("{source:?} was not compiled with the definition"))
+    }
+
+    fn variables(&self) -> Result<Arc<Variables>, String> {
+        self.cel_vars()
+            .ok_or_else(|| "the instance's data cannot be given to expressions".to_owned())
+    }
+
+    /// Stops `step` because a rule of it could not be evaluated: records why, at which version
+    /// of the data and under which definition, and takes no path. The step then waits for an
+    /// operator's retry (or the instance's cancellation); nothing opens, nobody is admitted.
+    pub fn fail(&mut self, step: &Step, branch: Option<String>, broken: Broken) {
+        let id = step.id.as_str();
+        // Stopped where it stands when it is open (a gate an approver's predicate broke), else
+        // as the activation it was being entered as.
+        let (activation, branch) = match self.state.active.get(id) {
+            Some(active) => (active.activation, active.branch.clone()),
+            None => (self.next_activation(id), branch),
+        };
+        self.emit(InstanceEvent::StepFailed {
+            step: step.id.value.clone(),
+            activation,
+            branch,
+            rule: broken.rule,
+            expression: broken.expression,
+            error: broken.error,
+            version: self.state.version,
+            definition: self.loaded.hash.clone(),
+            at: self.now(),
+        });
+    }
+
+    /// The refusal of a command on a step a rule stopped, if `step` is one.
+    pub fn stopped(&self, step: &str) -> Option<Rejection> {
+        let failure = self.state.active.get(step)?.failure.as_ref()?;
+        Some(Rejection::closed(format!(
+            "the step {step:?} is stopped: {} `{}` could not be evaluated ({}); nothing can be \
+             decided on it until an operator fixes the definition and retries it (`signoff \
+             retry {} {step}`), or the instance is cancelled",
+            failure.rule.describe(),
+            failure.expression,
+            failure.error,
+            self.state.id,
+        )))
     }
 
     pub fn step(&self, id: &str) -> Result<&'a Step, Rejection> {
@@ -435,8 +509,23 @@ impl<'a> Machine<'a> {
             Some(StepKind::Approval) => gate::open(self, step, branch),
             Some(StepKind::Tasks) => super::tasks::open(self, step, branch),
             Some(StepKind::Notify) => {
-                self.passed(step, branch.clone(), "sent", next.as_deref());
+                let mut message = None;
                 if let Some(notify) = &step.notify {
+                    let vars = self.vars();
+                    let mut rendered = Vec::new();
+                    for template in [notify.subject.as_str(), notify.body.as_str()] {
+                        match render(template, &vars) {
+                            Ok(text) => rendered.push(text),
+                            Err(error) => {
+                                self.fail(
+                                    step,
+                                    branch,
+                                    Broken::new(Rule::Template, template, error),
+                                );
+                                return Ok(());
+                            }
+                        }
+                    }
                     let mut to = Vec::new();
                     for party in &notify.to {
                         for person in self.people_of(party) {
@@ -445,25 +534,33 @@ impl<'a> Machine<'a> {
                             }
                         }
                     }
-                    let vars = self.vars();
-                    let subject = render(notify.subject.as_str(), &vars);
-                    let body = render(notify.body.as_str(), &vars);
+                    let body = rendered.pop().unwrap_or_default();
+                    let subject = rendered.pop().unwrap_or_default();
+                    message = Some((to, subject, body));
+                }
+                self.passed(step, branch.clone(), "sent", next.as_deref());
+                if let Some((to, subject, body)) = message {
                     self.notify(to, subject, body, Some(id), "notify");
                 }
                 self.follow(next.as_deref(), branch)
             }
             Some(StepKind::Branch) => {
-                let vars = self.cel_vars();
                 let mut taken = None;
                 for (i, case) in step.branch.iter().flatten().enumerate() {
-                    let holds = vars.as_ref().is_some_and(|vars| {
-                        self.loaded
-                            .expression(case.when.as_str())
-                            .is_some_and(|e| e.eval_bool_in(vars, None).unwrap_or(false))
-                    });
-                    if holds {
-                        taken = Some((format!("case {}", i + 1), case.next.value.clone()));
-                        break;
+                    match self.eval_bool(case.when.as_str(), None) {
+                        Ok(true) => {
+                            taken = Some((format!("case {}", i + 1), case.next.value.clone()));
+                            break;
+                        }
+                        Ok(false) => {}
+                        // Not "false": a condition that cannot say takes no path, the default
+                        // path least of all.
+                        Err(error) => {
+                            let broken =
+                                Broken::new(Rule::BranchCondition, case.when.as_str(), error);
+                            self.fail(step, branch, broken);
+                            return Ok(());
+                        }
                     }
                 }
                 let (outcome, target) = taken
@@ -490,22 +587,30 @@ impl<'a> Machine<'a> {
             Some(StepKind::Join) => self.pass_on(step, branch, "joined", next.as_deref()),
             Some(StepKind::Wait) => super::tasks::open_wait(self, step, branch),
             Some(StepKind::StartWorkflow) => {
-                self.passed(step, branch.clone(), "started", next.as_deref());
+                let mut requested = None;
                 if let Some(start) = &step.start_workflow {
-                    let vars = self.cel_vars();
                     let mut input = serde_json::Map::new();
                     for (name, expr) in &start.input {
-                        let value = self
-                            .loaded
-                            .expression(expr.as_str())
-                            .zip(vars.as_deref())
-                            .and_then(|(e, vars)| e.eval_in(vars, None).ok())
-                            .unwrap_or(Value::Null);
-                        input.insert(name.clone(), value);
+                        match self.eval(expr.as_str(), None) {
+                            Ok(value) => {
+                                input.insert(name.clone(), value);
+                            }
+                            // Never `null` in its place: the workflow started would decide on
+                            // an input that says nothing.
+                            Err(error) => {
+                                let broken = Broken::new(Rule::WorkflowInput, expr.as_str(), error);
+                                self.fail(step, branch, broken);
+                                return Ok(());
+                            }
+                        }
                     }
+                    requested = Some((start.workflow.value.clone(), input));
+                }
+                self.passed(step, branch.clone(), "started", next.as_deref());
+                if let Some((workflow, input)) = requested {
                     self.emit(InstanceEvent::WorkflowRequested {
                         step: id.to_owned(),
-                        workflow: start.workflow.value.clone(),
+                        workflow,
                         input: Value::Object(input),
                         at: self.now(),
                     });
@@ -617,6 +722,33 @@ impl<'a> Machine<'a> {
     pub fn start_cadence(&mut self, step: &Step) {
         if let Some(timer) = self.cadence_timer(step) {
             self.schedule(step.id.as_str(), timer.purpose, timer.due, &timer.tag);
+        }
+    }
+}
+
+/// An evaluation error without the expression's text the interpreter appends: the failure
+/// records the expression beside it.
+fn without_source(error: String, source: &str) -> String {
+    match error.strip_suffix(&format!(" (in {source:?})")) {
+        Some(short) => short.to_owned(),
+        None => error,
+    }
+}
+
+/// A rule that could not be evaluated: what [`Machine::fail`] records.
+#[derive(Debug)]
+pub(crate) struct Broken {
+    pub rule: Rule,
+    pub expression: String,
+    pub error: String,
+}
+
+impl Broken {
+    pub fn new(rule: Rule, expression: &str, error: impl Into<String>) -> Self {
+        Self {
+            rule,
+            expression: expression.to_owned(),
+            error: error.into(),
         }
     }
 }

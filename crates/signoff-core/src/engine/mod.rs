@@ -15,11 +15,11 @@ mod signals;
 pub mod state;
 mod tasks;
 
-pub use command::{Actor, Command, Context, People, Rejection, RejectionKind, SYSTEM};
+pub use command::{Actor, Command, Context, OPERATOR, People, Rejection, RejectionKind, SYSTEM};
 pub use decide::{decide, decide_with, replay};
-pub use event::{InstanceEvent, TaskStatus, TimerPurpose, TimerSet, Verdict};
+pub use event::{InstanceEvent, Rule, TaskStatus, TimerPurpose, TimerSet, Verdict};
 pub use machine::Memo;
-pub use state::{Instance, Status};
+pub use state::{Failure, Instance, Status};
 
 #[cfg(test)]
 mod tests;

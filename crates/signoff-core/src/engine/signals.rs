@@ -19,6 +19,10 @@ pub(super) fn signal(m: &mut Machine<'_>, name: &str) -> Result<(), Rejection> {
         .active
         .keys()
         .filter_map(|s| {
+            // A stopped wait is not passed by a signal: it waits for an operator.
+            if m.state.is_stopped(s) {
+                return None;
+            }
             let wait = m.definition().step(s)?.wait.as_ref()?;
             let signal = wait.signal.as_ref()?;
             (signal.as_str() == name).then(|| (s.clone(), wait))

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::event::{
-    GateOpened, InstanceEvent, Link, TaskOpened, TaskStatus, TimerPurpose, Verdict,
+    GateOpened, InstanceEvent, Link, Rule, TaskOpened, TaskStatus, TimerPurpose, Verdict,
 };
 use crate::event::Timestamp;
 
@@ -97,6 +97,27 @@ pub struct Active {
     pub escalated: Vec<String>,
     /// Last status update (or the step's entry) for a cadence.
     pub last_update: Timestamp,
+    /// Set when a rule of the step could not be evaluated: the step is stopped, open to nobody,
+    /// until an operator retries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+/// Why a step stopped: the rule that could not be evaluated, as `signoff.step.failed` recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// What kind of rule.
+    pub rule: Rule,
+    /// The expression or template, as written.
+    pub expression: String,
+    /// Why it could not be evaluated.
+    pub error: String,
+    /// The instance version whose data it read.
+    pub version: u64,
+    /// The definition it was evaluated under.
+    pub definition: String,
+    /// When.
+    pub at: Timestamp,
 }
 
 /// A pending timer.
@@ -183,6 +204,19 @@ impl Instance {
             .and_then(Value::as_str)
     }
 
+    /// The steps stopped by a rule that could not be evaluated, with why.
+    pub fn failures(&self) -> impl Iterator<Item = (&str, &Failure)> {
+        self.active
+            .iter()
+            .filter_map(|(step, a)| a.failure.as_ref().map(|f| (step.as_str(), f)))
+    }
+
+    /// Whether `step` is stopped by a rule that could not be evaluated.
+    #[must_use]
+    pub fn is_stopped(&self, step: &str) -> bool {
+        self.active.get(step).is_some_and(|a| a.failure.is_some())
+    }
+
     /// Whether it still runs.
     #[must_use]
     pub fn is_running(&self) -> bool {
@@ -263,8 +297,54 @@ impl Instance {
                         escalations: 0,
                         escalated: Vec::new(),
                         last_update: *at,
+                        failure: None,
                     },
                 );
+            }
+            InstanceEvent::StepFailed {
+                step,
+                activation,
+                branch,
+                rule,
+                expression,
+                error,
+                version,
+                definition,
+                at,
+            } => {
+                // Whatever the step had open (a gate and its decisions, its timers) is void: it
+                // waits for an operator now, for nobody else.
+                self.close(step);
+                self.activations.insert(step.clone(), *activation);
+                self.active.insert(
+                    step.clone(),
+                    Active {
+                        activation: *activation,
+                        branch: branch.clone(),
+                        entered_at: *at,
+                        assignees: Vec::new(),
+                        gate: None,
+                        tasks: Vec::new(),
+                        escalations: 0,
+                        escalated: Vec::new(),
+                        last_update: *at,
+                        failure: Some(Failure {
+                            rule: *rule,
+                            expression: expression.clone(),
+                            error: error.clone(),
+                            version: *version,
+                            definition: definition.clone(),
+                            at: *at,
+                        }),
+                    },
+                );
+            }
+            InstanceEvent::StepRetried {
+                step, definition, ..
+            } => {
+                // The step is entered again, under the definition pinned from now on.
+                self.definition.clone_from(definition);
+                self.close(step);
             }
             InstanceEvent::StepCompleted { step, .. } => self.close(step),
             // As a step entered (with nothing open) and completed at once.

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::command::Rejection;
-use super::event::{InstanceEvent, TaskOpened, TaskStatus, TimerPurpose};
-use super::machine::{Machine, NewTimer, requester_party};
+use super::event::{InstanceEvent, Rule, TaskOpened, TaskStatus, TimerPurpose};
+use super::machine::{Broken, Machine, NewTimer, requester_party};
 use crate::event::Timestamp;
 use crate::workflow::{Escalation, Span, Step};
 
@@ -192,12 +192,42 @@ pub(crate) fn open_wait(
             "wait",
         ));
     } else if let Some(until) = &wait.until {
-        let at = m
-            .loaded
-            .expression(until.as_str())
-            .zip(m.cel_vars())
-            .and_then(|(e, vars)| e.eval_in(&vars, None).ok())
-            .and_then(|v| v.as_str().and_then(parse_time));
+        // No time given (null or empty) means nothing to wait for; a time that cannot be read
+        // or computed stops the step rather than let it pass.
+        let at = match m.eval(until.as_str(), None) {
+            Ok(Value::Null) => None,
+            Ok(Value::String(text)) if text.trim().is_empty() => None,
+            Ok(Value::String(text)) => match parse_time(&text) {
+                Some(at) => Some(at),
+                None => {
+                    let error =
+                        format!("it gives {text:?}, not an RFC 3339 time or a YYYY-MM-DD date");
+                    m.fail(
+                        step,
+                        branch,
+                        Broken::new(Rule::WaitUntil, until.as_str(), error),
+                    );
+                    return Ok(());
+                }
+            },
+            Ok(other) => {
+                let error = format!("it gives {other}, not a time");
+                m.fail(
+                    step,
+                    branch,
+                    Broken::new(Rule::WaitUntil, until.as_str(), error),
+                );
+                return Ok(());
+            }
+            Err(error) => {
+                m.fail(
+                    step,
+                    branch,
+                    Broken::new(Rule::WaitUntil, until.as_str(), error),
+                );
+                return Ok(());
+            }
+        };
         match at {
             Some(at) if at > now => timers.push(NewTimer::new(TimerPurpose::Wait, at, "wait")),
             // A time already past, or no time given: nothing to wait for.
@@ -374,9 +404,10 @@ pub(crate) fn post_status(
         .active
         .keys()
         .filter(|s| {
-            m.definition()
-                .step(s)
-                .is_some_and(|d| d.status_updates.is_some())
+            !m.state.is_stopped(s)
+                && m.definition()
+                    .step(s)
+                    .is_some_and(|d| d.status_updates.is_some())
         })
         .cloned()
         .collect();

@@ -47,6 +47,7 @@ fn dir() -> Dir {
         ("lea", (vec!["legal"], "legal")),
         ("cto", (vec!["cto"], "exec")),
         ("ruth", (vec!["auditor"], "audit")),
+        ("mia", (vec!["operator"], "operations")),
     ]))
 }
 
@@ -1152,4 +1153,433 @@ fn conditions_see_the_data_as_it_is_now_not_as_first_converted() {
 /// What a memo holds now.
 fn memo_vars(memo: &Memo) -> Arc<crate::workflow::expr::Variables> {
     memo.get().expect("the memo holds variables")
+}
+
+/// A request form (an optional `note` and `reviewer`), then the step `check` under test, then
+/// two ends.
+fn with_check(check: &str) -> String {
+    let other = if check.contains("other") {
+        "  - id: other\n    end: { outcome: other }"
+    } else {
+        ""
+    };
+    format!(
+        r#"
+id: rules
+title: Rules
+roles:
+  team-lead: {{}}
+steps:
+  - id: request
+    form:
+      fields:
+        - id: team
+          type: text
+          required: true
+        - id: note
+          type: text
+        - id: reviewer
+          type: person
+    next: check
+{check}
+  - id: done
+    end: {{ outcome: done }}
+{other}
+"#
+    )
+}
+
+const EXCLUSION: &str = r#"
+  - id: check
+    approval:
+      approvers:
+        - role: team-lead
+      separation:
+        exclude: "[data.request.reviewer]"
+    next: done
+    on_reject: other"#;
+
+const PREDICATE: &str = r#"
+  - id: check
+    approval:
+      approvers:
+        - role: team-lead
+          when: approver.team == data.request.note
+      deadline:
+        after: 1d
+        on_expiry: approve
+    next: done
+    on_reject: other"#;
+
+const BRANCH: &str = r#"
+  - id: check
+    branch:
+      - when: data.request.note == "urgent"
+        next: other
+    next: done"#;
+
+const CHILD: &str = r#"
+  - id: check
+    start_workflow:
+      workflow: post-mortem
+      input:
+        note: data.request.note
+    next: done"#;
+
+const WAIT: &str = r#"
+  - id: check
+    wait:
+      until: data.request.note
+    next: done"#;
+
+const TEMPLATE: &str = r#"
+  - id: check
+    notify:
+      to: [{ role: requester }]
+      subject: "About {{ data.request.note.text }}"
+    next: done"#;
+
+/// Runs `check` with a request that leaves `note` out, and checks that the step stopped with a
+/// `signoff.step.failed` of `rule` and that nothing went past it.
+fn stops_at_check(check: &str, rule: Rule) -> Run {
+    let mut run = Run::start(&with_check(check), "rita");
+    let events = run.submit("rita", json!({"team": "payments"})).unwrap();
+    let failed: Vec<&InstanceEvent> = events
+        .iter()
+        .filter(|e| matches!(e, InstanceEvent::StepFailed { .. }))
+        .collect();
+    let [
+        InstanceEvent::StepFailed {
+            step,
+            rule: recorded,
+            expression,
+            error,
+            version,
+            definition,
+            ..
+        },
+    ] = failed.as_slice()
+    else {
+        panic!("one step.failed expected: {events:#?}");
+    };
+    assert_eq!((step.as_str(), *recorded), ("check", rule));
+    assert!(!expression.is_empty() && !error.is_empty());
+    assert!(
+        expression.contains("data.request.note") || expression.contains("data.request.reviewer"),
+        "{expression}"
+    );
+    assert_eq!(definition, &run.loaded.hash);
+    // The data it read: the request just submitted, before the failure itself.
+    assert_eq!(*version, run.state.version - 1);
+    // Nothing past it: no gate opened, no path taken, nobody told, no workflow asked for.
+    assert!(
+        events.iter().all(|e| !matches!(
+            e,
+            InstanceEvent::StepEntered { step, .. } | InstanceEvent::StepPassed { step, .. }
+                if step == "check"
+        ) && !matches!(
+            e,
+            InstanceEvent::WorkflowRequested { .. } | InstanceEvent::Ended { .. }
+        ) && !matches!(e, InstanceEvent::NotificationRequested { step: Some(s), .. } if s == "check")),
+        "{events:#?}"
+    );
+    assert!(run.state.is_stopped("check"));
+    assert!(run.state.is_running());
+    assert!(run.state.timers.is_empty(), "a stopped step has no timers");
+    assert_eq!(run.outcome(), None);
+    assert_eq!(replay("i-1", &run.log), run.state, "replay equals live");
+    run
+}
+
+#[test]
+fn an_exclusion_that_errors_opens_no_gate() {
+    let mut run = stops_at_check(EXCLUSION, Rule::Exclusion);
+    let err = run
+        .decide("tom", "check", Verdict::Approve, "")
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Closed);
+    assert!(err.message.contains("stopped"), "{err}");
+    assert!(err.message.contains("signoff retry i-1 check"), "{err}");
+}
+
+#[test]
+fn an_exclusion_that_gives_no_list_of_people_opens_no_gate() {
+    let text = with_check(&EXCLUSION.replace("[data.request.reviewer]", "data.request.team"));
+    let mut run = Run::start(&text, "rita");
+    run.submit("rita", json!({"team": "payments"})).unwrap();
+    assert!(run.state.is_stopped("check"));
+    let (_, failure) = run.state.failures().next().unwrap();
+    assert!(
+        failure.error.contains("not a list of person ids"),
+        "{failure:?}"
+    );
+}
+
+#[test]
+fn an_approver_predicate_that_errors_admits_nobody() {
+    let mut run = stops_at_check(PREDICATE, Rule::ApproverPredicate);
+    for who in ["tom", "tess"] {
+        let err = run.decide(who, "check", Verdict::Approve, "").unwrap_err();
+        assert_eq!(err.kind, RejectionKind::Closed, "{who}: {err}");
+    }
+    // The deadline that would have approved it on expiry was never set.
+    run.now = Timestamp(run.now.0 + 2 * 86_400_000_000);
+    assert_eq!(run.fire_due(), 0);
+    assert_eq!(run.outcome(), None);
+}
+
+#[test]
+fn an_approver_predicate_that_errors_when_someone_decides_stops_the_gate() {
+    // Admits by team when the note names none; tia, made a lead after the gate opened, is
+    // checked only when she decides, and the note then cannot be read.
+    let check = PREDICATE.replace(
+        "approver.team == data.request.note",
+        r#"'approver.id == "tia" ? data.request.note == "x" : approver.team == data.request.team'"#,
+    );
+    let mut run = Run::start(&with_check(&check), "rita");
+    run.submit("rita", json!({"team": "payments"})).unwrap();
+    assert!(run.state.active["check"].gate.is_some());
+    run.dir.0.insert("tia", (vec!["team-lead"], "payments"));
+    // A stranger is refused without the predicate being evaluated: she cannot stop the gate.
+    let err = run
+        .decide("lea", "check", Verdict::Approve, "")
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    assert!(!run.state.is_stopped("check"));
+    let events = run.decide("tia", "check", Verdict::Approve, "").unwrap();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [InstanceEvent::StepFailed { step, rule: Rule::ApproverPredicate, activation: 1, .. }]
+                if step == "check"
+        ),
+        "{events:#?}"
+    );
+    // Not recorded, and the gate is closed to everyone, its deadline void.
+    assert!(run.state.timers.is_empty());
+    let err = run
+        .decide("tom", "check", Verdict::Approve, "")
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Closed);
+    assert_eq!(replay("i-1", &run.log), run.state);
+}
+
+#[test]
+fn a_branch_condition_that_errors_takes_no_path() {
+    stops_at_check(BRANCH, Rule::BranchCondition);
+}
+
+#[test]
+fn a_child_input_that_errors_starts_no_workflow() {
+    stops_at_check(CHILD, Rule::WorkflowInput);
+}
+
+#[test]
+fn a_wait_until_that_errors_or_is_no_time_does_not_pass() {
+    stops_at_check(WAIT, Rule::WaitUntil);
+    let mut run = Run::start(&with_check(WAIT), "rita");
+    run.submit("rita", json!({"team": "payments", "note": "soon"}))
+        .unwrap();
+    let (_, failure) = run.state.failures().next().unwrap();
+    assert!(
+        failure.error.contains("not an RFC 3339 time"),
+        "{failure:?}"
+    );
+}
+
+#[test]
+fn a_template_that_errors_sends_nothing() {
+    stops_at_check(TEMPLATE, Rule::Template);
+}
+
+#[test]
+fn a_stopped_step_is_retried_by_an_operator_under_the_fixed_definition() {
+    let mut run = stops_at_check(BRANCH, Rule::BranchCondition);
+    let broken = run.loaded.hash.clone();
+    // Nobody but an operator may retry; the requester may cancel.
+    let err = run
+        .act(
+            "rita",
+            Command::Retry {
+                step: "check".into(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    assert!(err.message.contains("operator"), "{err}");
+    // Retried as it stands, it stops again, recorded again.
+    let events = run
+        .act(
+            "mia",
+            Command::Retry {
+                step: "check".into(),
+            },
+        )
+        .unwrap();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                InstanceEvent::StepRetried { by, .. },
+                InstanceEvent::StepFailed { activation: 2, .. }
+            ] if by == "mia"
+        ),
+        "{events:#?}"
+    );
+    // Fixed, it goes on, and the instance pins the fixed definition.
+    run.loaded = loaded(&with_check(&BRANCH.replace(
+        r#"data.request.note == "urgent""#,
+        r#"has(data.request.note) && data.request.note == "urgent""#,
+    )));
+    let events = run
+        .act(
+            "mia",
+            Command::Retry {
+                step: "check".into(),
+            },
+        )
+        .unwrap();
+    assert!(
+        matches!(
+            &events[0],
+            InstanceEvent::StepRetried { definition, previous, .. }
+                if definition == &run.loaded.hash && previous == &broken
+        ),
+        "{events:#?}"
+    );
+    assert_eq!(run.state.definition, run.loaded.hash);
+    assert_eq!(run.outcome().as_deref(), Some("done"));
+    assert_eq!(replay("i-1", &run.log), run.state);
+    let err = run
+        .act(
+            "mia",
+            Command::Retry {
+                step: "check".into(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Closed);
+}
+
+#[test]
+fn only_a_stopped_step_is_retried() {
+    let mut run = stops_at_check(EXCLUSION, Rule::Exclusion);
+    let err = run
+        .act(
+            "mia",
+            Command::Retry {
+                step: "request".into(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Closed);
+    assert!(err.message.contains("check has"), "{err}");
+    // The operators it waits for may read it while it is stopped, and only then.
+    let mia = run.dir.profile("mia").unwrap();
+    assert!(crate::access::may_read(
+        &run.loaded.definition,
+        &run.state,
+        &mia
+    ));
+    // An operator may cancel it as well as its requester, while it is stopped.
+    let err = run
+        .act(
+            "tom",
+            Command::Cancel {
+                reason: "not mine".into(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    run.act(
+        "mia",
+        Command::Cancel {
+            reason: "the definition is being fixed".into(),
+        },
+    )
+    .unwrap();
+    assert!(run.state.failures().next().is_none());
+    assert!(!crate::access::may_read(
+        &run.loaded.definition,
+        &run.state,
+        &mia
+    ));
+}
+
+#[test]
+fn an_operator_cancels_only_an_instance_a_rule_stopped() {
+    let mut run = Run::start(DEPLOY, "rita");
+    let cancel = || Command::Cancel {
+        reason: "tidying up".into(),
+    };
+    let err = run.act("mia", cancel()).unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    let mut run = stops_at_check(BRANCH, Rule::BranchCondition);
+    run.act("mia", cancel()).unwrap();
+    assert!(matches!(run.state.status, Status::Cancelled { .. }));
+}
+
+#[test]
+fn each_kind_of_rule_stopped_is_retried_once_fixed() {
+    for (check, rule, broken, fixed) in [
+        (
+            EXCLUSION,
+            Rule::Exclusion,
+            "[data.request.reviewer]",
+            "has(data.request.reviewer) ? [data.request.reviewer] : []",
+        ),
+        (
+            PREDICATE,
+            Rule::ApproverPredicate,
+            "approver.team == data.request.note",
+            "approver.team == data.request.team",
+        ),
+        (
+            CHILD,
+            Rule::WorkflowInput,
+            "data.request.note",
+            r#"has(data.request.note) ? data.request.note : """#,
+        ),
+        (
+            WAIT,
+            Rule::WaitUntil,
+            "data.request.note",
+            r#"has(data.request.note) ? data.request.note : """#,
+        ),
+        (
+            TEMPLATE,
+            Rule::Template,
+            "{{ data.request.note.text }}",
+            "{{ data.request.note }}",
+        ),
+    ] {
+        let mut run = stops_at_check(check, rule);
+        let quoted = |text: &str| format!("'{text}'");
+        let fixed_check =
+            if check.contains(&quoted(broken)) || check.contains(&format!("\"{broken}\"")) {
+                check.replace(broken, fixed)
+            } else {
+                check.replace(broken, &quoted(fixed))
+            };
+        run.loaded = loaded(&with_check(&fixed_check));
+        let events = run
+            .act(
+                "mia",
+                Command::Retry {
+                    step: "check".into(),
+                },
+            )
+            .unwrap();
+        assert!(!run.state.is_stopped("check"), "{rule:?}: {events:#?}");
+        let went_on = events.iter().any(|e| match e {
+            InstanceEvent::StepEntered { step, gate, .. } => step == "check" && gate.is_some(),
+            InstanceEvent::WorkflowRequested { input, .. } => input == &json!({"note": ""}),
+            InstanceEvent::StepPassed { step, outcome, .. } => {
+                step == "check" && (outcome == "waited" || outcome == "sent")
+            }
+            _ => false,
+        });
+        assert!(went_on, "{rule:?}: {events:#?}");
+        assert_eq!(replay("i-1", &run.log), run.state, "{rule:?}");
+    }
 }

@@ -1,6 +1,6 @@
 use serde_json::{Map, Value, json};
 use signoff_core::Timestamp;
-use signoff_core::engine::{Command, InstanceEvent, Status, TaskStatus, Verdict};
+use signoff_core::engine::{Command, InstanceEvent, RejectionKind, Status, TaskStatus, Verdict};
 use signoff_runtime::RuntimeError;
 
 use crate::Env;
@@ -608,4 +608,175 @@ pub async fn computed_numbers_give_the_same_state_live_and_replayed(env: &Env) {
     );
     assert_eq!(live, replayed);
     assert_eq!(live.view_hash(), replayed.view_hash());
+}
+
+/// A definition whose branch reads an optional field as if it were always there.
+const FRAGILE: &str = r#"
+id: fragile
+title: Fragile
+roles:
+  team-lead: {}
+steps:
+  - id: request
+    form:
+      fields:
+        - id: team
+          type: text
+          required: true
+        - id: reviewer
+          type: person
+    next: route
+  - id: route
+    branch:
+      - when: 'data.request.reviewer == "tess"'
+        next: review
+    next: review
+  - id: review
+    approval:
+      approvers:
+        - role: team-lead
+          when: approver.team == data.request.team
+    next: approved
+    on_reject: rejected
+  - id: approved
+    end: { outcome: approved }
+  - id: rejected
+    end: { outcome: rejected }
+"#;
+
+pub async fn a_rule_that_errors_stops_the_instance_until_an_operator_retries_it_fixed(env: &Env) {
+    let root = env.dir.path();
+    std::fs::write(root.join("workflows/fragile.yaml"), FRAGILE).unwrap();
+    let mut people = std::fs::read_to_string(root.join("people.yaml")).unwrap();
+    people.push_str("  - id: mia\n    name: Mia Operator\n    roles: [operator]\n");
+    std::fs::write(root.join("people.yaml"), people).unwrap();
+    let retry = || Command::Retry {
+        step: "route".into(),
+    };
+    let id = {
+        let rt = env.open().await;
+        let id = rt
+            .start("fragile", json!({}), "rita", "cli")
+            .await
+            .unwrap()
+            .instance;
+        let applied = rt
+            .execute(
+                &id,
+                submit("request", json!({"team": "payments"})),
+                "rita",
+                "cli",
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(
+            applied
+                .events
+                .iter()
+                .any(|e| matches!(e, InstanceEvent::StepFailed { step, .. } if step == "route")),
+            "{:?}",
+            applied.events
+        );
+        let state = rt.load(&id).await.unwrap().state;
+        assert!(state.is_stopped("route") && state.is_running());
+        assert!(!state.active.contains_key("review"), "no path was taken");
+        // It waits for an operator, and only for one.
+        assert_eq!(
+            rt.inbox("mia")
+                .iter()
+                .map(|i| (i.step.as_str(), i.kind.as_str()))
+                .collect::<Vec<_>>(),
+            [("route", "stopped")]
+        );
+        assert!(rt.inbox("tom").is_empty());
+        // The requester may not retry it; the refusal is a security matter.
+        let err = rt
+            .execute(&id, retry(), "rita", "cli", None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, RuntimeError::Rejected(r) if r.kind == RejectionKind::Forbidden),
+            "{err}"
+        );
+        let security = rt
+            .log()
+            .read_stream(&signoff_core::StreamId::parse("security").unwrap(), 1, 100)
+            .await
+            .unwrap();
+        assert_eq!(security.len(), 1, "{security:?}");
+        assert!(security[0].data.as_str().contains("\"command\":\"retry\""));
+        // Retried as it stands, it stops again.
+        let applied = rt.execute(&id, retry(), "mia", "cli", None).await.unwrap();
+        assert!(
+            matches!(
+                applied.events.as_slice(),
+                [
+                    InstanceEvent::StepRetried { .. },
+                    InstanceEvent::StepFailed { .. }
+                ]
+            ),
+            "{:?}",
+            applied.events
+        );
+        id
+    };
+    // The definition is fixed and the server restarted with it.
+    let fixed = FRAGILE.replace(
+        r#"'data.request.reviewer == "tess"'"#,
+        r#"'has(data.request.reviewer) && data.request.reviewer == "tess"'"#,
+    );
+    std::fs::write(root.join("workflows/fragile.yaml"), &fixed).unwrap();
+    let rt = env.open().await;
+    let hash = rt.definition("fragile").unwrap().hash.clone();
+    rt.execute(&id, retry(), "mia", "cli", None).await.unwrap();
+    let state = rt.load(&id).await.unwrap().state;
+    assert_eq!(
+        state.definition, hash,
+        "the instance pins the fixed definition"
+    );
+    assert!(state.failures().next().is_none());
+    assert_eq!(
+        rt.inbox("tom")
+            .iter()
+            .map(|i| i.step.as_str())
+            .collect::<Vec<_>>(),
+        ["review"]
+    );
+    rt.execute(
+        &id,
+        decide("review", Verdict::Approve, "fine"),
+        "tom",
+        "web",
+        None,
+    )
+    .await
+    .unwrap();
+    let live = rt.load(&id).await.unwrap().state;
+    assert_eq!(outcome(&live.status), Some("approved"));
+    let events = rt.instance_events(&id).await.unwrap();
+    let lines: Vec<String> = events
+        .iter()
+        .map(|(r, e)| signoff_runtime::timeline::Line::new(r, e).summary)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("step route stopped: a branch condition")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == &format!("mia retried step route under definition {hash}")),
+        "{lines:#?}"
+    );
+    // Replayed, and after another restart, the instance is what it was live.
+    assert_eq!(
+        signoff_core::engine::replay(&id, events.iter().map(|(_, e)| e)),
+        live
+    );
+    drop(rt);
+    let rt = env.open().await;
+    assert_eq!(rt.load(&id).await.unwrap().state, live);
 }

@@ -153,4 +153,5 @@ on_both_backends!(
     a_start_retried_with_its_key_starts_once,
     a_client_key_shaped_like_an_engine_key_stops_no_timer,
     client_keys_are_forgotten_after_a_day_and_the_engines_are_kept,
+    a_rule_that_errors_stops_the_instance_until_an_operator_retries_it_fixed,
 );

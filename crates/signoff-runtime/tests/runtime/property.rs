@@ -1,5 +1,7 @@
 //! For random command sequences (most of them refused), the state rebuilt from the log equals the
-//! live state, after a restart too, and `state_at(T)` equals the state that was live at T.
+//! live state, after a restart too, and `state_at(T)` equals the state that was live at T. The
+//! legal review excludes the reviewer a request names, so a request that names none stops it
+//! (`signoff.step.failed`), and operators' retries are in the mix.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -8,7 +10,7 @@ use signoff_core::engine::{Command, Instance, Verdict};
 
 use crate::Env;
 
-const PEOPLE: [&str; 7] = ["rita", "tom", "tess", "bea", "ben", "bo", "lea"];
+const PEOPLE: [&str; 8] = ["rita", "tom", "tess", "bea", "ben", "bo", "lea", "mia"];
 const STEPS: [&str; 5] = ["request", "team-review", "cab", "legal-review", "together"];
 
 #[derive(Clone, Debug)]
@@ -16,6 +18,7 @@ enum Op {
     Submit {
         risk: &'static str,
         team: &'static str,
+        reviewer: Option<&'static str>,
     },
     Decide {
         step: usize,
@@ -31,6 +34,9 @@ enum Op {
     },
     Comment,
     Cancel,
+    Retry {
+        step: usize,
+    },
     /// Let time pass and fire whatever timers are due.
     Wait {
         hours: u32,
@@ -39,22 +45,35 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => (prop::sample::select(vec!["low", "high"]), prop::sample::select(vec!["payments", "search"]))
-            .prop_map(|(risk, team)| Op::Submit { risk, team }),
+        3 => (prop::sample::select(vec!["low", "high"]), prop::sample::select(vec!["payments", "search"]), reviewer())
+            .prop_map(|(risk, team, reviewer)| Op::Submit { risk, team, reviewer }),
         6 => (0..STEPS.len(), any::<bool>(), prop::sample::select(vec!["", "looks fine", "not like this, no"]))
             .prop_map(|(step, approve, why)| Op::Decide { step, approve, why }),
         1 => (0..STEPS.len()).prop_map(|step| Op::Revoke { step }),
         1 => (0..STEPS.len(), 0..PEOPLE.len()).prop_map(|(step, to)| Op::Delegate { step, to }),
         1 => Just(Op::Comment),
         1 => Just(Op::Cancel),
+        1 => (0..STEPS.len()).prop_map(|step| Op::Retry { step }),
         2 => (1u32..40).prop_map(|hours| Op::Wait { hours }),
     ]
 }
 
+fn reviewer() -> impl Strategy<Value = Option<&'static str>> {
+    prop::option::of(prop::sample::select(vec!["bo", "lea"]))
+}
+
 fn command(op: &Op) -> Option<Command> {
     Some(match op {
-        Op::Submit { risk, team } => {
-            let Value::Object(values) = json!({"service": "db", "team": team, "risk": risk}) else {
+        Op::Submit {
+            risk,
+            team,
+            reviewer,
+        } => {
+            let mut values = json!({"service": "db", "team": team, "risk": risk});
+            if let Some(reviewer) = reviewer {
+                values["reviewer"] = json!(reviewer);
+            }
+            let Value::Object(values) = values else {
                 unreachable!()
             };
             Command::Submit {
@@ -87,6 +106,9 @@ fn command(op: &Op) -> Option<Command> {
         Op::Cancel => Command::Cancel {
             reason: "no longer needed".into(),
         },
+        Op::Retry { step } => Command::Retry {
+            step: STEPS[*step].into(),
+        },
         Op::Wait { .. } => return None,
     })
 }
@@ -104,16 +126,40 @@ fn actor(op: &Op, pick: usize, anyone: bool) -> &'static str {
                 _ => &["rita"],
             }
         }
+        Op::Retry { .. } => &["mia"],
         _ => &["rita"],
     };
     may[pick % may.len()]
 }
 
+/// The fixture's deployment, with an optional `reviewer` the legal review excludes, and an
+/// operator in the directory.
+fn with_fragile_legal_review(env: &Env) {
+    let root = env.dir.path();
+    let path = root.join("workflows/deploy.yaml");
+    let text = std::fs::read_to_string(&path).expect("deploy.yaml");
+    let fragile = text
+        .replace(
+            "          options: [low, high]\n          required: true\n",
+            "          options: [low, high]\n          required: true\n        - id: reviewer\n          type: text\n",
+        )
+        .replace(
+            "        - role: legal\n    next: together\n",
+            "        - role: legal\n      separation:\n        exclude: \"[data.request.reviewer]\"\n    next: together\n",
+        );
+    assert_ne!(fragile, text, "the fixture changed: update this test");
+    std::fs::write(&path, fragile).expect("write deploy.yaml");
+    let mut people = std::fs::read_to_string(root.join("people.yaml")).expect("people.yaml");
+    people.push_str("  - id: mia\n    name: Mia Operator\n    roles: [operator]\n");
+    std::fs::write(root.join("people.yaml"), people).expect("write people.yaml");
+}
+
 async fn run(
-    first: (&'static str, &'static str),
+    first: (&'static str, &'static str, Option<&'static str>),
     ops: Vec<(Op, usize, bool)>,
 ) -> Result<(), TestCaseError> {
     let env = Env::sqlite();
+    with_fragile_legal_review(&env);
     let rt = env.open().await;
     let id = rt
         .start("deploy", Value::Object(Map::new()), "rita", "cli")
@@ -121,8 +167,13 @@ async fn run(
         .expect("start")
         .instance;
     // Requested first, so most cases reach a gate.
-    let (risk, team) = first;
-    let submitted = command(&Op::Submit { risk, team }).expect("a command");
+    let (risk, team, reviewer) = first;
+    let submitted = command(&Op::Submit {
+        risk,
+        team,
+        reviewer,
+    })
+    .expect("a command");
     rt.execute(&id, submitted, "rita", "cli", None)
         .await
         .expect("the request");
@@ -174,12 +225,13 @@ proptest! {
     fn replaying_the_log_gives_the_live_state_at_every_moment(
         risk in prop::sample::select(vec!["low", "high"]),
         team in prop::sample::select(vec!["payments", "search"]),
+        reviewer in reviewer(),
         ops in prop::collection::vec((op(), 0..PEOPLE.len(), prop::bool::weighted(0.2)), 1..30)
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("tokio runtime");
-        runtime.block_on(run((risk, team), ops))?;
+        runtime.block_on(run((risk, team, reviewer), ops))?;
     }
 }

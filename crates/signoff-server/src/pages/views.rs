@@ -189,11 +189,29 @@ fn steps_view(entry: &Entry, actor: &Actor, refused: &Refused) -> Vec<Value> {
                     def.and_then(|d| d.form.as_ref())
                         .is_some_and(|form| forms::names_an_input(form, f))
                 });
+            // A stopped step is shown as such to everyone: nothing can be done on it but an
+            // operator's retry.
+            let failure = active.failure.as_ref().map(|f| json!({
+                "rule": f.rule.describe(),
+                "expression": f.expression,
+                "error": f.error,
+                "version": f.version,
+                "at": when(f.at),
+                "retry": format!("signoff retry {} {id}", entry.state.id),
+            }));
+            let kind = if failure.is_some() {
+                "stopped"
+            } else if mine {
+                kind
+            } else {
+                "watch"
+            };
             json!({
                 "id": id,
                 "title": def.map(|d| if d.title.is_empty() { id.clone() } else { d.title.clone() }),
                 "description": def.map(|d| d.description.clone()),
-                "kind": if mine { kind } else { "watch" },
+                "kind": kind,
+                "failure": failure,
                 "assignees": active.assignees,
                 "deadline": active.gate.as_ref().and_then(|g| g.opened.deadline).map(when),
                 "decisions": active.gate.as_ref().map(|g| g.decisions.iter().map(|(who, d)| {

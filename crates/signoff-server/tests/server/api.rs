@@ -666,3 +666,53 @@ pub async fn an_idempotency_key_belongs_to_its_caller_and_its_request(s: &Server
     assert_eq!(starts[0].0, StatusCode::CREATED);
     assert_eq!(starts[0], starts[1]);
 }
+
+pub async fn a_retry_is_for_operators_and_only_of_a_stopped_step(s: &Server) {
+    let id = s.low_risk_deployment("carol").await;
+    let path = format!("/api/v1/instances/{id}/retry");
+    let before = s.tail().await;
+    // Not an operator: refused, and recorded as a security matter.
+    let (status, body) = s
+        .post("carol", &path, &json!({"step": "team_review"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("operator"),
+        "{body}"
+    );
+    let security = s
+        .runtime
+        .log()
+        .read_stream(&signoff_core::StreamId::parse("security").unwrap(), 1, 100)
+        .await
+        .unwrap();
+    assert!(
+        security
+            .iter()
+            .any(|r| r.data.as_str().contains("\"command\":\"retry\"")),
+        "{security:?}"
+    );
+    // An operator, on a step that did not stop: nothing to retry, nothing written.
+    let (status, body) = s.post("mia", &path, &json!({"step": "team_review"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing to retry"),
+        "{body}"
+    );
+    assert_eq!(s.tail().await, before + 1, "only the refusal was recorded");
+    let (status, _) = s.post("mia", &path, &json!({"stp": "x"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let doc: Value = s
+        .http
+        .get(s.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/api/v1/instances/{id}/retry"]["post"].is_object());
+}

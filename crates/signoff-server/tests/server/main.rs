@@ -262,6 +262,7 @@ mod api_cases {
         the_state_at_a_past_moment_is_what_was_live_then,
         the_api_describes_itself_and_counts_for_operators,
         an_idempotency_key_belongs_to_its_caller_and_its_request,
+        a_retry_is_for_operators_and_only_of_a_stopped_step,
     );
 }
 
