@@ -69,39 +69,52 @@ impl Modify for BearerAuth {
 /// document (`application/problem+json`, schema `Problem`).
 struct CommonResponses;
 
+/// Which operations an answer of [`CommonResponses`] applies to.
+#[derive(Clone, Copy)]
+enum Takes {
+    /// Every operation.
+    Anything,
+    /// Those with parameters (path, query, header) or a body.
+    Input,
+    /// Those with an id in the path.
+    PathId,
+    /// Those with a JSON body.
+    Body,
+}
+
 impl CommonResponses {
-    /// `(status, description, applies)`, where `applies(has_parameters, has_path_id, has_body)`.
-    const ANSWERS: [(&'static str, &'static str, fn(bool, bool, bool) -> bool); 7] = [
+    /// Each answer: its status, what it means, and which operations can give it.
+    const ANSWERS: [(&'static str, &'static str, Takes); 7] = [
         (
             "400",
             "The request cannot be read: a malformed parameter, header or JSON body",
-            |params, _, body| params || body,
+            Takes::Input,
         ),
         (
             "401",
             "No token, or an unknown, expired or revoked one",
-            |_, _, _| true,
+            Takes::Anything,
         ),
-        ("404", "Nothing has this id", |_, id, _| id),
+        ("404", "Nothing has this id", Takes::PathId),
         (
             "413",
             "The body is larger than the server takes (1 MiB)",
-            |_, _, body| body,
+            Takes::Body,
         ),
         (
             "415",
             "The body is not sent as `application/json`",
-            |_, _, body| body,
+            Takes::Body,
         ),
         (
             "422",
             "The body is not the fields expected, or the engine refused its values",
-            |_, _, body| body,
+            Takes::Body,
         ),
         (
             "500",
             "The server failed; the error is in its log",
-            |_, _, _| true,
+            Takes::Anything,
         ),
     ];
 }
@@ -125,8 +138,14 @@ impl Modify for CommonResponses {
                 }
                 let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
                 let has_body = operation.request_body.is_some();
-                for (status, description, applies) in Self::ANSWERS {
-                    if !applies(has_parameters, has_path_id, has_body) {
+                for (status, description, takes) in Self::ANSWERS {
+                    let applies = match takes {
+                        Takes::Anything => true,
+                        Takes::Input => has_parameters || has_body,
+                        Takes::PathId => has_path_id,
+                        Takes::Body => has_body,
+                    };
+                    if !applies {
                         continue;
                     }
                     operation
