@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use serde_json::Value;
@@ -134,6 +134,21 @@ impl Modify for CommonResponses {
                 for parameter in operation.parameters.iter_mut().flatten() {
                     if let RefOr::T(parameter) = parameter {
                         not_null(parameter);
+                    }
+                }
+                // OpenAPI requires a description on every response: a success described by
+                // nothing but its body is named by its status.
+                for (status, response) in &mut operation.responses.responses {
+                    if let RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        response.description = status
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|code| StatusCode::from_u16(code).ok())
+                            .and_then(|code| code.canonical_reason())
+                            .unwrap_or("The answer")
+                            .to_owned();
                     }
                 }
                 let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
@@ -315,6 +330,14 @@ mod tests {
             }
             if name.contains('{') {
                 expected.push("404");
+            }
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{name} describes its {status} answer"
+                );
             }
             for status in expected {
                 let problem = &op["responses"][status]["content"][problem::PROBLEM_JSON];
