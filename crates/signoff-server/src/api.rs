@@ -27,6 +27,7 @@ use signoff_runtime::timeline::Line;
 use signoff_runtime::{Applied, RuntimeError};
 use tracing::Instrument;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -40,6 +41,46 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// Most instances one list returns.
 pub const MAX_LIST: usize = 1_000;
+
+/// Text with at least one character that is not white space as the engine trims it
+/// (`char::is_whitespace`), spelt out because regex dialects disagree on what `\s` is.
+const SOME_TEXT_PATTERN: &str =
+    r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// The verdicts of a decision, as [`Verdict`] reads them.
+const VERDICTS: [&str; 2] = ["approve", "reject"];
+/// The statuses of a task, as [`TaskStatus`] reads them.
+const TASK_STATUSES: [&str; 2] = ["done", "not_doing"];
+/// The statuses instances are listed by.
+const LIST_STATUSES: [&str; 3] = ["running", "ended", "cancelled"];
+
+/// The schema of a text the engine refuses when it is blank (a comment, a reason).
+fn some_text() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .pattern(Some(SOME_TEXT_PATTERN))
+        .build()
+}
+
+/// The schema of one of `values`.
+fn one_of(values: &[&str]) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+fn verdict_schema() -> Object {
+    one_of(&VERDICTS)
+}
+
+fn task_status_schema() -> Object {
+    one_of(&TASK_STATUSES)
+}
+
+fn list_status_schema() -> Object {
+    one_of(&LIST_STATUSES)
+}
 
 /// A JSON body; a body that is not JSON, not an object of the expected fields, or too large
 /// is answered with a problem document naming what was wrong.
@@ -163,6 +204,7 @@ pub struct ValidateResult {
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     /// The workflow id.
+    #[schema(pattern = "^[a-z][a-z0-9-]*$", example = "deployment-approval")]
     pub workflow: String,
     /// Its input, available to expressions as `input`.
     #[serde(default)]
@@ -178,10 +220,12 @@ pub struct ListQuery {
     /// Only this workflow.
     pub workflow: Option<String>,
     /// Only `running`, `ended` or `cancelled`.
+    #[param(schema_with = list_status_schema)]
     pub status: Option<String>,
     /// Only those this person started.
     pub requester: Option<String>,
-    /// At most this many, newest first (default 100, at most 1000).
+    /// At most this many, newest first (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -191,6 +235,7 @@ pub struct ListQuery {
 #[into_params(parameter_in = Query)]
 pub struct AtQuery {
     /// RFC 3339, e.g. `2026-11-23T10:00:00Z`.
+    #[param(format = DateTime, example = "2026-11-23T10:00:00Z")]
     pub at: String,
 }
 
@@ -200,6 +245,7 @@ pub struct AtQuery {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Only this instance (the whole log otherwise, for auditors).
+    #[param(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub instance: Option<String>,
 }
 
@@ -224,6 +270,7 @@ pub struct InstanceView {
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// The form step.
+    #[schema(pattern = "^[a-z][a-z0-9_-]*$")]
     pub step: String,
     /// Field values.
     #[schema(value_type = Object)]
@@ -235,9 +282,10 @@ pub struct SubmitRequest {
 #[serde(deny_unknown_fields)]
 pub struct DecideRequest {
     /// The gate.
+    #[schema(pattern = "^[a-z][a-z0-9_-]*$")]
     pub step: String,
     /// `approve` or `reject`.
-    #[schema(value_type = String)]
+    #[schema(schema_with = verdict_schema)]
     pub verdict: Verdict,
     /// Why.
     #[serde(default)]
@@ -252,11 +300,12 @@ pub struct DecideRequest {
 #[serde(deny_unknown_fields)]
 pub struct CompleteRequest {
     /// The checklist step.
+    #[schema(pattern = "^[a-z][a-z0-9_-]*$")]
     pub step: String,
     /// The task.
     pub item: String,
     /// `done` or `not_doing`.
-    #[schema(value_type = String)]
+    #[schema(schema_with = task_status_schema)]
     pub status: TaskStatus,
     /// A note; the reason, for `not_doing`.
     #[serde(default)]
@@ -268,6 +317,7 @@ pub struct CompleteRequest {
 #[serde(deny_unknown_fields)]
 pub struct CommentRequest {
     /// The text.
+    #[schema(schema_with = some_text)]
     pub text: String,
 }
 
@@ -276,6 +326,7 @@ pub struct CommentRequest {
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     /// Why.
+    #[schema(schema_with = some_text)]
     pub reason: String,
 }
 
@@ -397,8 +448,7 @@ fn answer(
 
 /// The workflows loaded.
 #[utoipa::path(get, path = "/api/v1/definitions", tag = "definitions",
-    responses((status = 200, body = Vec<DefinitionSummary>),
-              (status = 401, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Vec<DefinitionSummary>)))]
 pub async fn list_definitions(
     State(state): State<AppState>,
     _caller: Caller,
@@ -424,9 +474,9 @@ fn summary_of(loaded: &signoff_core::workflow::Loaded) -> DefinitionSummary {
 
 /// One workflow definition: its text and its parsed form.
 #[utoipa::path(get, path = "/api/v1/definitions/{id}", tag = "definitions",
-    params(("id" = String, Path, description = "The workflow id")),
+    params(("id" = String, Path, pattern = "^[a-z][a-z0-9-]*$", description = "The workflow id")),
     responses((status = 200, body = DefinitionDetail),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              (status = 404, description = "No workflow has this id", body = Problem, content_type = "application/problem+json")))]
 pub async fn show_definition(
     State(state): State<AppState>,
     _caller: Caller,
@@ -446,8 +496,7 @@ pub async fn show_definition(
 /// Checks a definition's text: every problem with its line, column and a hint.
 #[utoipa::path(post, path = "/api/v1/definitions/validate", tag = "definitions",
     request_body = ValidateRequest,
-    responses((status = 200, body = ValidateResult),
-              (status = 422, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = ValidateResult)))]
 pub async fn validate_definition(
     _caller: Caller,
     Body(request): Body<ValidateRequest>,
@@ -472,26 +521,33 @@ pub async fn validate_definition(
 
 /// Instances the caller may see, newest first.
 #[utoipa::path(get, path = "/api/v1/instances", tag = "instances", params(ListQuery),
-    responses((status = 200, body = Vec<Object>),
-              (status = 400, body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, body = Vec<Object>)))]
 pub async fn list_instances(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, Problem> {
     if let Some(status) = &query.status
-        && !["running", "ended", "cancelled"].contains(&status.as_str())
+        && !LIST_STATUSES.contains(&status.as_str())
     {
         return Err(Problem::bad_request(format!(
-            "status {status:?} is not one of running, ended, cancelled"
+            "status {status:?} is not one of {}",
+            LIST_STATUSES.join(", ")
         ))
         .at(Some("status".into()), "one-of"));
+    }
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_LIST).contains(&limit) {
+        return Err(Problem::bad_request(format!(
+            "limit must be from 1 to {MAX_LIST}; {limit} is not"
+        ))
+        .at(Some("limit".into()), "range"));
     }
     let filter = InstanceFilter {
         workflow: query.workflow,
         status: query.status,
         requester: query.requester,
-        limit: query.limit.unwrap_or(100).min(MAX_LIST),
+        limit,
     };
     let list = state.runtime.list_instances(&caller.actor, &filter).await?;
     Ok(Json(list).into_response())
@@ -500,10 +556,16 @@ pub async fn list_instances(
 /// Starts an instance. With an `Idempotency-Key`, retrying starts it once.
 #[utoipa::path(post, path = "/api/v1/instances", tag = "instances",
     request_body = StartRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the start safe to retry")),
-    responses((status = 201, body = CommandResult, description = "Started (also the answer replayed to a retry with the same Idempotency-Key, marked `Idempotent-Replayed: true`)"),
-              (status = 404, body = Problem, content_type = "application/problem+json"),
-              (status = 422, body = Problem, content_type = "application/problem+json")))]
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+        pattern = "^[\\t -~]*[!-~][\\t -~]*$",
+        description = "Makes the start safe to retry: 1 to 255 ASCII characters, \
+            not all spaces")),
+    responses((status = 201, body = CommandResult, description = "Started; also the first answer replayed to a retry with the same \
+                  Idempotency-Key and the same body, marked `Idempotent-Replayed: true`"),
+              (status = 403, description = "The caller may not start this workflow", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No workflow has this id", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "The body is not the fields expected, or the \
+                  Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json")))]
 pub async fn start_instance(
     State(state): State<AppState>,
     caller: Caller,
@@ -538,10 +600,10 @@ fn view_of(entry: &signoff_runtime::Entry, at: Option<String>) -> InstanceView {
 
 /// An instance as it is now.
 #[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "instances",
-    params(("id" = String, Path, description = "The instance id")),
+    params(("id" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The instance id (a UUID)")),
     responses((status = 200, body = InstanceView),
-              (status = 403, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              (status = 403, description = "The caller may not read this instance", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No instance has this id", body = Problem, content_type = "application/problem+json")))]
 pub async fn show_instance(
     State(state): State<AppState>,
     caller: Caller,
@@ -553,10 +615,11 @@ pub async fn show_instance(
 
 /// An instance as it was at a moment in the past: its events up to then, replayed.
 #[utoipa::path(get, path = "/api/v1/instances/{id}/state", tag = "instances",
-    params(("id" = String, Path, description = "The instance id"), AtQuery),
+    params(("id" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The instance id (a UUID)"), AtQuery),
     responses((status = 200, body = InstanceView),
-              (status = 400, body = Problem, content_type = "application/problem+json"),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              (status = 403, description = "The caller may not read this instance", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No instance has this id, or it did not exist yet \
+                  at that moment", body = Problem, content_type = "application/problem+json")))]
 pub async fn state_at(
     State(state): State<AppState>,
     caller: Caller,
@@ -578,9 +641,10 @@ pub async fn state_at(
 
 /// Who did what, when, and through which channel.
 #[utoipa::path(get, path = "/api/v1/instances/{id}/timeline", tag = "instances",
-    params(("id" = String, Path, description = "The instance id")),
+    params(("id" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The instance id (a UUID)")),
     responses((status = 200, body = Vec<Object>),
-              (status = 404, body = Problem, content_type = "application/problem+json")))]
+              (status = 403, description = "The caller may not read this instance", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No instance has this id", body = Problem, content_type = "application/problem+json")))]
 pub async fn timeline(
     State(state): State<AppState>,
     caller: Caller,
@@ -602,13 +666,19 @@ macro_rules! command_route {
         $(#[$doc])*
         #[utoipa::path(post, path = $path, tag = "commands",
             request_body = $body,
-            params(("id" = String, Path, description = "The instance id"),
-                   ("Idempotency-Key" = Option<String>, Header, description = "Makes the command safe to retry")),
+            params(("id" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The instance id (a UUID)"),
+                   ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+                    pattern = "^[\\t -~]*[!-~][\\t -~]*$",
+                    description = "Makes the command safe to retry: 1 to 255 ASCII characters, \
+            not all spaces")),
             responses((status = 200, body = CommandResult),
-                      (status = 403, body = Problem, content_type = "application/problem+json"),
-                      (status = 404, body = Problem, content_type = "application/problem+json"),
-                      (status = 409, body = Problem, content_type = "application/problem+json"),
-                      (status = 422, body = Problem, content_type = "application/problem+json")))]
+                      (status = 403, description = "The caller may not do this here", body = Problem, content_type = "application/problem+json"),
+                      (status = 404, description = "No instance, step or task has this id", body = Problem, content_type = "application/problem+json"),
+                      (status = 409, description = "The step is not open (done, not reached, \
+                          or the instance ended), or another command changed it meanwhile", body = Problem, content_type = "application/problem+json"),
+                      (status = 422, description = "The body is not the fields expected, the \
+                          workflow refuses its values (a form's fields, a justification), or the \
+                          Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json")))]
         pub async fn $name(
             State(state): State<AppState>,
             caller: Caller,
@@ -677,7 +747,9 @@ pub async fn me(caller: Caller) -> Json<Me> {
 /// the whole log (auditors).
 #[utoipa::path(get, path = "/api/v1/export", tag = "audit", params(ExportQuery),
     responses((status = 200, content_type = "application/jsonl", body = String),
-              (status = 403, body = Problem, content_type = "application/problem+json")))]
+              (status = 403, description = "The caller may not read this instance, or the whole \
+                  log (auditors only)", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No instance has this id", body = Problem, content_type = "application/problem+json")))]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
@@ -709,7 +781,7 @@ pub async fn export(
 /// Walks the hash chain: intact, or the first broken link (auditors).
 #[utoipa::path(get, path = "/api/v1/verify", tag = "audit",
     responses((status = 200, body = Object),
-              (status = 403, body = Problem, content_type = "application/problem+json")))]
+              (status = 403, description = "Only auditors verify the log", body = Problem, content_type = "application/problem+json")))]
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Response, Problem> {
     let rt = &state.runtime;
     rt.check_audit(&caller.actor, "verify", CHANNEL).await?;
@@ -747,4 +819,27 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/export", get(export))
         .route("/api/v1/verify", get(verify))
         .route("/healthz", get(|| async { "ok" }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_values_are_the_ones_the_server_reads() {
+        for verdict in VERDICTS {
+            assert!(
+                serde_json::from_value::<Verdict>(json!(verdict)).is_ok(),
+                "{verdict}"
+            );
+        }
+        for status in TASK_STATUSES {
+            assert!(
+                serde_json::from_value::<TaskStatus>(json!(status)).is_ok(),
+                "{status}"
+            );
+        }
+        assert!(serde_json::from_value::<Verdict>(json!("maybe")).is_err());
+        assert!(serde_json::from_value::<TaskStatus>(json!("later")).is_err());
+    }
 }

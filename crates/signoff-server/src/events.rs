@@ -35,11 +35,30 @@ use crate::problem::Problem;
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only this instance's events.
+    #[param(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub instance: Option<String>,
     /// Only events of instances of this workflow.
     pub workflow: Option<String>,
     /// Start after this sequence (as `Last-Event-ID` does; the header wins). Default: from now.
-    pub after: Option<u64>,
+    /// Sequences are signed 64-bit in the log, so larger numbers are refused rather than
+    /// documented as valid.
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+}
+
+/// One server-sent event, as the stream frames it.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documents the stream's frames; they are written by `Event`"
+)]
+pub struct StreamEvent {
+    /// The event's global sequence.
+    id: String,
+    /// Its type, e.g. `signoff.approval.decided`.
+    event: String,
+    /// The CloudEvent, as JSON text.
+    data: String,
 }
 
 /// Decides, event by event, what one subscriber is shown.
@@ -104,9 +123,10 @@ impl Drop for Subscribed {
 /// Committed events as server-sent events (`id` = global sequence, `event` = type, `data` =
 /// the CloudEvent JSON). Resumable with `Last-Event-ID`.
 #[utoipa::path(get, path = "/api/v1/events", tag = "audit", params(EventsQuery,
-        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this sequence")),
-    responses((status = 200, content_type = "text/event-stream", body = String),
-              (status = 401, body = Problem, content_type = "application/problem+json")))]
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "Resume after this sequence")),
+    responses((status = 200, content_type = "text/event-stream", body = StreamEvent),
+              (status = 403, description = "The caller may not read this instance", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No instance has this id", body = Problem, content_type = "application/problem+json")))]
 pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
@@ -119,7 +139,8 @@ pub async fn events(
             value
                 .to_str()
                 .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .and_then(|v| u64::try_from(v).ok())
                 .ok_or_else(|| {
                     Problem::bad_request("Last-Event-ID must be the sequence of an event")
                         .at(Some("Last-Event-ID".into()), "integer")
@@ -130,7 +151,16 @@ pub async fn events(
     if let Some(id) = &query.instance {
         rt.load_for(&caller.actor, id, crate::api::CHANNEL).await?;
     }
-    let after = match last_event_id.or(query.after) {
+    let after_query = match query.after.map(u64::try_from).transpose() {
+        Ok(after) => after,
+        Err(_) => {
+            return Err(
+                Problem::bad_request("after must be the sequence of an event, 0 or more")
+                    .at(Some("after".into()), "minimum"),
+            );
+        }
+    };
+    let after = match last_event_id.or(after_query) {
         Some(after) => after,
         None => {
             rt.log()

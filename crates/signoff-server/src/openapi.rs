@@ -4,11 +4,16 @@ use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use serde_json::Value;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::path::Parameter;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use crate::AppState;
@@ -30,8 +35,8 @@ use crate::{api, events, problem};
         api::timeline, api::submit, api::decide, api::complete, api::comment, api::cancel,
         api::retry, api::inbox, api::me, api::export, api::verify, events::events,
     ),
-    components(schemas(problem::Problem, problem::FieldError)),
-    modifiers(&BearerAuth),
+    components(schemas(problem::Problem, problem::FieldError, events::StreamEvent)),
+    modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
     tags(
         (name = "definitions", description = "Workflow definitions"),
@@ -54,6 +59,150 @@ impl Modify for BearerAuth {
             );
         }
     }
+}
+
+/// The answers any operation can give besides its own, added to every operation that does not
+/// describe them itself, so that a new route is documented with them without repeating them:
+/// 401 (every route takes a token), 500, and, by what the operation takes, 400 (a parameter,
+/// header or body that cannot be read), 404 (an id in the path that names nothing) and
+/// 413, 415, 422 (a body too large, not JSON, or not the fields expected). Each is a problem
+/// document (`application/problem+json`, schema `Problem`).
+struct CommonResponses;
+
+/// Which operations an answer of [`CommonResponses`] applies to.
+#[derive(Clone, Copy)]
+enum Takes {
+    /// Every operation.
+    Anything,
+    /// Those with parameters (path, query, header) or a body.
+    Input,
+    /// Those with an id in the path.
+    PathId,
+    /// Those with a JSON body.
+    Body,
+}
+
+impl CommonResponses {
+    /// Each answer: its status, what it means, and which operations can give it.
+    const ANSWERS: [(&'static str, &'static str, Takes); 7] = [
+        (
+            "400",
+            "The request cannot be read: a malformed parameter, header or JSON body",
+            Takes::Input,
+        ),
+        (
+            "401",
+            "No token, or an unknown, expired or revoked one",
+            Takes::Anything,
+        ),
+        ("404", "Nothing has this id", Takes::PathId),
+        (
+            "413",
+            "The body is larger than the server takes (1 MiB)",
+            Takes::Body,
+        ),
+        (
+            "415",
+            "The body is not sent as `application/json`",
+            Takes::Body,
+        ),
+        (
+            "422",
+            "The body is not the fields expected, or the engine refused its values",
+            Takes::Body,
+        ),
+        (
+            "500",
+            "The server failed; the error is in its log",
+            Takes::Anything,
+        ),
+    ];
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let has_path_id = path.contains('{');
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let RefOr::T(parameter) = parameter {
+                        not_null(parameter);
+                    }
+                }
+                // OpenAPI requires a description on every response: a success described by
+                // nothing but its body is named by its status.
+                for (status, response) in &mut operation.responses.responses {
+                    if let RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        response.description = status
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|code| StatusCode::from_u16(code).ok())
+                            .and_then(|code| code.canonical_reason())
+                            .unwrap_or("The answer")
+                            .to_owned();
+                    }
+                }
+                let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let has_body = operation.request_body.is_some();
+                for (status, description, takes) in Self::ANSWERS {
+                    let applies = match takes {
+                        Takes::Anything => true,
+                        Takes::Input => has_parameters || has_body,
+                        Takes::PathId => has_path_id,
+                        Takes::Body => has_body,
+                    };
+                    if !applies {
+                        continue;
+                    }
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem_response(description).into());
+                }
+            }
+        }
+    }
+}
+
+/// A parameter is text on the wire and is never `null`: an optional one (`Option<T>`, which
+/// utoipa documents as nullable when it is a header) is absent, as `required: false` says.
+fn not_null(parameter: &mut Parameter) {
+    if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut()
+        && let SchemaType::Array(types) = &object.schema_type
+    {
+        let types: Vec<Type> = types
+            .iter()
+            .filter(|t| **t != Type::Null)
+            .cloned()
+            .collect();
+        object.schema_type = match types.as_slice() {
+            [one] => SchemaType::Type(one.clone()),
+            _ => SchemaType::Array(types),
+        };
+    }
+}
+
+/// A response whose body is a problem document.
+fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            problem::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
 }
 
 /// The document as served, generated once: it only changes with the binary.
@@ -152,4 +301,51 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/openapi.json", get(document))
         .route("/api/docs", get(docs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every operation of the document, as `(method path, operation)`.
+    fn operations(doc: &Value) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                out.push((format!("{method} {path}"), op.clone()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_operation_documents_the_problems_it_can_answer() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        let all = operations(&doc);
+        assert!(all.len() > 15, "{} operations", all.len());
+        for (name, op) in all {
+            let mut expected = vec!["401", "500"];
+            if op.get("requestBody").is_some() {
+                expected.extend(["400", "413", "415", "422"]);
+            }
+            if name.contains('{') {
+                expected.push("404");
+            }
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{name} describes its {status} answer"
+                );
+            }
+            for status in expected {
+                let problem = &op["responses"][status]["content"][problem::PROBLEM_JSON];
+                assert_eq!(
+                    problem["schema"]["$ref"], "#/components/schemas/Problem",
+                    "{name} documents {status} as a problem document"
+                );
+            }
+        }
+    }
 }

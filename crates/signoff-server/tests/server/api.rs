@@ -271,6 +271,16 @@ pub async fn bad_input_gets_the_right_problem_and_writes_nothing(s: &Server) {
         Some("status"),
         Some("one-of"),
     );
+    // A limit outside what the document allows is refused, not silently changed.
+    for limit in ["0", "1001"] {
+        assert_problem(
+            &s.get("bob", &format!("/api/v1/instances?limit={limit}"))
+                .await,
+            StatusCode::BAD_REQUEST,
+            Some("limit"),
+            Some("range"),
+        );
+    }
     assert_problem(
         &s.get("bob", &format!("/api/v1/instances/{id}/state?at=yesterday"))
             .await,
