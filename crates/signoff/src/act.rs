@@ -56,7 +56,7 @@ impl Values {
 
 fn print_applied(g: &Global, what: &str, applied: &Applied) -> anyhow::Result<ExitCode> {
     if g.json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "instance": applied.instance,
@@ -64,15 +64,15 @@ fn print_applied(g: &Global, what: &str, applied: &Applied) -> anyhow::Result<Ex
                 "deduplicated": applied.deduplicated,
                 "events": applied.events,
             })
-        );
+        )?;
     } else {
         if applied.deduplicated {
-            println!("{what}: already recorded (instance {})", applied.instance);
+            outln!("{what}: already recorded (instance {})", applied.instance)?;
         } else {
-            println!("{what}: instance {}", applied.instance);
+            outln!("{what}: instance {}", applied.instance)?;
         }
         for event in &applied.events {
-            println!("  {}", summary(event));
+            outln!("  {}", summary(event))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -107,9 +107,9 @@ pub async fn start(g: &Global, args: StartArgs) -> anyhow::Result<ExitCode> {
     let applied = rt.start(&args.workflow, input, person, CHANNEL).await?;
     if !g.json {
         // The id first, alone on its line, for shell scripts that capture it.
-        println!("{}", applied.instance);
+        outln!("{}", applied.instance)?;
         for event in &applied.events {
-            println!("  {}", summary(event));
+            outln!("  {}", summary(event))?;
         }
         return Ok(ExitCode::SUCCESS);
     }

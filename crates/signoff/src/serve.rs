@@ -92,9 +92,9 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
             let issued = rt.issue_token(&owner, &name, expires_at, by).await?;
             if g.json {
-                println!("{}", serde_json::to_string(&issued)?);
+                outln!("{}", serde_json::to_string(&issued)?)?;
             } else {
-                println!("{}", issued.secret);
+                outln!("{}", issued.secret)?;
                 eprintln!(
                     "token {} for {owner} ({name}); the secret above is shown once. Send it as \
                      `Authorization: Bearer {SECRET_PREFIX}…`.",
@@ -105,15 +105,15 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
         Token::Revoke { id, reason } => {
             rt.revoke_token(&id, &reason, by).await?;
             if g.json {
-                println!("{}", json!({"revoked": id}));
+                outln!("{}", json!({"revoked": id}))?;
             } else {
-                println!("revoked {id}");
+                outln!("revoked {id}")?;
             }
         }
         Token::List => {
             let tokens = rt.tokens();
             if g.json {
-                println!("{}", serde_json::to_string(&tokens)?);
+                outln!("{}", serde_json::to_string(&tokens)?)?;
             }
             for t in tokens.iter().filter(|_| !g.json) {
                 let state = match (t.revoked_at, t.expires_at) {
@@ -121,7 +121,7 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
                     (None, Some(at)) => format!("expires {}", at.to_rfc3339()),
                     (None, None) => "no expiry".to_owned(),
                 };
-                println!("{}  {:<12} {:<16} {state}", t.id, t.owner, t.name);
+                outln!("{}  {:<12} {:<16} {state}", t.id, t.owner, t.name)?;
             }
         }
     }

@@ -38,12 +38,12 @@ fn status_word(status: &Status) -> String {
 }
 
 /// An instance's state for people.
-fn print_state(state: &Instance) {
-    println!("instance   {}", state.id);
-    println!("workflow   {} ({})", state.workflow, state.definition);
-    println!("requester  {}", state.requester);
-    println!("started    {}", state.started_at.to_rfc3339());
-    println!("status     {}", status_word(&state.status));
+fn print_state(state: &Instance) -> std::io::Result<()> {
+    outln!("instance   {}", state.id)?;
+    outln!("workflow   {} ({})", state.workflow, state.definition)?;
+    outln!("requester  {}", state.requester)?;
+    outln!("started    {}", state.started_at.to_rfc3339())?;
+    outln!("status     {}", status_word(&state.status))?;
     for (step, active) in &state.active {
         let mut line = format!("  at {step}");
         if !active.assignees.is_empty() {
@@ -57,7 +57,7 @@ fn print_state(state: &Instance) {
                 line.push_str(&format!("; {who}: {:?}", d.verdict).to_lowercase());
             }
         }
-        println!("{line}");
+        outln!("{line}")?;
         for task in &active.tasks {
             let mark = match &task.closed {
                 None => "[ ]".to_owned(),
@@ -69,28 +69,31 @@ fn print_state(state: &Instance) {
                     }
                 ),
             };
-            println!(
+            outln!(
                 "      {mark} {} ({})",
                 task.opened.title,
                 task.opened.owners.join(", ")
-            );
+            )?;
         }
     }
     if !state.data.is_empty() {
-        println!("data");
+        outln!("data")?;
         for (step, values) in &state.data {
-            println!("  {step}: {values}");
+            outln!("  {step}: {values}")?;
         }
     }
     for link in &state.links {
-        println!(
+        outln!(
             "link       {} {} ({})",
-            link.workflow, link.instance, link.relation
-        );
+            link.workflow,
+            link.instance,
+            link.relation
+        )?;
     }
     for e in &state.evidence {
-        println!("evidence   {} {} ({} bytes)", e.name, e.hash, e.size);
+        outln!("evidence   {} {} ({} bytes)", e.name, e.hash, e.size)?;
     }
+    Ok(())
 }
 
 fn state_json(entry: &Entry) -> serde_json::Value {
@@ -108,28 +111,28 @@ pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
         });
         if g.json {
             let rows: Vec<_> = running.iter().map(state_json).collect();
-            println!("{}", serde_json::to_string(&rows)?);
+            outln!("{}", serde_json::to_string(&rows)?)?;
         } else if running.is_empty() {
-            println!("no instance is running");
+            outln!("no instance is running")?;
         } else {
             for e in &running {
                 let at: Vec<&str> = e.state.active.keys().map(String::as_str).collect();
-                println!(
+                outln!(
                     "{}  {:<24} {:<12} at {}",
                     e.state.id,
                     e.state.workflow,
                     e.state.requester,
                     at.join(", ")
-                );
+                )?;
             }
         }
         return Ok(ExitCode::SUCCESS);
     };
     let entry = rt.load(&id).await?;
     if g.json {
-        println!("{}", state_json(&entry));
+        outln!("{}", state_json(&entry))?;
     } else {
-        print_state(&entry.state);
+        print_state(&entry.state)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -151,9 +154,9 @@ pub async fn inbox(g: &Global, args: InboxArgs) -> anyhow::Result<ExitCode> {
     }
     let items = rt.inbox(person);
     if g.json {
-        println!("{}", serde_json::to_string(&items)?);
+        outln!("{}", serde_json::to_string(&items)?)?;
     } else if items.is_empty() {
-        println!("nothing waits for {person}");
+        outln!("nothing waits for {person}")?;
     } else {
         for item in &items {
             let deadline = item
@@ -165,10 +168,14 @@ pub async fn inbox(g: &Global, args: InboxArgs) -> anyhow::Result<ExitCode> {
             } else {
                 format!("  tasks: {}", item.tasks.join(", "))
             };
-            println!(
+            outln!(
                 "{}  {:<24} {:<8} {} ({}){deadline}{tasks}",
-                item.instance, item.workflow, item.kind, item.step, item.title
-            );
+                item.instance,
+                item.workflow,
+                item.kind,
+                item.step,
+                item.title
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -235,10 +242,10 @@ pub async fn replay(g: &Global, args: ReplayArgs) -> anyhow::Result<ExitCode> {
         other => other.into(),
     })?;
     if g.json {
-        println!("{}", state_json(&entry));
+        outln!("{}", state_json(&entry))?;
     } else {
-        println!("as of {}:", at.to_rfc3339());
-        print_state(&entry.state);
+        outln!("as of {}:", at.to_rfc3339())?;
+        print_state(&entry.state)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -309,17 +316,17 @@ pub async fn notifications(g: &Global, args: NotificationsArgs) -> anyhow::Resul
             writeln!(out, "{}", serde_json::to_string(n)?)?;
         }
     } else if list.is_empty() {
-        println!("no notifications");
+        outln!("no notifications")?;
     } else {
         for n in &list {
-            println!(
+            outln!(
                 "{}  {}  to {}  [{}] {}",
                 n.at.to_rfc3339(),
                 n.instance,
                 n.to.join(", "),
                 n.reason,
                 n.subject
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

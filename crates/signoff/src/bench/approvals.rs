@@ -129,7 +129,7 @@ pub struct Args {
 /// request failed.
 pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
     if args.print_workflow {
-        print!("{WORKFLOW}");
+        outln!("{}", WORKFLOW.trim_end())?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.instances == 0 || args.clients == 0 {
@@ -179,7 +179,7 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         report
     };
     let errors = report.get("errors").and_then(Value::as_u64).unwrap_or(0);
-    println!("{}", Value::Object(report));
+    outln!("{}", Value::Object(report))?;
     if errors > 0 {
         eprintln!("signoff bench approvals: {errors} request(s) failed (see first_error)");
         return Ok(ExitCode::from(crate::EXIT_NO));

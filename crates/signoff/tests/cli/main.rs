@@ -192,4 +192,29 @@ fn bench_approvals_approves_every_instance_over_http_and_reports_its_figures() {
     assert_eq!(code, 0, "{out}");
 }
 
+/// `signoff … | head -1` is the README's own idiom: when the reader has gone, signoff stops
+/// quietly with 141 (128 + SIGPIPE) instead of panicking with a backtrace.
+#[tokio::test]
+async fn a_closed_stdout_stops_quietly_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.db");
+    log_with_events(&db, 3).await;
+    for args in [&["schema"][..], &["export"], &["verify"]] {
+        // A pipe whose reader is closed before signoff writes: every write meets EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_signoff"))
+            .arg("--database")
+            .arg(format!("sqlite://{}", db.display()))
+            .args(args)
+            .stdout(writer)
+            .output()
+            .expect("run signoff");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
 mod workflows;
