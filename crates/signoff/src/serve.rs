@@ -42,12 +42,27 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             g.people.display()
         );
     }
-    eprintln!("  Ctrl-C stops.");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    signoff_server::serve(listener, AppState::new(runtime), shutdown).await?;
+    eprintln!("  Ctrl-C (or SIGTERM) stops, after the requests in flight.");
+    signoff_server::serve(listener, AppState::new(runtime), stop_signal()?).await?;
+    eprintln!("signoff serve: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C or SIGTERM (how systemd and Kubernetes stop a service), so that both
+/// drain the server instead of killing it mid-request.
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| anyhow::anyhow!("cannot handle SIGTERM: {e}"))?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 #[derive(clap::Subcommand)]
