@@ -31,7 +31,7 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         g.workflows.display(),
         runtime.directory().people().count(),
         g.people.display(),
-        g.database,
+        g.url()?,
     );
     eprintln!("  open:     http://{address}/  (sign in with a token)");
     eprintln!("  API:      http://{address}/api/v1  (docs at http://{address}/api/docs)");
@@ -109,7 +109,7 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
             if g.json {
                 outln!("{}", serde_json::to_string(&issued)?)?;
             } else {
-                outln!("{}", issued.secret)?;
+                outln!("{}", issued.secret.expose())?;
                 eprintln!(
                     "token {} for {owner} ({name}); the secret above is shown once. Send it as \
                      `Authorization: Bearer {SECRET_PREFIX}…`.",

@@ -72,7 +72,7 @@ pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
             g.workflows.display(),
             rt.directory().people().count(),
             g.people.display(),
-            g.database
+            g.url()?
         );
     }
     loop {

@@ -148,3 +148,23 @@ on_both_backends!(
     two_triggers_of_one_workflow_both_arm_and_fire_in_one_round,
     computed_numbers_give_the_same_state_live_and_replayed,
 );
+
+/// A token's secret is shown once, to whoever issued it (the serialised answer), and never in
+/// `Debug`, which is what logs and error messages print.
+#[tokio::test]
+async fn an_issued_token_s_secret_is_in_its_answer_but_never_in_its_debug_text() {
+    let env = Env::sqlite();
+    let rt = env.open().await;
+    let issued = rt
+        .issue_token("rita", "laptop", None, "system")
+        .await
+        .unwrap();
+    let secret = issued.secret.expose().to_owned();
+    assert!(secret.starts_with("signoff_"), "{secret}");
+    assert!(!format!("{issued:?}").contains(&secret), "{issued:?}");
+    assert!(
+        serde_json::to_string(&issued).unwrap().contains(&secret),
+        "the one who issued it must see it once"
+    );
+    env.cleanup().await;
+}

@@ -279,11 +279,15 @@ impl Server {
         let requester = runtime
             .issue_token("requester", "bench", None, "system")
             .await?
-            .secret;
+            .secret
+            .expose()
+            .to_owned();
         let approver = runtime
             .issue_token("approver", "bench", None, "system")
             .await?
-            .secret;
+            .secret
+            .expose()
+            .to_owned();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("cannot listen on 127.0.0.1")?;
