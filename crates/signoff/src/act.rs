@@ -344,8 +344,11 @@ pub struct AttachArgs {
 
 pub async fn attach(g: &Global, args: AttachArgs) -> anyhow::Result<ExitCode> {
     let person = g.actor()?;
-    let content =
-        std::fs::read(&args.file).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let file = args.file.clone();
+    // Off the async threads: evidence may be large.
+    let content = tokio::task::spawn_blocking(move || std::fs::read(&file))
+        .await?
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let name = args.name.unwrap_or_else(|| {
         args.file.file_name().map_or_else(
             || "evidence".to_owned(),

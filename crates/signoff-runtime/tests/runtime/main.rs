@@ -168,3 +168,41 @@ async fn an_issued_token_s_secret_is_in_its_answer_but_never_in_its_debug_text()
     );
     env.cleanup().await;
 }
+
+/// An evidence file left partial (a crash mid-write, a full disk) is written again by the next
+/// attach of the same content instead of being trusted because a file of that name exists.
+#[tokio::test]
+async fn a_truncated_evidence_file_is_repaired_by_attaching_it_again() {
+    let env = Env::sqlite();
+    let rt = env.open().await;
+    let id = rt
+        .start("deploy", serde_json::json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    let content = b"the change plan, as signed\n".repeat(1_000);
+    rt.attach(&id, "plan.txt", "text/plain", &content, "rita", "cli")
+        .await
+        .unwrap();
+    let folder = env.dir.path().join("evidence").join("sha256");
+    let files = || -> Vec<_> {
+        std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    let [path] = files().try_into().expect("one file, no temporary left");
+    assert_eq!(std::fs::read(&path).unwrap(), content);
+
+    std::fs::write(&path, &content[..100]).unwrap();
+    rt.attach(&id, "plan.txt", "text/plain", &content, "rita", "cli")
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        content,
+        "the file was repaired"
+    );
+    assert_eq!(files(), [path]);
+    env.cleanup().await;
+}
