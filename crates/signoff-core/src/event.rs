@@ -264,28 +264,45 @@ pub struct RecordedEvent {
 pub const CLOUDEVENTS_SOURCE: &str = "urn:signoff";
 
 impl RecordedEvent {
-    /// The event as one line of CloudEvents JSON (the export format).
+    /// The event as one line of CloudEvents JSON (the export format). Data that is not JSON
+    /// (a row altered in the database) is passed through as a string `data`, with
+    /// `datacontenttype: text/plain` and a `signoffdataerror` attribute saying what is wrong.
     #[must_use]
     pub fn to_cloudevent_json(&self) -> String {
-        // Serialising these plain fields cannot fail; fall back to an empty object to keep the
-        // signature infallible all the same.
+        // Serialising strings, numbers and valid JSON into a String cannot fail; the fallback
+        // keeps the signature infallible all the same.
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
     }
 }
 
 impl Serialize for RecordedEvent {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let data: &serde_json::value::RawValue =
-            serde_json::from_str(self.data.as_str()).map_err(serde::ser::Error::custom)?;
-        let mut m = s.serialize_map(Some(18))?;
+        // Stored data is JSON when it was appended; a row altered in the database may not be.
+        // That row is exactly what an auditor must see, so its text is passed through as a
+        // string, flagged, rather than the whole event being lost.
+        let data: Result<&serde_json::value::RawValue, _> =
+            serde_json::from_str(self.data.as_str());
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("specversion", "1.0")?;
         m.serialize_entry("id", &self.id)?;
         m.serialize_entry("source", CLOUDEVENTS_SOURCE)?;
         m.serialize_entry("type", &self.ty)?;
         m.serialize_entry("subject", &self.stream)?;
         m.serialize_entry("time", &self.time.to_rfc3339())?;
-        m.serialize_entry("datacontenttype", "application/json")?;
-        m.serialize_entry("data", data)?;
+        match data {
+            Ok(data) => {
+                m.serialize_entry("datacontenttype", "application/json")?;
+                m.serialize_entry("data", data)?;
+            }
+            Err(error) => {
+                m.serialize_entry("datacontenttype", "text/plain")?;
+                m.serialize_entry("data", self.data.as_str())?;
+                m.serialize_entry(
+                    "signoffdataerror",
+                    &format!("the stored data is not JSON: {error}"),
+                )?;
+            }
+        }
         m.serialize_entry("streamid", &self.stream)?;
         m.serialize_entry("streamversion", &self.version)?;
         m.serialize_entry("sequence", &self.sequence)?;
@@ -304,6 +321,44 @@ impl Serialize for RecordedEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn recorded(data: &str) -> RecordedEvent {
+        RecordedEvent {
+            sequence: 7,
+            stream: StreamId::parse("instance/x").unwrap_or_else(|e| panic!("{e}")),
+            version: 2,
+            id: EventId(uuid::Uuid::from_u128(7)),
+            ty: EventType::parse("test.happened").unwrap_or_else(|e| panic!("{e}")),
+            schema_version: 1,
+            time: Timestamp(1_000),
+            data: EventData::from_stored(data.to_owned()),
+            metadata: Metadata::new("alice", "cli"),
+            prev_hash: crate::Hash::GENESIS,
+            hash: crate::Hash::GENESIS,
+        }
+    }
+
+    #[test]
+    fn stored_data_that_is_not_json_is_exported_as_it_is_and_flagged() {
+        let line = recorded(r#"{"amount": 10"#).to_cloudevent_json();
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(event["data"], r#"{"amount": 10"#, "{line}");
+        assert_eq!(event["datacontenttype"], "text/plain", "{line}");
+        assert!(
+            event["signoffdataerror"]
+                .as_str()
+                .is_some_and(|e| e.contains("not JSON")),
+            "{line}"
+        );
+        assert_eq!(event["sequence"], 7, "{line}");
+
+        let line = recorded(r#"{"amount":10}"#).to_cloudevent_json();
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(event["data"]["amount"], 10, "{line}");
+        assert!(event.get("signoffdataerror").is_none(), "{line}");
+    }
 
     #[test]
     fn data_must_be_one_json_value() {

@@ -17,9 +17,11 @@ pub mod engine;
 pub mod event;
 pub mod ids;
 pub mod schema;
+pub mod secret;
 pub mod workflow;
 
 pub use chain::{BreakKind, ChainBreak, ChainVerifier, Hash};
 pub use event::{EventData, InvalidEvent, Metadata, NewEvent, RecordedEvent, Timestamp};
 pub use ids::{EventId, EventType, IdempotencyKey, StreamId};
 pub use schema::EventTypes;
+pub use secret::{Secret, redact_url};

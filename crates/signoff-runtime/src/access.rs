@@ -10,7 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use signoff_core::access::{self, AccessEvent, TOKENS_STREAM, Token, TokenRefusal};
 use signoff_core::engine::{Actor, InstanceEvent};
-use signoff_core::{EventType, RecordedEvent, StreamId, Timestamp};
+use signoff_core::{EventType, RecordedEvent, Secret, StreamId, Timestamp};
 use signoff_store::{AppendRequest, ExpectedVersion};
 
 use crate::error::RuntimeError;
@@ -30,13 +30,20 @@ pub enum AuthError {
     OwnerGone(String),
 }
 
-/// A token just issued: the secret is shown once and never stored.
+/// A token just issued: the secret is shown once and never stored. `Debug` shows `***` in its
+/// place; serialising it (the answer to the one who asked for it) shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Issued {
     /// The token as recorded.
     pub token: Token,
     /// The secret to present as `Authorization: Bearer …`.
-    pub secret: String,
+    #[serde(serialize_with = "expose")]
+    pub secret: Secret,
+}
+
+/// The one place a secret is written out: the answer to whoever issued the token.
+fn expose<S: serde::Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose())
 }
 
 /// One instance in a list.
@@ -113,7 +120,10 @@ impl Runtime {
             .get(&id)
             .cloned()
             .ok_or_else(|| corrupt(&format!("token {id} was recorded but not folded")))?;
-        Ok(Issued { token, secret })
+        Ok(Issued {
+            token,
+            secret: Secret::new(secret),
+        })
     }
 
     /// Revokes a token; it never works again.

@@ -253,11 +253,11 @@ impl Runtime {
             path: dir.display().to_string(),
             source,
         };
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        let path = dir.join(&hex);
-        if !path.exists() {
-            std::fs::write(&path, content).map_err(io)?;
-        }
+        let (into, name_of, owned) = (dir.clone(), hex.clone(), content.to_vec());
+        tokio::task::spawn_blocking(move || store_evidence(&into, &name_of, &owned))
+            .await
+            .map_err(|e| io(std::io::Error::other(e)))?
+            .map_err(io)?;
         self.execute(
             id,
             Command::Attach {
@@ -272,4 +272,38 @@ impl Runtime {
         )
         .await
     }
+}
+
+/// Stores `content` as `dir/<hex>` so that the file is either absent or whole: written to a
+/// temporary file in the same folder, synced, renamed over, and the folder synced. A file already
+/// there is kept only when its content has that hash: one left partial (a crash, a full disk,
+/// before this was atomic) is written again rather than trusted forever.
+fn store_evidence(dir: &std::path::Path, hex: &str, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(hex);
+    if let Ok(existing) = std::fs::read(&path)
+        && existing.len() == content.len()
+        && hex::encode(Sha256::digest(&existing)) == hex
+    {
+        return Ok(());
+    }
+    let temporary = dir.join(format!(".{hex}.{}.tmp", uuid::Uuid::now_v7().simple()));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(content)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &path)
+    };
+    let written = write();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written?;
+    // The rename is durable once the folder's entry is: sync the folder too (where the platform
+    // lets a folder be opened, as Unix does).
+    if let Ok(folder) = std::fs::File::open(dir) {
+        let _ = folder.sync_all();
+    }
+    Ok(())
 }

@@ -204,6 +204,11 @@ pub async fn events(
             }
         },
     );
+    // Ends when the server stops, so that draining connections does not wait for it.
+    let mut stopping = state.stopping.subscribe();
+    let stream = stream.take_until(async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

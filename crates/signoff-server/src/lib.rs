@@ -36,6 +36,9 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Turns true when the server is asked to stop: live streams end, so that draining the
+    /// connections does not wait for subscribers who would never leave.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
         Self {
             runtime,
             metrics: Arc::new(metrics::Metrics::default()),
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 }
@@ -62,8 +66,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Longest wait for requests in flight once asked to stop; past it the server stops anyway (a
+/// supervisor's own grace period, 30 s in Kubernetes, must not run out first).
+pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Serves `state` on `listener` until `shutdown` completes, with the engine's clock (timers,
-/// cron runs) turning meanwhile.
+/// cron runs) turning meanwhile. Then it drains: no new connection is accepted, live streams
+/// end, requests in flight finish (for up to [`DRAIN_GRACE`]), the clock stops, and the log's
+/// writer commits and answers what is queued before this returns.
 ///
 /// # Errors
 /// The listener fails.
@@ -74,6 +84,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let runtime = state.runtime.clone();
+    let runtime_log = state.runtime.log().clone();
     let clock = tokio::spawn(async move {
         let mut stop_rx = stop_rx;
         runtime
@@ -82,11 +93,25 @@ pub async fn serve(
             })
             .await;
     });
+    let stopping = state.stopping.clone();
+    let mut stopped = stopping.subscribe();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        stopping.send_replace(true);
+    });
+    let served = tokio::select! {
+        served = std::future::IntoFuture::into_future(served) => served,
+        () = async {
+            let _ = stopped.wait_for(|stop| *stop).await;
+            tokio::time::sleep(DRAIN_GRACE).await;
+        } => {
+            tracing::warn!("requests still running after {DRAIN_GRACE:?}; stopping without them");
+            Ok(())
+        }
+    };
     let _ = stop_tx.send(true);
     let _ = clock.await;
+    runtime_log.close().await;
     served
 }

@@ -6,8 +6,10 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use signoff_core::InvalidEvent;
 use signoff_core::engine::RejectionKind;
 use signoff_runtime::RuntimeError;
+use signoff_store::StoreError;
 use utoipa::ToSchema;
 
 /// The media type of problem documents.
@@ -160,11 +162,32 @@ impl From<RuntimeError> for Problem {
             RuntimeError::Contended(_) => {
                 Self::new(StatusCode::CONFLICT, "contended", e.to_string())
             }
+            RuntimeError::Store(store) if store_refusal(store).is_some() => {
+                let (status, slug) =
+                    store_refusal(store).unwrap_or((StatusCode::UNPROCESSABLE_ENTITY, "invalid"));
+                Self::new(status, slug, format!("{e}; nothing was recorded")).at(None, slug)
+            }
             RuntimeError::Store(_) | RuntimeError::Io { .. } | RuntimeError::Corrupt { .. } => {
                 tracing::error!(error = %e, "request failed");
                 Self::internal()
             }
         }
+    }
+}
+
+/// The store's refusals of what a client sent (data over the size limit, a malformed batch):
+/// the client's fault, so 413 or 422 with the store's sentence, not a 500 that sends the person
+/// to the server's log.
+fn store_refusal(error: &StoreError) -> Option<(StatusCode, &'static str)> {
+    match error {
+        StoreError::Invalid {
+            source: InvalidEvent::DataTooLarge { .. },
+            ..
+        } => Some((StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large")),
+        StoreError::Invalid { .. } | StoreError::InvalidBatch(_) => {
+            Some((StatusCode::UNPROCESSABLE_ENTITY, "invalid"))
+        }
+        _ => None,
     }
 }
 
@@ -246,6 +269,29 @@ pub async fn not_found(uri: axum::http::Uri) -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_the_store_refuses_is_the_client_s_fault() {
+        let too_large = RuntimeError::Store(StoreError::Invalid {
+            event_index: Some(0),
+            source: InvalidEvent::DataTooLarge {
+                size: 2_000_000,
+                limit: 1_048_576,
+            },
+        });
+        let problem = Problem::from(too_large);
+        assert_eq!(problem.status, 413, "{problem:?}");
+        assert!(
+            problem.detail.contains("the limit is 1048576 bytes"),
+            "{problem:?}"
+        );
+        let batch = Problem::from(RuntimeError::Store(StoreError::InvalidBatch(
+            "1001 events in one append; the limit is 1000".into(),
+        )));
+        assert_eq!(batch.status, 422, "{batch:?}");
+        let failed = Problem::from(RuntimeError::Store(StoreError::Closed));
+        assert_eq!(failed.status, 500, "{failed:?}");
+    }
 
     #[test]
     fn serde_messages_name_the_field_and_rule() {

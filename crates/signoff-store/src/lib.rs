@@ -26,7 +26,7 @@ pub use log::{
     OnCommit, TYPES_INDEXED, Tail,
 };
 pub use open::{DatabaseUrl, OpenOptions, open};
-pub use postgres::PgLog;
+pub use postgres::{PgLog, WRITER_APPLICATION};
 pub use sqlite::SqliteLog;
 pub use subscribe::{read_all_stream, subscribe};
 pub use verify::{VerifyReport, verify};

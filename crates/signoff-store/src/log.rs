@@ -233,6 +233,11 @@ pub trait EventLog: Send + Sync + 'static {
     /// The last sequence committed, updated on every commit this process sees (its own, and on
     /// PostgreSQL other processes' through LISTEN/NOTIFY). Subscribers wait on it.
     fn committed(&self) -> watch::Receiver<u64>;
+
+    /// Stops taking appends (later ones fail with [`StoreError::Closed`]) and returns once every
+    /// append queued before is committed or refused, and answered. A process that is asked to
+    /// stop calls it last, so that nothing it accepted is cut off in the writer's queue.
+    async fn close(&self) {}
 }
 
 /// The exclusive upper bound of the keys starting with `prefix`, for a range scan of the

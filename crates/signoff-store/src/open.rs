@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use signoff_core::EventTypes;
+use signoff_core::{EventTypes, redact_url};
 
 use crate::error::StoreError;
 use crate::log::EventLog;
@@ -11,8 +11,9 @@ use crate::postgres::PgLog;
 use crate::sqlite::SqliteLog;
 use crate::writer::{Clock, SystemClock};
 
-/// A parsed `--database` value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A parsed `--database` value. `Debug` and `Display` show it with its password replaced by
+/// `***`: it is printed at startup and may reach a log or an error message.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// `sqlite://PATH` (or `sqlite:PATH`): a file, created on first use.
     Sqlite(PathBuf),
@@ -36,8 +37,23 @@ impl DatabaseUrl {
             Some(p) if !p.is_empty() => Ok(Self::Sqlite(PathBuf::from(
                 p.split('?').next().unwrap_or(p),
             ))),
-            _ => Err(StoreError::UnsupportedUrl(url.to_owned())),
+            _ => Err(StoreError::UnsupportedUrl(redact_url(url))),
         }
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => f.write_str(&redact_url(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
     }
 }
 
@@ -104,5 +120,14 @@ mod tests {
             DatabaseUrl::parse("sqlite://"),
             Err(StoreError::UnsupportedUrl(_))
         ));
+    }
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        let url = DatabaseUrl::parse("postgres://app:hunter2@db.internal/signoff").unwrap();
+        assert_eq!(url.to_string(), "postgres://app:***@db.internal/signoff");
+        assert!(!format!("{url:?}").contains("hunter2"), "{url:?}");
+        let refused = DatabaseUrl::parse("mysql://app:hunter2@db/x").unwrap_err();
+        assert!(!refused.to_string().contains("hunter2"), "{refused}");
     }
 }

@@ -76,6 +76,14 @@ impl PgLog {
             .fetch_one(&mut writer_conn)
             .await?;
         let channel = format!("signoff_events_{schema}");
+        // Named, so that an operator (and the reconnection test) can tell it in pg_stat_activity.
+        let writer_connect = connect
+            .clone()
+            .application_name(&format!("{WRITER_APPLICATION} {schema}"));
+        sqlx::query("SELECT set_config('application_name', $1, false)")
+            .bind(format!("{WRITER_APPLICATION} {schema}"))
+            .execute(&mut writer_conn)
+            .await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .min_connections(0)
@@ -88,7 +96,9 @@ impl PgLog {
         let listener = tokio::spawn(listen(pool.clone(), channel.clone(), committed.clone()));
         let writer = Writer::spawn(
             PgWriter {
-                conn: writer_conn,
+                conn: Some(writer_conn),
+                connect: writer_connect,
+                backoff: Backoff::default(),
                 channel,
             },
             Arc::new(options.types),
@@ -298,11 +308,70 @@ impl EventLog for PgLog {
     fn committed(&self) -> watch::Receiver<u64> {
         self.committed.subscribe()
     }
+
+    async fn close(&self) {
+        self.writer.close().await;
+    }
 }
 
+/// The `application_name` of the writer's connection (followed by the schema).
+pub const WRITER_APPLICATION: &str = "signoff writer";
+
+/// The writer's one connection, made again after it is lost (a database restart, a failover,
+/// an administrator's `pg_terminate_backend`): without it every commit would fail until the
+/// process restarts.
 struct PgWriter {
-    conn: PgConnection,
+    /// `None` once lost, until a reconnection succeeds.
+    conn: Option<PgConnection>,
+    connect: PgConnectOptions,
+    backoff: Backoff,
     channel: String,
+}
+
+/// Waits between reconnection attempts: 100 ms, doubling to at most 5 s, back to the start once
+/// connected. Appends queue meanwhile; the group of a failed attempt is answered with its error.
+#[derive(Default)]
+struct Backoff {
+    next: Option<Duration>,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MOST: Duration = Duration::from_secs(5);
+
+    /// How long to wait before this attempt, and the wait before the next.
+    fn step(&mut self) -> Duration {
+        let wait = self.next.unwrap_or(Duration::ZERO);
+        self.next = Some((wait * 2).clamp(Self::FIRST, Self::MOST));
+        wait
+    }
+}
+
+impl PgWriter {
+    /// The live connection, made again (after the backoff's wait) when it was lost.
+    async fn connection(&mut self) -> Result<&mut PgConnection, StoreError> {
+        if self.conn.is_none() {
+            tokio::time::sleep(self.backoff.step()).await;
+            let conn = PgConnection::connect_with(&self.connect).await?;
+            tracing::info!("the PostgreSQL writer reconnected");
+            self.backoff = Backoff::default();
+            self.conn = Some(conn);
+        }
+        self.conn.as_mut().ok_or(StoreError::Closed)
+    }
+
+    /// After a failed commit: whether the connection is gone (then it is dropped, and the next
+    /// use reconnects). One that still answers is kept: the failure was the group's own.
+    async fn lost_connection(&mut self) -> bool {
+        let alive = match self.conn.as_mut() {
+            Some(conn) => conn.ping().await.is_ok(),
+            None => false,
+        };
+        if !alive && self.conn.take().is_some() {
+            tracing::warn!("lost the PostgreSQL writer's connection; reconnecting");
+        }
+        !alive
+    }
 }
 
 #[async_trait]
@@ -312,7 +381,33 @@ impl GroupCommit for PgWriter {
         requests: &mut [AppendRequest],
         now: i64,
     ) -> Result<(Vec<Result<Appended, StoreError>>, Tail), StoreError> {
-        let mut tx = self.conn.begin().await?;
+        let result = self.commit_on_connection(requests, now).await;
+        if result.is_err() && self.lost_connection().await {
+            // The planner takes the events out of the requests it writes: while every request
+            // still holds its events, no row was sent and nothing can have been committed, so
+            // the group is tried once more on a new connection instead of failing. Otherwise the
+            // commit's fate is unknown and the group is answered with the error (never
+            // acknowledged, so a retry with its idempotency key is what settles it).
+            if requests.iter().all(|r| !r.events.is_empty()) {
+                let again = self.commit_on_connection(requests, now).await;
+                if again.is_err() {
+                    self.lost_connection().await;
+                }
+                return again;
+            }
+        }
+        result
+    }
+}
+
+impl PgWriter {
+    async fn commit_on_connection(
+        &mut self,
+        requests: &mut [AppendRequest],
+        now: i64,
+    ) -> Result<(Vec<Result<Appended, StoreError>>, Tail), StoreError> {
+        let channel = self.channel.clone();
+        let mut tx = self.connection().await?.begin().await?;
         let (seq, hash, time): (i64, Vec<u8>, i64) = sqlx::query_as(
             "SELECT sequence, hash, recorded_at FROM log_head WHERE id = 1 FOR UPDATE",
         )
@@ -404,7 +499,7 @@ impl GroupCommit for PgWriter {
             .execute(&mut *tx)
             .await?;
             sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(&self.channel)
+                .bind(&channel)
                 .bind(plan.tail.sequence.to_string())
                 .execute(&mut *tx)
                 .await?;

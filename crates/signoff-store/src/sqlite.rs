@@ -224,6 +224,10 @@ impl EventLog for SqliteLog {
     fn committed(&self) -> watch::Receiver<u64> {
         self.committed.subscribe()
     }
+
+    async fn close(&self) {
+        self.writer.close().await;
+    }
 }
 
 pub(crate) fn tail_from_row(sequence: i64, hash: &[u8], time: i64) -> Result<Tail, StoreError> {

@@ -98,9 +98,16 @@ struct Pending {
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
+/// What the writer is sent: an append, or the request to stop taking appends.
+enum Message {
+    Append(Pending),
+    /// Refuse appends from now on, commit and answer those already queued, then say so.
+    Close(oneshot::Sender<()>),
+}
+
 /// The sending side of a log's writer (a task, or a thread of its own).
 pub struct Writer {
-    tx: mpsc::Sender<Pending>,
+    tx: mpsc::Sender<Message>,
     types: Arc<EventTypes>,
 }
 
@@ -147,26 +154,42 @@ impl Writer {
         validate_request(&request, &self.types)?;
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Pending {
+            .send(Message::Append(Pending {
                 request,
                 on_commit,
                 reply,
-            })
+            }))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops taking appends (later ones fail with [`StoreError::Closed`]) and returns once every
+    /// append queued before has been committed or refused, and answered: what a process that is
+    /// asked to stop (SIGTERM) waits for, so that no accepted command is cut off mid-queue.
+    pub async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.tx.send(Message::Close(done)).await.is_ok() {
+            // An error means the writer is gone already: nothing is left to wait for.
+            let _ = closed.await;
+        }
     }
 }
 
 async fn run<B: GroupCommit>(
     mut backend: B,
-    mut rx: mpsc::Receiver<Pending>,
+    mut rx: mpsc::Receiver<Message>,
     clock: Arc<dyn Clock>,
     committed: Arc<watch::Sender<u64>>,
 ) {
-    let mut pending = Vec::with_capacity(MAX_GROUP);
-    while rx.recv_many(&mut pending, MAX_GROUP).await > 0 {
-        let (mut requests, waiting) = split(&mut pending);
+    let mut messages = Vec::with_capacity(MAX_GROUP);
+    let mut closers = Vec::new();
+    // Ends once closed (or the log dropped) and everything queued before is answered.
+    while rx.recv_many(&mut messages, MAX_GROUP).await > 0 {
+        let (mut requests, waiting) = split(&mut messages, &mut rx, &mut closers);
+        if requests.is_empty() {
+            continue;
+        }
         let span = tracing::debug_span!("group_commit", appends = requests.len());
         let result = backend
             .commit_group(&mut requests, clock.now_micros())
@@ -174,28 +197,38 @@ async fn run<B: GroupCommit>(
             .await;
         answer(waiting, result, &committed);
     }
+    for closer in closers {
+        let _ = closer.send(());
+    }
 }
 
 fn run_thread<B: BlockingGroupCommit>(
     mut backend: B,
-    mut rx: mpsc::Receiver<Pending>,
+    mut rx: mpsc::Receiver<Message>,
     clock: &dyn Clock,
     committed: &watch::Sender<u64>,
 ) {
-    let mut pending = Vec::with_capacity(MAX_GROUP);
-    // Ends when the log, and with it the sending side, is dropped.
+    let mut messages = Vec::with_capacity(MAX_GROUP);
+    let mut closers = Vec::new();
+    // Ends when the log, and with it the sending side, is dropped, or once closed and drained.
     while let Some(first) = rx.blocking_recv() {
-        pending.push(first);
-        while pending.len() < MAX_GROUP {
+        messages.push(first);
+        while messages.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(next) => pending.push(next),
+                Ok(next) => messages.push(next),
                 Err(_) => break,
             }
         }
-        let (mut requests, waiting) = split(&mut pending);
+        let (mut requests, waiting) = split(&mut messages, &mut rx, &mut closers);
+        if requests.is_empty() {
+            continue;
+        }
         let span = tracing::debug_span!("group_commit", appends = requests.len());
         let result = span.in_scope(|| backend.commit_group(&mut requests, clock.now_micros()));
         answer(waiting, result, committed);
+    }
+    for closer in closers {
+        let _ = closer.send(());
     }
 }
 
@@ -204,17 +237,30 @@ type Waiting = (
     oneshot::Sender<Result<Appended, StoreError>>,
 );
 
-fn split(pending: &mut Vec<Pending>) -> (Vec<AppendRequest>, Vec<Waiting>) {
-    let mut requests = Vec::with_capacity(pending.len());
-    let mut waiting = Vec::with_capacity(pending.len());
-    for Pending {
-        request,
-        on_commit,
-        reply,
-    } in pending.drain(..)
-    {
-        requests.push(request);
-        waiting.push((on_commit, reply));
+/// Takes the appends of a batch; a close request closes the queue (appends already in it are
+/// still received and committed) and is answered once the writer has drained it.
+fn split(
+    messages: &mut Vec<Message>,
+    rx: &mut mpsc::Receiver<Message>,
+    closers: &mut Vec<oneshot::Sender<()>>,
+) -> (Vec<AppendRequest>, Vec<Waiting>) {
+    let mut requests = Vec::with_capacity(messages.len());
+    let mut waiting = Vec::with_capacity(messages.len());
+    for message in messages.drain(..) {
+        match message {
+            Message::Append(Pending {
+                request,
+                on_commit,
+                reply,
+            }) => {
+                requests.push(request);
+                waiting.push((on_commit, reply));
+            }
+            Message::Close(done) => {
+                rx.close();
+                closers.push(done);
+            }
+        }
     }
     (requests, waiting)
 }

@@ -56,7 +56,7 @@ impl Values {
 
 fn print_applied(g: &Global, what: &str, applied: &Applied) -> anyhow::Result<ExitCode> {
     if g.json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "instance": applied.instance,
@@ -64,15 +64,15 @@ fn print_applied(g: &Global, what: &str, applied: &Applied) -> anyhow::Result<Ex
                 "deduplicated": applied.deduplicated,
                 "events": applied.events,
             })
-        );
+        )?;
     } else {
         if applied.deduplicated {
-            println!("{what}: already recorded (instance {})", applied.instance);
+            outln!("{what}: already recorded (instance {})", applied.instance)?;
         } else {
-            println!("{what}: instance {}", applied.instance);
+            outln!("{what}: instance {}", applied.instance)?;
         }
         for event in &applied.events {
-            println!("  {}", summary(event));
+            outln!("  {}", summary(event))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -119,9 +119,9 @@ pub async fn start(g: &Global, args: StartArgs) -> anyhow::Result<ExitCode> {
         .await?;
     if !g.json {
         // The id first, alone on its line, for shell scripts that capture it.
-        println!("{}", applied.instance);
+        outln!("{}", applied.instance)?;
         for event in &applied.events {
-            println!("  {}", summary(event));
+            outln!("  {}", summary(event))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -356,8 +356,11 @@ pub struct AttachArgs {
 
 pub async fn attach(g: &Global, args: AttachArgs) -> anyhow::Result<ExitCode> {
     let person = g.actor()?;
-    let content =
-        std::fs::read(&args.file).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let file = args.file.clone();
+    // Off the async threads: evidence may be large.
+    let content = tokio::task::spawn_blocking(move || std::fs::read(&file))
+        .await?
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let name = args.name.unwrap_or_else(|| {
         args.file.file_name().map_or_else(
             || "evidence".to_owned(),

@@ -16,8 +16,8 @@ use clap::ArgMatches;
 use clap::parser::ValueSource;
 use serde::Deserialize;
 
-/// The settings a file may hold.
-#[derive(Debug, Default, Deserialize)]
+/// The settings a file may hold. No `Debug`: the database URL may carry a password.
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct File {
     database: Option<String>,

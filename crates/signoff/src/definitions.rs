@@ -71,12 +71,12 @@ pub fn validate(g: &Global, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     problems.extend(cross_check(&all));
     if g.json {
         let list: Vec<_> = problems.iter().map(problem_json).collect();
-        println!(
+        outln!(
             "{}",
             json!({"files": files.len(), "problems": list, "valid": problems.is_empty()})
-        );
+        )?;
     } else if problems.is_empty() {
-        println!("{} definition file(s) checked: no problems", files.len());
+        outln!("{} definition file(s) checked: no problems", files.len())?;
     } else {
         for p in &problems {
             eprintln!("{p}");
@@ -95,7 +95,7 @@ pub fn validate(g: &Global, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn schema() -> anyhow::Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(&schema::json_schema())?);
+    outln!("{}", serde_json::to_string_pretty(&schema::json_schema())?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -114,18 +114,18 @@ pub fn list(g: &Global) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string(&rows)?);
+        outln!("{}", serde_json::to_string(&rows)?)?;
     } else if list.is_empty() {
-        println!("no workflows in {}", g.workflows.display());
+        outln!("no workflows in {}", g.workflows.display())?;
     } else {
         for l in &list {
-            println!(
+            outln!(
                 "{:<28} {:<48} {} steps  {}",
                 l.definition.id.value,
                 l.definition.title,
                 l.definition.steps.len(),
                 &l.hash[..l.hash.len().min(19)]
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,16 @@
 //! calls on the store and the runtime and prints the answers; it holds no business rules.
 #![forbid(unsafe_code)]
 
+/// `println!` that answers its error instead of panicking. Rust ignores SIGPIPE, so when the
+/// reader of stdout has gone (`signoff start … | head -1`), `println!` panics with "failed
+/// printing to stdout"; this returns the `BrokenPipe` error, which `main` turns into a quiet exit.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod act;
 mod bench;
 mod config;
@@ -29,6 +39,23 @@ use signoff_store::DatabaseUrl;
 pub const EXIT_NO: u8 = 1;
 /// Exit code when a command could not run (bad arguments, unreachable database…) or was refused.
 pub const EXIT_ERROR: u8 = 2;
+/// Exit code when the reader of standard output went away (`… | head -1`): 128 + SIGPIPE, what a
+/// program stopped by the signal reports, so `set -o pipefail` treats signoff like `cat`.
+pub const EXIT_CLOSED_PIPE: u8 = 141;
+
+/// Whether an error is the reader of standard output having gone away. Only the top error
+/// counts: a broken pipe further down the chain (a database connection) is a real failure.
+fn is_closed_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Writes a line to standard error, ignoring a closed standard error (nobody is left to tell).
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
 
 /// signoff: event-sourced workflows with approval bots, on a tamper-evident log.
 #[derive(Parser)]
@@ -258,19 +285,21 @@ async fn main() -> ExitCode {
     let cli = match parse() {
         Ok(cli) => cli,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            say(format_args!("error: {error:#}"));
             return ExitCode::from(EXIT_ERROR);
         }
     };
     match run(cli).await {
         Ok(code) => code,
+        // Nobody reads any more: nothing to say, and no backtrace.
+        Err(error) if is_closed_pipe(&error) => ExitCode::from(EXIT_CLOSED_PIPE),
         Err(error) => {
             // A refusal is a sentence for a person; other errors carry their causes.
             match error.downcast_ref::<RuntimeError>() {
                 Some(RuntimeError::Rejected(rejection)) => {
-                    eprintln!("refused: {rejection}");
+                    say(format_args!("refused: {rejection}"));
                 }
-                _ => eprintln!("error: {error:#}"),
+                _ => say(format_args!("error: {error:#}")),
             }
             ExitCode::from(EXIT_ERROR)
         }

@@ -31,7 +31,7 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         g.workflows.display(),
         runtime.directory().people().count(),
         g.people.display(),
-        g.database,
+        g.url()?,
     );
     eprintln!("  open:     http://{address}/  (sign in with a token)");
     eprintln!("  API:      http://{address}/api/v1  (docs at http://{address}/api/docs)");
@@ -42,12 +42,27 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             g.people.display()
         );
     }
-    eprintln!("  Ctrl-C stops.");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    signoff_server::serve(listener, AppState::new(runtime), shutdown).await?;
+    eprintln!("  Ctrl-C (or SIGTERM) stops, after the requests in flight.");
+    signoff_server::serve(listener, AppState::new(runtime), stop_signal()?).await?;
+    eprintln!("signoff serve: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C or SIGTERM (how systemd and Kubernetes stop a service), so that both
+/// drain the server instead of killing it mid-request.
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| anyhow::anyhow!("cannot handle SIGTERM: {e}"))?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 #[derive(clap::Subcommand)]
@@ -92,9 +107,9 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
             let issued = rt.issue_token(&owner, &name, expires_at, by).await?;
             if g.json {
-                println!("{}", serde_json::to_string(&issued)?);
+                outln!("{}", serde_json::to_string(&issued)?)?;
             } else {
-                println!("{}", issued.secret);
+                outln!("{}", issued.secret.expose())?;
                 eprintln!(
                     "token {} for {owner} ({name}); the secret above is shown once. Send it as \
                      `Authorization: Bearer {SECRET_PREFIX}…`.",
@@ -105,15 +120,15 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
         Token::Revoke { id, reason } => {
             rt.revoke_token(&id, &reason, by).await?;
             if g.json {
-                println!("{}", json!({"revoked": id}));
+                outln!("{}", json!({"revoked": id}))?;
             } else {
-                println!("revoked {id}");
+                outln!("revoked {id}")?;
             }
         }
         Token::List => {
             let tokens = rt.tokens();
             if g.json {
-                println!("{}", serde_json::to_string(&tokens)?);
+                outln!("{}", serde_json::to_string(&tokens)?)?;
             }
             for t in tokens.iter().filter(|_| !g.json) {
                 let state = match (t.revoked_at, t.expires_at) {
@@ -121,7 +136,7 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
                     (None, Some(at)) => format!("expires {}", at.to_rfc3339()),
                     (None, None) => "no expiry".to_owned(),
                 };
-                println!("{}  {:<12} {:<16} {state}", t.id, t.owner, t.name);
+                outln!("{}  {:<12} {:<16} {state}", t.id, t.owner, t.name)?;
             }
         }
     }

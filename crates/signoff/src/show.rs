@@ -38,25 +38,26 @@ fn status_word(status: &Status) -> String {
 }
 
 /// An instance's state for people.
-fn print_state(state: &Instance) {
-    println!("instance   {}", state.id);
-    println!("workflow   {} ({})", state.workflow, state.definition);
-    println!("requester  {}", state.requester);
-    println!("started    {}", state.started_at.to_rfc3339());
-    println!("status     {}", status_word(&state.status));
+fn print_state(state: &Instance) -> std::io::Result<()> {
+    outln!("instance   {}", state.id)?;
+    outln!("workflow   {} ({})", state.workflow, state.definition)?;
+    outln!("requester  {}", state.requester)?;
+    outln!("started    {}", state.started_at.to_rfc3339())?;
+    outln!("status     {}", status_word(&state.status))?;
     for (step, failure) in state.failures() {
-        println!(
+        outln!(
             "stopped    at {step}: {} `{}` could not be evaluated at version {}: {}",
             failure.rule.describe(),
             failure.expression,
             failure.version,
             failure.error
-        );
-        println!(
+        )?;
+        outln!(
             "           fix the definition, then an operator retries: signoff retry {} {step} \
              (or the requester cancels: signoff cancel {} --reason ...)",
-            state.id, state.id
-        );
+            state.id,
+            state.id
+        )?;
     }
     for (step, active) in &state.active {
         let mut line = format!("  at {step}");
@@ -71,7 +72,7 @@ fn print_state(state: &Instance) {
                 line.push_str(&format!("; {who}: {:?}", d.verdict).to_lowercase());
             }
         }
-        println!("{line}");
+        outln!("{line}")?;
         for task in &active.tasks {
             let mark = match &task.closed {
                 None => "[ ]".to_owned(),
@@ -83,28 +84,31 @@ fn print_state(state: &Instance) {
                     }
                 ),
             };
-            println!(
+            outln!(
                 "      {mark} {} ({})",
                 task.opened.title,
                 task.opened.owners.join(", ")
-            );
+            )?;
         }
     }
     if !state.data.is_empty() {
-        println!("data");
+        outln!("data")?;
         for (step, values) in &state.data {
-            println!("  {step}: {values}");
+            outln!("  {step}: {values}")?;
         }
     }
     for link in &state.links {
-        println!(
+        outln!(
             "link       {} {} ({})",
-            link.workflow, link.instance, link.relation
-        );
+            link.workflow,
+            link.instance,
+            link.relation
+        )?;
     }
     for e in &state.evidence {
-        println!("evidence   {} {} ({} bytes)", e.name, e.hash, e.size);
+        outln!("evidence   {} {} ({} bytes)", e.name, e.hash, e.size)?;
     }
+    Ok(())
 }
 
 fn state_json(entry: &Entry) -> serde_json::Value {
@@ -122,9 +126,9 @@ pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
         });
         if g.json {
             let rows: Vec<_> = running.iter().map(state_json).collect();
-            println!("{}", serde_json::to_string(&rows)?);
+            outln!("{}", serde_json::to_string(&rows)?)?;
         } else if running.is_empty() {
-            println!("no instance is running");
+            outln!("no instance is running")?;
         } else {
             for e in &running {
                 let at: Vec<String> = e
@@ -136,22 +140,22 @@ pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
                         None => step.clone(),
                     })
                     .collect();
-                println!(
+                outln!(
                     "{}  {:<24} {:<12} at {}",
                     e.state.id,
                     e.state.workflow,
                     e.state.requester,
                     at.join(", ")
-                );
+                )?;
             }
         }
         return Ok(ExitCode::SUCCESS);
     };
     let entry = rt.load(&id).await?;
     if g.json {
-        println!("{}", state_json(&entry));
+        outln!("{}", state_json(&entry))?;
     } else {
-        print_state(&entry.state);
+        print_state(&entry.state)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -173,9 +177,9 @@ pub async fn inbox(g: &Global, args: InboxArgs) -> anyhow::Result<ExitCode> {
     }
     let items = rt.inbox(person);
     if g.json {
-        println!("{}", serde_json::to_string(&items)?);
+        outln!("{}", serde_json::to_string(&items)?)?;
     } else if items.is_empty() {
-        println!("nothing waits for {person}");
+        outln!("nothing waits for {person}")?;
     } else {
         for item in &items {
             let deadline = item
@@ -187,10 +191,14 @@ pub async fn inbox(g: &Global, args: InboxArgs) -> anyhow::Result<ExitCode> {
             } else {
                 format!("  tasks: {}", item.tasks.join(", "))
             };
-            println!(
+            outln!(
                 "{}  {:<24} {:<8} {} ({}){deadline}{tasks}",
-                item.instance, item.workflow, item.kind, item.step, item.title
-            );
+                item.instance,
+                item.workflow,
+                item.kind,
+                item.step,
+                item.title
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -257,10 +265,10 @@ pub async fn replay(g: &Global, args: ReplayArgs) -> anyhow::Result<ExitCode> {
         other => other.into(),
     })?;
     if g.json {
-        println!("{}", state_json(&entry));
+        outln!("{}", state_json(&entry))?;
     } else {
-        println!("as of {}:", at.to_rfc3339());
-        print_state(&entry.state);
+        outln!("as of {}:", at.to_rfc3339())?;
+        print_state(&entry.state)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -331,17 +339,17 @@ pub async fn notifications(g: &Global, args: NotificationsArgs) -> anyhow::Resul
             writeln!(out, "{}", serde_json::to_string(n)?)?;
         }
     } else if list.is_empty() {
-        println!("no notifications");
+        outln!("no notifications")?;
     } else {
         for n in &list {
-            println!(
+            outln!(
                 "{}  {}  to {}  [{}] {}",
                 n.at.to_rfc3339(),
                 n.instance,
                 n.to.join(", "),
                 n.reason,
                 n.subject
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

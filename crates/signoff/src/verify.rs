@@ -23,17 +23,18 @@ pub async fn run(url: &DatabaseUrl, args: Args) -> anyhow::Result<ExitCode> {
     let log = signoff_store::open(url, options).await?;
     let report = signoff_store::verify(log, args.from).await?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else if let Some(broken) = &report.broken {
-        println!("BROKEN at sequence {}: {broken}", broken.sequence);
-        println!("{} events before it verified.", report.checked);
+        outln!("BROKEN at sequence {}: {broken}", broken.sequence)?;
+        outln!("{} events before it verified.", report.checked)?;
     } else if let (Some(last), Some(hash)) = (report.last_sequence, report.last_hash) {
-        println!(
+        outln!(
             "intact: {} events verified ({} to {last}); head hash {hash}",
-            report.checked, report.from
-        );
+            report.checked,
+            report.from
+        )?;
     } else {
-        println!("intact: no events from sequence {}", report.from);
+        outln!("intact: no events from sequence {}", report.from)?;
     }
     Ok(if report.is_intact() {
         ExitCode::SUCCESS

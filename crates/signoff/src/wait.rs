@@ -39,17 +39,17 @@ pub async fn wait(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         Status::New | Status::Running => (EXIT_TIMEOUT, "timed out"),
     };
     if g.json {
-        println!(
+        outln!(
             "{}",
             json!({"instance": args.instance, "status": status, "exit": code})
-        );
+        )?;
     } else {
         match &status {
-            Status::Ended { outcome, .. } => println!("{}: {outcome} ({word})", args.instance),
+            Status::Ended { outcome, .. } => outln!("{}: {outcome} ({word})", args.instance)?,
             Status::Cancelled { reason, .. } => {
-                println!("{}: cancelled ({reason})", args.instance);
+                outln!("{}: cancelled ({reason})", args.instance)?;
             }
-            _ => println!("{}: still running ({word})", args.instance),
+            _ => outln!("{}: still running ({word})", args.instance)?,
         }
     }
     Ok(ExitCode::from(code))
@@ -72,22 +72,23 @@ pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
             g.workflows.display(),
             rt.directory().people().count(),
             g.people.display(),
-            g.database
+            g.url()?
         );
     }
     loop {
         let tick = rt.tick().await?;
         if tick.timers + tick.runs > 0 || args.once {
             if g.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"timers_fired": tick.timers, "schedules_started": tick.runs})
-                );
+                )?;
             } else {
-                println!(
+                outln!(
                     "fired {} timer(s), started {} scheduled run(s)",
-                    tick.timers, tick.runs
-                );
+                    tick.timers,
+                    tick.runs
+                )?;
             }
         }
         if args.once {

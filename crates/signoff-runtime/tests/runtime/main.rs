@@ -155,3 +155,61 @@ on_both_backends!(
     client_keys_are_forgotten_after_a_day_and_the_engines_are_kept,
     a_rule_that_errors_stops_the_instance_until_an_operator_retries_it_fixed,
 );
+
+/// A token's secret is shown once, to whoever issued it (the serialised answer), and never in
+/// `Debug`, which is what logs and error messages print.
+#[tokio::test]
+async fn an_issued_token_s_secret_is_in_its_answer_but_never_in_its_debug_text() {
+    let env = Env::sqlite();
+    let rt = env.open().await;
+    let issued = rt
+        .issue_token("rita", "laptop", None, "system")
+        .await
+        .unwrap();
+    let secret = issued.secret.expose().to_owned();
+    assert!(secret.starts_with("signoff_"), "{secret}");
+    assert!(!format!("{issued:?}").contains(&secret), "{issued:?}");
+    assert!(
+        serde_json::to_string(&issued).unwrap().contains(&secret),
+        "the one who issued it must see it once"
+    );
+    env.cleanup().await;
+}
+
+/// An evidence file left partial (a crash mid-write, a full disk) is written again by the next
+/// attach of the same content instead of being trusted because a file of that name exists.
+#[tokio::test]
+async fn a_truncated_evidence_file_is_repaired_by_attaching_it_again() {
+    let env = Env::sqlite();
+    let rt = env.open().await;
+    let id = rt
+        .start("deploy", serde_json::json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    let content = b"the change plan, as signed\n".repeat(1_000);
+    rt.attach(&id, "plan.txt", "text/plain", &content, "rita", "cli")
+        .await
+        .unwrap();
+    let folder = env.dir.path().join("evidence").join("sha256");
+    let files = || -> Vec<_> {
+        std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    let [path] = files().try_into().expect("one file, no temporary left");
+    assert_eq!(std::fs::read(&path).unwrap(), content);
+
+    std::fs::write(&path, &content[..100]).unwrap();
+    rt.attach(&id, "plan.txt", "text/plain", &content, "rita", "cli")
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        content,
+        "the file was repaired"
+    );
+    assert_eq!(files(), [path]);
+    env.cleanup().await;
+}

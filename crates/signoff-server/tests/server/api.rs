@@ -323,7 +323,10 @@ pub async fn bad_input_gets_the_right_problem_and_writes_nothing(s: &Server) {
         )
         .await
         .unwrap();
-    for (secret, word) in [(&revoked.secret, "revoked"), (&expired.secret, "expired")] {
+    for (secret, word) in [
+        (revoked.secret.expose(), "revoked"),
+        (expired.secret.expose(), "expired"),
+    ] {
         let (status, body) = answer(
             s.http
                 .get(s.url("/api/v1/inbox"))

@@ -109,7 +109,7 @@ impl Server {
                 .issue_token(person, "tests", None, "system")
                 .await
                 .expect("issue token");
-            tokens.insert(person, issued.secret);
+            tokens.insert(person, issued.secret.expose().to_owned());
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -81,6 +81,14 @@ impl TestLog {
 
     /// A second, independent log on the same database: its own writer task and connections,
     /// as a second process would have.
+    /// The PostgreSQL schema the log lives in (`None` for SQLite).
+    pub fn schema(&self) -> Option<&str> {
+        match &self.place {
+            Place::Postgres { schema, .. } => Some(schema),
+            Place::Sqlite(_) => None,
+        }
+    }
+
     pub async fn open_again(&self) -> Arc<dyn EventLog> {
         self.place.open_again().await
     }

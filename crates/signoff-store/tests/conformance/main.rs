@@ -49,6 +49,56 @@ conformance!(
     commit_hooks_run_in_sequence_order_before_anyone_is_answered,
 );
 
+/// What only the server backend does.
+mod postgres_only {
+    use signoff_core::StreamId;
+    use signoff_store::{AppendRequest, ExpectedVersion, verify};
+    use sqlx::Connection;
+
+    use crate::harness::{TestLog, events};
+
+    /// A database restart, a failover or `pg_terminate_backend` kills the writer's connection:
+    /// the writer reconnects, the next appends succeed, and every acknowledged event is there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_reconnects_after_its_connection_is_killed_and_loses_nothing() {
+        let Some(t) = TestLog::postgres().await else {
+            return;
+        };
+        let stream = StreamId::parse("s").unwrap();
+        let append = |n| AppendRequest::new(stream.clone(), ExpectedVersion::Any, events(n));
+        t.log.append(append(3)).await.unwrap();
+
+        let url = std::env::var("SIGNOFF_TEST_DATABASE_URL").unwrap();
+        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+        let name = format!(
+            "{} {}",
+            signoff_store::WRITER_APPLICATION,
+            t.schema().unwrap()
+        );
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(&name)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        assert_eq!(killed, [true], "the writer's connection is named {name:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+        for _ in 0..5 {
+            t.log
+                .append(append(2))
+                .await
+                .expect("an append after the connection was killed");
+        }
+        let all = t.log.read_all(0, 100).await.unwrap();
+        assert_eq!(all.len(), 13, "every acknowledged event is in the log");
+        let report = verify(t.log.clone(), 1).await.unwrap();
+        assert!(report.is_intact(), "{:?}", report.broken);
+        t.cleanup().await;
+    }
+}
+
 /// What only the embedded backend does.
 mod sqlite_only {
     use std::sync::Arc;

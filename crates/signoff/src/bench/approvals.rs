@@ -129,7 +129,7 @@ pub struct Args {
 /// request failed.
 pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
     if args.print_workflow {
-        print!("{WORKFLOW}");
+        outln!("{}", WORKFLOW.trim_end())?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.instances == 0 || args.clients == 0 {
@@ -179,7 +179,7 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         report
     };
     let errors = report.get("errors").and_then(Value::as_u64).unwrap_or(0);
-    println!("{}", Value::Object(report));
+    outln!("{}", Value::Object(report))?;
     if errors > 0 {
         eprintln!("signoff bench approvals: {errors} request(s) failed (see first_error)");
         return Ok(ExitCode::from(crate::EXIT_NO));
@@ -279,11 +279,15 @@ impl Server {
         let requester = runtime
             .issue_token("requester", "bench", None, "system")
             .await?
-            .secret;
+            .secret
+            .expose()
+            .to_owned();
         let approver = runtime
             .issue_token("approver", "bench", None, "system")
             .await?
-            .secret;
+            .secret
+            .expose()
+            .to_owned();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("cannot listen on 127.0.0.1")?;

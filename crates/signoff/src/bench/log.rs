@@ -57,7 +57,7 @@ async fn scenarios(log: &Arc<dyn EventLog>, args: &Args) -> anyhow::Result<()> {
         "events_per_sec": per_sec(args.events, elapsed),
         "p50_ms": quantile_ms(&latencies, 0.50), "p99_ms": quantile_ms(&latencies, 0.99),
         "max_ms": quantile_ms(&latencies, 1.0),
-    }));
+    }))?;
 
     replay(log).await?; // warm the cache
     let mut run = replay(log).await?;
@@ -68,13 +68,13 @@ async fn scenarios(log: &Arc<dyn EventLog>, args: &Args) -> anyhow::Result<()> {
         "events_per_sec": per_sec(events, elapsed), "verified": true,
         "p50_ms": quantile_ms(pages, 0.50), "p99_ms": quantile_ms(pages, 0.99), "latency_of": "page of 4096 events",
         "fetch_seconds": run.fetching.as_secs_f64(), "verify_seconds": run.verifying.as_secs_f64(),
-    }));
+    }))?;
 
     lag(log, args).await
 }
 
-fn print(line: &serde_json::Value) {
-    println!("{line}");
+fn print(line: &serde_json::Value) -> std::io::Result<()> {
+    outln!("{line}")
 }
 
 /// Appends `args.events` single-event appends from `args.writers` tasks. With `acks`, records for
@@ -233,7 +233,7 @@ async fn lag(log: &Arc<dyn EventLog>, args: &Args) -> anyhow::Result<()> {
         "events_per_sec": per_sec(total, origin.elapsed()),
         "p50_ms": quantile_ms(&lags, 0.50), "p99_ms": quantile_ms(&lags, 0.99), "max_ms": quantile_ms(&lags, 1.0),
         "skipped": skipped,
-    }));
+    }))?;
     if skipped > 0 {
         bail!("the subscriber skipped or repeated {skipped} events");
     }

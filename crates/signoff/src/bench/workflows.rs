@@ -85,7 +85,7 @@ pub async fn run(url: &DatabaseUrl, args: Args) -> anyhow::Result<()> {
     let result = measure(&scratch.log, &args).await;
     scratch.remove().await?;
     let line = result?;
-    println!("{line}");
+    outln!("{line}")?;
     Ok(())
 }
 

@@ -192,5 +192,95 @@ fn bench_approvals_approves_every_instance_over_http_and_reports_its_figures() {
     assert_eq!(code, 0, "{out}");
 }
 
+/// `signoff … | head -1` is the README's own idiom: when the reader has gone, signoff stops
+/// quietly with 141 (128 + SIGPIPE) instead of panicking with a backtrace.
+#[tokio::test]
+async fn a_closed_stdout_stops_quietly_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.db");
+    log_with_events(&db, 3).await;
+    for args in [&["schema"][..], &["export"], &["verify"]] {
+        // A pipe whose reader is closed before signoff writes: every write meets EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_signoff"))
+            .arg("--database")
+            .arg(format!("sqlite://{}", db.display()))
+            .args(args)
+            .stdout(writer)
+            .output()
+            .expect("run signoff");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+/// systemd and Kubernetes stop a service with SIGTERM: `serve` drains and exits 0, and the log
+/// it leaves verifies.
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_signoff"))
+        .current_dir(dir.path())
+        .arg("--database")
+        .arg(format!("sqlite://{}", db.display()))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut address = None;
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.trim().strip_prefix("open:") {
+            address = rest
+                .trim()
+                .strip_prefix("http://")
+                .and_then(|a| a.split('/').next())
+                .map(str::to_owned);
+            break;
+        }
+        line.clear();
+    }
+    let address = address.expect("serve prints its address");
+    // A request answered, so the server is up and the engine has written to the log.
+    let mut tcp = std::net::TcpStream::connect(&address).unwrap();
+    std::io::Write::write_all(
+        &mut tcp,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut tcp, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(15) {
+            child.kill().unwrap();
+            panic!("serve did not stop within 15 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}: {rest}");
+    assert!(!rest.contains("panicked"), "{rest}");
+    let (code, out, err) = signoff(&db, &["verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
 mod crash;
 mod workflows;
