@@ -42,12 +42,13 @@ impl fmt::Display for Secret {
 #[must_use]
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        // Not a URL (a keyword DSN, `host=db password=…`, or a typo): still no password shown.
+        return redact_password_parameter(url.to_owned(), &[' ', '&', '#']);
     };
     // The authority ends at the first '/', '?' or '#'; user information ends at its last '@'.
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
-    let mut shown = match authority.rsplit_once('@') {
+    let shown = match authority.rsplit_once('@') {
         Some((user_info, host)) => {
             let user = match user_info.split_once(':') {
                 Some((user, _password)) => format!("{user}:***"),
@@ -58,19 +59,38 @@ pub fn redact_url(url: &str) -> String {
         None => url.to_owned(),
     };
     // A password may also come as a query parameter (`?password=…`).
-    if let Some(at) = shown.find("password=") {
-        let value_start = at + "password=".len();
-        let value_end = shown[value_start..]
-            .find(['&', '#'])
-            .map_or(shown.len(), |i| value_start + i);
-        shown.replace_range(value_start..value_end, "***");
+    redact_password_parameter(shown, &['&', '#'])
+}
+
+/// `text` with the value of every `password=` replaced by `***`, a value ending at any of `ends`.
+fn redact_password_parameter(mut text: String, ends: &[char]) -> String {
+    let mut from = 0;
+    while let Some(at) = text[from..].find("password=") {
+        let value_start = from + at + "password=".len();
+        let value_end = text[value_start..]
+            .find(ends)
+            .map_or(text.len(), |i| value_start + i);
+        text.replace_range(value_start..value_end, "***");
+        from = value_start + 3;
     }
-    shown
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keyword_dsn_shows_no_password() {
+        assert_eq!(
+            redact_url("host=db password=hunter2 user=signoff"),
+            "host=db password=*** user=signoff"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h/db?password=a&sslmode=require&password=b"),
+            "postgres://u@h/db?password=***&sslmode=require&password=***"
+        );
+    }
 
     #[test]
     fn a_secret_never_shows_in_debug_or_display() {

@@ -415,7 +415,13 @@ impl Runtime {
         };
         let print = idempotency::fingerprint("start", workflow, &input);
         let keyed = Keyed::client(person, channel, key, print).map_err(|e| corrupt(&e))?;
-        let id = derived_instance_id(keyed.key.as_str());
+        // The id comes from the key and the request: another request under a key forgotten
+        // after its retention starts an instance of its own, never meets the old one.
+        let id = derived_instance_id(&format!(
+            "{}:{}",
+            keyed.key.as_str(),
+            keyed.fingerprint.as_deref().unwrap_or_default()
+        ));
         if let Some(first) = self.replayed(&id, &keyed).await? {
             return Ok(first);
         }
@@ -701,14 +707,14 @@ impl Runtime {
             return Ok(first);
         }
         // A retry is decided under the workflow's current definition (fixed, presumably), which
-        // the instance pins from then on: recorded in the log first, so replay finds it.
+        // the instance pins from then on: recorded in the log before the retry, so replay
+        // finds it.
         let current = match &command {
             Command::Retry { .. } => {
                 let workflow = self.load(id).await?.state.workflow;
                 let loaded = self
                     .definition(&workflow)
                     .ok_or(RuntimeError::UnknownWorkflow(workflow))?;
-                self.record_definition(&loaded).await?;
                 Some(loaded)
             }
             _ => None,
@@ -730,6 +736,13 @@ impl Runtime {
             let events = match decided {
                 Ok(events) => events,
                 Err(rejection) => {
+                    // A retry that lost the race to its own first attempt (committed since the
+                    // check above) is answered with that attempt's answer, not refused.
+                    if let Some(keyed) = keyed
+                        && let Some(first) = self.replayed(id, keyed).await?
+                    {
+                        return Ok(first);
+                    }
                     if rejection.kind == RejectionKind::Forbidden {
                         self.record_refusal(&entry, &command, person, channel, &rejection.message)
                             .await?;
@@ -744,6 +757,10 @@ impl Runtime {
                     version: entry.state.version,
                     deduplicated: false,
                 });
+            }
+            if let Some(loaded) = &current {
+                // Recorded only once the retry is accepted: a refusal writes nothing.
+                self.record_definition(loaded).await?;
             }
             let (encoded, exact) = to_new_events(&events, person, channel, id)?;
             let mut request = AppendRequest::new(
@@ -931,6 +948,11 @@ impl Runtime {
                 Ok(applied) if !applied.deduplicated => fired += 1,
                 // Voided by an earlier timer, fired by another process, or the instance ended.
                 Ok(_) | Err(RuntimeError::Rejected(_)) => {}
+                // Its key was taken before keys had owners (a log older than migration 0005):
+                // this timer cannot fire, the others must.
+                Err(RuntimeError::IdempotencyKeyReused) => {
+                    tracing::error!(%instance, %key, "a timer's key is held by another request; it does not fire");
+                }
                 Err(e) => return Err(e),
             }
         }

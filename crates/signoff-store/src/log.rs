@@ -240,6 +240,18 @@ pub trait EventLog: Send + Sync + 'static {
     async fn close(&self) {}
 }
 
+/// How many idempotency keys one statement of [`EventLog::forget_idempotency_keys`] deletes
+/// (as a literal for the SQL text: [`forget_batch`]).
+pub(crate) const FORGET_BATCH: u64 = 500;
+
+/// [`FORGET_BATCH`] as a literal, for `concat!`.
+macro_rules! forget_batch {
+    () => {
+        "500"
+    };
+}
+pub(crate) use forget_batch;
+
 /// The exclusive upper bound of the keys starting with `prefix`, for a range scan of the
 /// primary key (`key >= prefix AND key < bound`); `None` when every longer key is above it.
 pub(crate) fn prefix_bound(prefix: &str) -> Option<String> {

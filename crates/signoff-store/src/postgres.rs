@@ -28,7 +28,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::StoreError;
-use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail, prefix_bound, read_type_sql};
+use crate::log::{
+    AppendRequest, Appended, EventLog, FORGET_BATCH, OnCommit, Tail, forget_batch, prefix_bound,
+    read_type_sql,
+};
 use crate::open::OpenOptions;
 use crate::plan::{KEY_COLUMNS, KeyRecord, KeyRow, plan_group};
 use crate::row::{EventRow, db_int, db_limit, event_columns, from_db_int, into_events};
@@ -285,16 +288,27 @@ impl EventLog for PgLog {
         recorded_before: i64,
     ) -> Result<u64, StoreError> {
         let bound = prefix_bound(prefix);
-        let done = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE key >= $1 AND ($2::text IS NULL OR key < $2::text) \
-             AND recorded_at < $3",
-        )
-        .bind(prefix)
-        .bind(bound)
-        .bind(recorded_before)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        let mut forgotten = 0;
+        // In small batches, each its own short transaction, so the log's writer is never held
+        // up for long by a day's worth of keys.
+        loop {
+            let done = sqlx::query(concat!(
+                "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys \
+                 WHERE key >= $1 AND ($2::text IS NULL OR key < $2::text) AND recorded_at < $3 LIMIT ",
+                forget_batch!(),
+                ")"
+            ))
+            .bind(prefix)
+            .bind(bound.as_deref())
+            .bind(recorded_before)
+            .execute(&self.pool)
+            .await?;
+            forgotten += done.rows_affected();
+            if done.rows_affected() < FORGET_BATCH {
+                return Ok(forgotten);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     async fn tail(&self) -> Result<Tail, StoreError> {

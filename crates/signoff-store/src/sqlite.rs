@@ -19,7 +19,10 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::watch;
 
 use crate::error::StoreError;
-use crate::log::{AppendRequest, Appended, EventLog, OnCommit, Tail, prefix_bound, read_type_sql};
+use crate::log::{
+    AppendRequest, Appended, EventLog, FORGET_BATCH, OnCommit, Tail, forget_batch, prefix_bound,
+    read_type_sql,
+};
 use crate::open::OpenOptions;
 use crate::plan::{KEY_COLUMNS, KeyRecord, KeyRow, plan_group};
 use crate::recent::Recent;
@@ -201,16 +204,27 @@ impl EventLog for SqliteLog {
         recorded_before: i64,
     ) -> Result<u64, StoreError> {
         let bound = prefix_bound(prefix);
-        let done = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) \
-             AND recorded_at < ?3",
-        )
-        .bind(prefix)
-        .bind(bound)
-        .bind(recorded_before)
-        .execute(&self.readers)
-        .await?;
-        Ok(done.rows_affected())
+        let mut forgotten = 0;
+        // In small batches, each its own short transaction, so the log's writer is never held
+        // up for long by a day's worth of keys.
+        loop {
+            let done = sqlx::query(concat!(
+                "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys \
+                 WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) AND recorded_at < ?3 LIMIT ",
+                forget_batch!(),
+                ")"
+            ))
+            .bind(prefix)
+            .bind(bound.as_deref())
+            .bind(recorded_before)
+            .execute(&self.readers)
+            .await?;
+            forgotten += done.rows_affected();
+            if done.rows_affected() < FORGET_BATCH {
+                return Ok(forgotten);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     async fn tail(&self) -> Result<Tail, StoreError> {

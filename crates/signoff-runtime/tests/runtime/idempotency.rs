@@ -137,6 +137,21 @@ pub async fn a_start_retried_with_its_key_starts_once(env: &Env) {
         .unwrap();
     assert_ne!(theirs.instance, first.instance);
     assert!(!theirs.deduplicated);
+    // Once the key is forgotten, another start under it is a start of its own.
+    env.advance(25 * 3_600);
+    assert!(rt.forget_expired_client_keys().await.unwrap() >= 2);
+    let later = rt
+        .start_for_client(
+            "deploy",
+            json!({"note": "other"}),
+            "rita",
+            "api",
+            Some("start-1"),
+        )
+        .await
+        .unwrap();
+    assert_ne!(later.instance, first.instance);
+    assert!(!later.deduplicated && !later.events.is_empty());
 }
 
 pub async fn a_client_key_shaped_like_an_engine_key_stops_no_timer(env: &Env) {
