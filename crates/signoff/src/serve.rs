@@ -50,7 +50,7 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// Completes on Ctrl-C or SIGTERM (how systemd and Kubernetes stop a service), so that both
 /// drain the server instead of killing it mid-request.
-fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+pub(crate) fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| anyhow::anyhow!("cannot handle SIGTERM: {e}"))?;

@@ -64,10 +64,11 @@ pub struct RunArgs {
 
 pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let rt = g.open().await?;
+    let mut stop = std::pin::pin!(crate::serve::stop_signal()?);
     if !args.once {
         eprintln!(
             "signoff run: {} workflow(s) from {}, {} people from {}, log {}; firing timers and \
-             cron runs until Ctrl-C",
+             cron runs until Ctrl-C or SIGTERM",
             rt.definitions().len(),
             g.workflows.display(),
             rt.directory().people().count(),
@@ -96,7 +97,11 @@ pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         tokio::select! {
             () = tokio::time::sleep(rt.until_next_tick()) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            () = &mut stop => {
+                // Stopped between turns: what a turn appended is answered; close the writer.
+                rt.log().close().await;
+                return Ok(ExitCode::SUCCESS);
+            }
         }
     }
 }

@@ -217,6 +217,45 @@ async fn a_closed_stdout_stops_quietly_without_a_panic() {
     }
 }
 
+/// `signoff run` (the clock without the server) stops on SIGTERM too, with exit 0.
+#[test]
+fn run_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_signoff"))
+        .current_dir(dir.path())
+        .arg("--database")
+        .arg(format!("sqlite://{}", db.display()))
+        .arg("run")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut banner = String::new();
+    stderr.read_line(&mut banner).unwrap();
+    assert!(banner.contains("SIGTERM"), "{banner}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(15) {
+            child.kill().unwrap();
+            panic!("run did not stop within 15 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let (code, out, err) = signoff(&db, &["verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
 /// systemd and Kubernetes stop a service with SIGTERM: `serve` drains and exits 0, and the log
 /// it leaves verifies.
 #[test]
