@@ -14,7 +14,8 @@ use signoff_core::{EventType, RecordedEvent, Secret, StreamId, Timestamp};
 use signoff_store::{AppendRequest, ExpectedVersion};
 
 use crate::error::RuntimeError;
-use crate::runtime::{Entry, Runtime, corrupt, new_event};
+use crate::events::{corrupt, new_event};
+use crate::runtime::{Entry, Runtime};
 
 /// Prefix of every token secret, so a leaked one is recognisable (e.g. by secret scanners).
 pub const SECRET_PREFIX: &str = "signoff_";

@@ -9,6 +9,7 @@ pub mod access;
 pub mod clock;
 pub mod definitions;
 mod error;
+pub mod events;
 pub mod idempotency;
 pub mod outbox;
 pub mod queries;

@@ -22,15 +22,12 @@ use signoff_core::{RecordedEvent, StreamId};
 use signoff_store::{AppendRequest, ExpectedVersion, StoreError};
 
 use crate::error::RuntimeError;
+pub use crate::events::{
+    OUTBOX_DELIVERED as DELIVERED, OUTBOX_FAILED as FAILED, OUTBOX_STREAM_PREFIX as STREAM_PREFIX,
+};
+use crate::events::{corrupt, new_event, to_idempotency_key};
 use crate::queries::Notification;
-use crate::runtime::{Runtime, corrupt, new_event, to_idempotency_key};
-
-/// Type of the event recording a delivered message.
-pub const DELIVERED: &str = "signoff.outbox.delivered";
-/// Type of the event recording a failed attempt.
-pub const FAILED: &str = "signoff.outbox.failed";
-/// Outbox streams are `outbox/<channel>`.
-pub const STREAM_PREFIX: &str = "outbox/";
+use crate::runtime::Runtime;
 /// Attempts per message before the outbox gives up on it (the last failure says so).
 pub const MAX_ATTEMPTS: u32 = 5;
 

@@ -26,9 +26,8 @@ use signoff_core::{RecordedEvent, StreamId, Timestamp};
 use signoff_store::{AppendRequest, ExpectedVersion, StoreError};
 
 use crate::error::RuntimeError;
-use crate::runtime::{
-    Reaction, Runtime, SCHEDULE_ARMED, SCHEDULE_FIRED, corrupt, derived_instance_id, new_event,
-};
+use crate::events::{SCHEDULE_ARMED, SCHEDULE_FIRED, corrupt, derived_instance_id, new_event};
+use crate::runtime::{Reaction, Runtime};
 
 /// The fields of a crontab expression, in order.
 const FIELDS: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
@@ -152,7 +151,7 @@ fn describe(error: &croner::errors::CronError) -> String {
 }
 
 /// Schedules' streams are `schedule/<workflow>`.
-pub const STREAM_PREFIX: &str = "schedule/";
+pub use crate::events::SCHEDULE_STREAM_PREFIX as STREAM_PREFIX;
 
 /// After a stop spanning several runs of a schedule, only the latest is started (as anacron
 /// does); this bounds how many missed runs are stepped over to find it.
