@@ -31,6 +31,11 @@ pub const OUTBOX_DELIVERED: &str = "signoff.outbox.delivered";
 pub const OUTBOX_FAILED: &str = "signoff.outbox.failed";
 /// The prefix of a channel's outbox stream.
 pub const OUTBOX_STREAM_PREFIX: &str = "outbox/";
+/// Type of the event that records a reaction (a child, triggered or scheduled start) that
+/// failed: which, why, the attempt, and when it is tried again.
+pub const REACTION_FAILED: &str = "signoff.reaction.failed";
+/// The stream of reactions' failures.
+pub const REACTIONS_STREAM: &str = "reactions";
 /// The prefix of a workflow's cron schedule stream.
 pub const SCHEDULE_STREAM_PREFIX: &str = "schedule/";
 
@@ -42,7 +47,8 @@ pub fn event_types() -> EventTypes {
         .with(SCHEDULE_FIRED, 1)
         .with(SCHEDULE_ARMED, 1)
         .with(OUTBOX_DELIVERED, 1)
-        .with(OUTBOX_FAILED, 1);
+        .with(OUTBOX_FAILED, 1)
+        .with(REACTION_FAILED, 1);
     for ty in signoff_core::engine::event::TYPES
         .iter()
         .chain(signoff_core::directory::TYPES.iter())

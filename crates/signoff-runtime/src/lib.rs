@@ -13,6 +13,7 @@ pub mod events;
 pub mod idempotency;
 pub mod outbox;
 pub mod queries;
+pub mod reactions;
 pub mod runtime;
 pub mod schedule;
 pub mod timeline;

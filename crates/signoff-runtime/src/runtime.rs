@@ -121,6 +121,8 @@ pub struct Runtime {
     pub evidence_dir: PathBuf,
     /// When the clock last forgot expired client idempotency keys (microseconds).
     pub(crate) keys_forgotten_at: AtomicI64,
+    /// Reactions that failed, waiting for their next attempt.
+    pub(crate) retrying: Mutex<Vec<crate::reactions::Retrying>>,
 }
 
 /// What a command did.
@@ -161,6 +163,7 @@ impl Runtime {
             delivering: tokio::sync::Mutex::new(()),
             evidence_dir,
             keys_forgotten_at: AtomicI64::new(0),
+            retrying: Mutex::new(Vec::new()),
         }
     }
 
@@ -403,7 +406,7 @@ impl Runtime {
             Ok(appended) if appended.deduplicated => self.first_answer(id, &appended).await,
             Ok(appended) => {
                 self.catch_up_to(appended.last_sequence).await?;
-                self.react().await?;
+                self.react_after_commit().await;
                 Ok(Applied {
                     instance: id.to_owned(),
                     version: appended.stream_version,
@@ -718,7 +721,7 @@ impl Runtime {
                 }
                 Ok(appended) => {
                     self.catch_up_to(appended.last_sequence).await?;
-                    self.react().await?;
+                    self.react_after_commit().await;
                     return Ok(Applied {
                         instance: id.to_owned(),
                         events,
@@ -902,62 +905,6 @@ impl Runtime {
             .values()
             .flat_map(|e| e.state.timers.values().map(|t| t.due))
             .min()
-    }
-
-    /// Carries out pending reactions: starting linked workflows.
-    async fn react(&self) -> Result<(), RuntimeError> {
-        loop {
-            // Taken off the list before acting, so the commands below cannot meet it again; if
-            // acting fails it is derived anew from the log at the next open.
-            let next = {
-                let mut view = self.view();
-                (!view.reactions.is_empty()).then(|| view.reactions.remove(0))
-            };
-            let Some(Reaction {
-                id,
-                workflow,
-                input,
-                requester,
-                channel,
-                source,
-            }) = next
-            else {
-                return Ok(());
-            };
-            let requester = if self.actor(&requester).is_ok() {
-                requester
-            } else {
-                tracing::warn!(%workflow, %requester, "a requester is not in the directory; started as system");
-                SYSTEM.to_owned()
-            };
-            match Box::pin(self.start_with_id(&id, &workflow, input, &requester, channel)).await {
-                Ok(_) | Err(RuntimeError::Rejected(_)) => {}
-                Err(RuntimeError::UnknownWorkflow(w)) => {
-                    tracing::warn!(workflow = %w, "a workflow to start is not loaded; not started");
-                }
-                Err(e) => return Err(e),
-            }
-            let Some(source) = source else { continue };
-            let (back, forth) = match source.relation {
-                "child" => ("parent", "child"),
-                _ => ("triggered_by", "triggered"),
-            };
-            for (on, other, other_workflow, rel) in [
-                (&id, &source.instance, &source.workflow, back),
-                (&source.instance, &id, &workflow, forth),
-            ] {
-                let key = format!("link:{on}:{other}");
-                let link = Command::Link {
-                    instance: other.clone(),
-                    workflow: other_workflow.clone(),
-                    relation: rel.to_owned(),
-                };
-                match Box::pin(self.execute_as_engine(on, link, "runtime", &key)).await {
-                    Ok(_) | Err(RuntimeError::Rejected(_) | RuntimeError::UnknownInstance(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
     }
 }
 

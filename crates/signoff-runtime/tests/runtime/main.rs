@@ -7,6 +7,7 @@
 mod cases;
 mod idempotency;
 mod property;
+mod reactions;
 mod workflows;
 
 use std::path::{Path, PathBuf};
@@ -153,6 +154,7 @@ on_both_backends!(
     a_start_retried_with_its_key_starts_once,
     a_client_key_shaped_like_an_engine_key_stops_no_timer,
     client_keys_are_forgotten_after_a_day_and_the_engines_are_kept,
+    a_triggered_start_that_fails_is_recorded_and_retried_and_its_cause_stands,
     a_rule_that_errors_stops_the_instance_until_an_operator_retries_it_fixed,
 );
 

@@ -1,0 +1,202 @@
+//! Reactions: what follows from committed events (a child a step asked for, a triggered
+//! workflow, a cron run), carried out after the commit that caused them.
+//!
+//! A reaction that fails never turns the command that caused it into an error: that command is
+//! committed. The failure is recorded in the log (`signoff.reaction.failed` in the `reactions`
+//! stream: which start, the error, the attempt, when it is tried again), logged, and tried again
+//! with backoff by the clock, up to [`MAX_ATTEMPTS`] attempts.
+
+use std::sync::PoisonError;
+use std::time::Duration;
+
+use serde_json::json;
+use signoff_core::Timestamp;
+use signoff_core::engine::{Command, SYSTEM};
+use signoff_store::{AppendRequest, ExpectedVersion};
+
+use crate::error::RuntimeError;
+use crate::events::{REACTION_FAILED, REACTIONS_STREAM, corrupt, new_event, to_idempotency_key};
+use crate::runtime::{Reaction, Runtime};
+
+/// Attempts of one reaction before it is given up (each failure is recorded).
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// The first pause after a failure; each further failure doubles it, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest pause between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// A reaction that failed, and when it is tried again.
+#[derive(Clone, Debug)]
+pub(crate) struct Retrying {
+    due: Timestamp,
+    attempts: u32,
+    reaction: Reaction,
+}
+
+/// The pause before attempt `attempts + 1`.
+fn backoff(attempts: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << attempts.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
+}
+
+impl Runtime {
+    /// Carries out the pending reactions, and the failed ones whose next attempt is due.
+    ///
+    /// # Errors
+    /// A store error while recording a failure.
+    pub(crate) async fn react(&self) -> Result<(), RuntimeError> {
+        loop {
+            // Taken off the list before acting, so the commands below cannot meet it again.
+            let next = {
+                let mut view = self.view();
+                (!view.reactions.is_empty()).then(|| view.reactions.remove(0))
+            };
+            let Some(reaction) = next else { break };
+            self.attempt_reaction(reaction, 0).await?;
+        }
+        let now = self.now();
+        let due: Vec<Retrying> = {
+            let mut retrying = self.retrying.lock().unwrap_or_else(PoisonError::into_inner);
+            let (due, later) = retrying.drain(..).partition(|r| r.due <= now);
+            *retrying = later;
+            due
+        };
+        for Retrying {
+            attempts, reaction, ..
+        } in due
+        {
+            self.attempt_reaction(reaction, attempts).await?;
+        }
+        Ok(())
+    }
+
+    /// Reacts to a command just committed. Whatever a reaction does, the command stands: a
+    /// failure is recorded and retried, and only logged here.
+    pub(crate) async fn react_after_commit(&self) {
+        if let Err(error) = Box::pin(self.react()).await {
+            tracing::error!(%error, "reactions could not be carried out; the clock tries again");
+        }
+    }
+
+    /// The earliest next attempt of a failed reaction, for the clock.
+    #[must_use]
+    pub fn next_reaction_retry(&self) -> Option<Timestamp> {
+        self.retrying
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|r| r.due)
+            .min()
+    }
+
+    /// One attempt at a reaction that failed `attempts` times before.
+    async fn attempt_reaction(
+        &self,
+        reaction: Reaction,
+        attempts: u32,
+    ) -> Result<(), RuntimeError> {
+        let Err(error) = self.carry_out_reaction(&reaction).await else {
+            return Ok(());
+        };
+        let attempts = attempts + 1;
+        // A refusal (the requester may not start that workflow) is not tried again: it would
+        // be refused again. Anything else may pass later (a database back, a definition loaded).
+        let retryable = !matches!(error, RuntimeError::Rejected(_));
+        let retry_at = (retryable && attempts < MAX_ATTEMPTS).then(|| {
+            let pause = i64::try_from(backoff(attempts).as_micros()).unwrap_or(i64::MAX);
+            Timestamp(self.now().0.saturating_add(pause))
+        });
+        tracing::error!(
+            instance = %reaction.id,
+            workflow = %reaction.workflow,
+            attempts,
+            %error,
+            "a reaction failed; the command that caused it stands"
+        );
+        let data = json!({
+            "instance": reaction.id,
+            "workflow": reaction.workflow,
+            "source": reaction.source.as_ref().map(|s| json!({
+                "instance": s.instance,
+                "workflow": s.workflow,
+                "relation": s.relation,
+            })),
+            "attempt": attempts,
+            "error": error.to_string(),
+            "retry_at": retry_at.map(|t| t.0),
+        });
+        let event = new_event(REACTION_FAILED, &data, SYSTEM, "runtime", None)?;
+        let key = to_idempotency_key(&format!("reaction:{}:failed#{attempts}", reaction.id))?;
+        let stream = signoff_core::StreamId::parse(REACTIONS_STREAM).map_err(|e| corrupt(&e))?;
+        self.log()
+            .append(AppendRequest::new(stream, ExpectedVersion::Any, vec![event]).idempotent(key))
+            .await?;
+        if let Some(due) = retry_at {
+            self.retrying
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Retrying {
+                    due,
+                    attempts,
+                    reaction,
+                });
+        }
+        Ok(())
+    }
+
+    /// Starts the instance a reaction asks for and links it both ways to its source.
+    async fn carry_out_reaction(&self, reaction: &Reaction) -> Result<(), RuntimeError> {
+        let Reaction {
+            id,
+            workflow,
+            input,
+            requester,
+            channel,
+            source,
+        } = reaction;
+        let requester = if self.actor(requester).is_ok() {
+            requester.clone()
+        } else {
+            tracing::warn!(%workflow, %requester, "a requester is not in the directory; started as system");
+            SYSTEM.to_owned()
+        };
+        Box::pin(self.start_with_id(id, workflow, input.clone(), &requester, channel)).await?;
+        let Some(source) = source else {
+            return Ok(());
+        };
+        let (back, forth) = match source.relation {
+            "child" => ("parent", "child"),
+            _ => ("triggered_by", "triggered"),
+        };
+        for (on, other, other_workflow, rel) in [
+            (id, &source.instance, &source.workflow, back),
+            (&source.instance, id, workflow, forth),
+        ] {
+            let key = format!("link:{on}:{other}");
+            let link = Command::Link {
+                instance: other.clone(),
+                workflow: other_workflow.clone(),
+                relation: rel.to_owned(),
+            };
+            match Box::pin(self.execute_as_engine(on, link, "runtime", &key)).await {
+                // Linked already (by another process, or before a restart).
+                Ok(_) | Err(RuntimeError::Rejected(_) | RuntimeError::UnknownInstance(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_doubles_from_a_second_up_to_five_minutes() {
+        let pauses: Vec<u64> = (1..=12).map(|a| backoff(a).as_secs()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+    }
+}

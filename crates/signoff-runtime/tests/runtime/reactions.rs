@@ -1,0 +1,110 @@
+//! What follows from a commit never undoes it: a reaction that fails is recorded and retried,
+//! and the command that caused it stands.
+
+use serde_json::json;
+use signoff_core::EventType;
+use signoff_core::engine::{Command, Status};
+
+use crate::Env;
+
+const BULKY: &str = "id: bulky
+title: Bulky
+steps:
+  - id: a
+    form:
+      fields:
+        - id: text
+          type: long_text
+          required: true
+    next: b
+  - id: b
+    form:
+      fields:
+        - id: text
+          type: long_text
+          required: true
+    next: done
+  - id: done
+    end: { outcome: done }
+";
+
+const DIGEST: &str = "id: digest
+title: Digest
+triggers:
+  - on: { workflow: bulky, outcome: done }
+steps:
+  - id: read
+    form:
+      fields:
+        - id: note
+          type: text
+    next: finished
+  - id: finished
+    end: { outcome: read }
+";
+
+fn submit(step: &str, text: &str) -> Command {
+    Command::Submit {
+        step: step.into(),
+        values: json!({ "text": text }).as_object().cloned().unwrap(),
+    }
+}
+
+pub async fn a_triggered_start_that_fails_is_recorded_and_retried_and_its_cause_stands(env: &Env) {
+    let workflows = env.dir.path().join("workflows");
+    std::fs::write(workflows.join("bulky.yaml"), BULKY).unwrap();
+    std::fs::write(workflows.join("digest.yaml"), DIGEST).unwrap();
+    let rt = env.open().await;
+    let id = rt
+        .start("bulky", json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    // Each half fits in one event (1 MiB at most); the triggered start's input carries both.
+    let half = "x".repeat(600_000);
+    rt.execute(&id, submit("a", &half), "rita", "cli", None)
+        .await
+        .unwrap();
+    let ended = rt
+        .execute(&id, submit("b", &half), "rita", "cli", None)
+        .await
+        .expect("the command stands whatever its reactions do");
+    assert!(!ended.events.is_empty());
+    let state = rt.load(&id).await.unwrap().state;
+    assert!(
+        matches!(&state.status, Status::Ended { outcome, .. } if outcome == "done"),
+        "{:?}",
+        state.status
+    );
+
+    let failed = EventType::parse("signoff.reaction.failed").unwrap();
+    let failures = || async {
+        rt.log()
+            .read_type(&failed, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| serde_json::from_str::<serde_json::Value>(e.data.as_str()).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let first = failures().await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["workflow"], "digest");
+    assert_eq!(first[0]["source"]["instance"], id.as_str());
+    assert_eq!(first[0]["attempt"], 1);
+    assert!(first[0]["retry_at"].is_i64(), "{}", first[0]);
+    assert!(
+        first[0]["error"].as_str().unwrap().contains("bytes"),
+        "{}",
+        first[0]
+    );
+
+    // The clock tries it again once its pause is over, and records that attempt too.
+    rt.tick().await.unwrap();
+    assert_eq!(failures().await.len(), 1, "not before its pause");
+    env.advance(2);
+    rt.tick().await.unwrap();
+    let second = failures().await;
+    assert_eq!(second.len(), 2, "{second:?}");
+    assert_eq!(second[1]["attempt"], 2);
+}
