@@ -51,17 +51,21 @@ impl Runtime {
             .await?)
     }
 
-    /// How long to sleep before the next turn: until the next timer or run, but at most a
+    /// How long to sleep before the next turn: until the next timer, run or reaction retry, but at most a
     /// second, because other processes (CLI commands, a server) append to the log too.
     #[must_use]
     pub fn until_next_tick(&self) -> Duration {
         let now = self.now().0;
-        let next = [self.next_timer(), self.next_schedule()]
-            .into_iter()
-            .flatten()
-            .map(|t| t.0)
-            .min()
-            .unwrap_or(i64::MAX);
+        let next = [
+            self.next_timer(),
+            self.next_schedule(),
+            self.next_reaction_retry(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|t| t.0)
+        .min()
+        .unwrap_or(i64::MAX);
         let micros = next.saturating_sub(now).clamp(10_000, 1_000_000);
         Duration::from_micros(u64::try_from(micros).unwrap_or(1_000_000))
     }
@@ -105,6 +109,8 @@ pub struct Gauges {
     pub timers_pending: usize,
     /// Reactions (child, triggered and cron starts) waiting to be carried out.
     pub reactions_queued: usize,
+    /// Reactions that failed and wait for their next attempt.
+    pub reactions_retrying: usize,
     /// The last sequence of the log folded into the view.
     pub position: u64,
 }
@@ -113,11 +119,13 @@ impl Runtime {
     /// The gauges, now.
     #[must_use]
     pub fn gauges(&self) -> Gauges {
+        let reactions_retrying = self.reactions_retrying();
         let view = self.view();
         Gauges {
             running: view.running.len(),
             timers_pending: view.running.values().map(|e| e.state.timers.len()).sum(),
             reactions_queued: view.reactions.len(),
+            reactions_retrying,
             position: view.position,
         }
     }

@@ -80,6 +80,15 @@ impl Runtime {
         }
     }
 
+    /// How many failed reactions wait for their next attempt (a gauge for operators).
+    #[must_use]
+    pub fn reactions_retrying(&self) -> usize {
+        self.retrying
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// The earliest next attempt of a failed reaction, for the clock.
     #[must_use]
     pub fn next_reaction_retry(&self) -> Option<Timestamp> {

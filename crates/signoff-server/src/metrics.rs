@@ -140,6 +140,12 @@ impl Metrics {
                 gauges.reactions_queued as u64,
             ),
             (
+                "signoff_reactions_retrying",
+                "Child, triggered and cron starts that failed and wait for their next attempt \
+                 (each failure is a signoff.reaction.failed event).",
+                gauges.reactions_retrying as u64,
+            ),
+            (
                 "signoff_log_position",
                 "Last sequence of the log the runtime has folded.",
                 gauges.position,
