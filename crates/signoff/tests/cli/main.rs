@@ -217,6 +217,26 @@ async fn a_closed_stdout_stops_quietly_without_a_panic() {
     }
 }
 
+/// Sends SIGTERM to `child` and waits (15 s at most) for it to exit.
+fn stopped_by_sigterm(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(15) {
+            child.kill().unwrap();
+            panic!("signoff did not stop within 15 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// `signoff run` (the clock without the server) stops on SIGTERM too, with exit 0.
 #[test]
 fn run_stops_cleanly_on_sigterm() {
@@ -235,22 +255,7 @@ fn run_stops_cleanly_on_sigterm() {
     let mut banner = String::new();
     stderr.read_line(&mut banner).unwrap();
     assert!(banner.contains("SIGTERM"), "{banner}");
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > std::time::Duration::from_secs(15) {
-            child.kill().unwrap();
-            panic!("run did not stop within 15 s of SIGTERM");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = stopped_by_sigterm(&mut child);
     assert_eq!(status.code(), Some(0), "{status:?}");
     let (code, out, err) = signoff(&db, &["verify"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -297,22 +302,7 @@ fn serve_stops_cleanly_on_sigterm() {
     std::io::Read::read_to_string(&mut tcp, &mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > std::time::Duration::from_secs(15) {
-            child.kill().unwrap();
-            panic!("serve did not stop within 15 s of SIGTERM");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = stopped_by_sigterm(&mut child);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert_eq!(status.code(), Some(0), "{status:?}: {rest}");
