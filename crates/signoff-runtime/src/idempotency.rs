@@ -83,20 +83,21 @@ impl Keyed {
             fingerprint: None,
         })
     }
-
-    /// Whether `key` is one of the clients' (and so expires).
-    #[must_use]
-    pub fn is_client(key: &IdempotencyKey) -> bool {
-        key.as_str().starts_with(CLIENT_PREFIX)
-    }
 }
 
 /// The fingerprint of a request: the SHA-256 of what it is (`command`), what it is about
 /// (`subject`: an instance or a workflow) and its content, as canonical JSON (object keys
 /// sorted), so that the same request sent again, fields in any order, has the same fingerprint.
-#[must_use]
-pub fn fingerprint(command: &str, subject: &str, content: &impl Serialize) -> String {
-    let content = serde_json::to_value(content).unwrap_or(Value::Null);
+///
+/// # Errors
+/// When `content` cannot be read as JSON: no fingerprint rather than one shared by every such
+/// request, which would let one replay another's answer.
+pub fn fingerprint(
+    command: &str,
+    subject: &str,
+    content: &impl Serialize,
+) -> Result<String, serde_json::Error> {
+    let content = serde_json::to_value(content)?;
     let mut text = String::new();
     canonical(&content, &mut text);
     let mut hasher = Sha256::new();
@@ -104,7 +105,7 @@ pub fn fingerprint(command: &str, subject: &str, content: &impl Serialize) -> St
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part.as_bytes());
     }
-    hex::encode(hasher.finalize())
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// `value` as JSON with object keys sorted, whatever order the map kept.
@@ -171,48 +172,54 @@ mod tests {
         let engine = Keyed::engine(timer).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(engine.key.as_str(), timer);
         assert_ne!(client("mallory", "api", timer).key, engine.key);
-        assert!(Keyed::is_client(&client("mallory", "api", timer).key));
-        assert!(!Keyed::is_client(&engine.key));
+        assert!(
+            client("mallory", "api", timer)
+                .key
+                .as_str()
+                .starts_with(CLIENT_PREFIX)
+        );
+        assert!(!engine.key.as_str().starts_with(CLIENT_PREFIX));
         // An engine text that looks like a client key is moved out of the client namespace.
         let odd = Keyed::engine("client:abc").unwrap_or_else(|e| panic!("{e}"));
-        assert!(!Keyed::is_client(&odd.key));
+        assert!(!odd.key.as_str().starts_with(CLIENT_PREFIX));
     }
 
     #[test]
     fn a_fingerprint_ignores_key_order_and_sees_every_value() {
-        let a = fingerprint(
+        let print = |command: &str, subject: &str, content: serde_json::Value| {
+            fingerprint(command, subject, &content).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let a = print(
             "comment",
             "i1",
-            &json!({"text": "hi", "n": {"b": 1, "a": 2}}),
+            json!({"text": "hi", "n": {"b": 1, "a": 2}}),
         );
-        let b = fingerprint(
-            "comment",
-            "i1",
-            &json!({"n": {"a": 2, "b": 1}, "text": "hi"}),
+        assert_eq!(
+            a,
+            print(
+                "comment",
+                "i1",
+                json!({"n": {"a": 2, "b": 1}, "text": "hi"})
+            )
         );
-        assert_eq!(a, b);
         assert_ne!(
             a,
-            fingerprint(
+            print(
                 "comment",
                 "i2",
-                &json!({"text": "hi", "n": {"b": 1, "a": 2}})
+                json!({"text": "hi", "n": {"b": 1, "a": 2}})
             )
         );
         assert_ne!(
             a,
-            fingerprint(
-                "signal",
-                "i1",
-                &json!({"text": "hi", "n": {"b": 1, "a": 2}})
-            )
+            print("signal", "i1", json!({"text": "hi", "n": {"b": 1, "a": 2}}))
         );
         assert_ne!(
             a,
-            fingerprint(
+            print(
                 "comment",
                 "i1",
-                &json!({"text": "ho", "n": {"b": 1, "a": 2}})
+                json!({"text": "ho", "n": {"b": 1, "a": 2}})
             )
         );
     }

@@ -351,7 +351,7 @@ impl Runtime {
         let Some(key) = key else {
             return self.start(workflow, input, person, channel).await;
         };
-        let print = idempotency::fingerprint("start", workflow, &input);
+        let print = idempotency::fingerprint("start", workflow, &input).map_err(|e| corrupt(&e))?;
         let keyed = Keyed::client(person, channel, key, print).map_err(|e| corrupt(&e))?;
         // The id comes from the key and the request: another request under a key forgotten
         // after its retention starts an instance of its own, never meets the old one.
@@ -556,7 +556,8 @@ impl Runtime {
     ) -> Result<Applied, RuntimeError> {
         let keyed = idempotency_key
             .map(|key| {
-                let print = idempotency::fingerprint(command.name(), id, &command);
+                let print = idempotency::fingerprint(command.name(), id, &command)
+                    .map_err(|e| corrupt(&e))?;
                 Keyed::client(person, channel, key, print).map_err(|e| corrupt(&e))
             })
             .transpose()?;
@@ -609,6 +610,19 @@ impl Runtime {
                     })?;
                 events.push(event);
             }
+        }
+        // The key's record names events the log must hold; an answer missing some would tell
+        // the caller less than was recorded.
+        if events.len() != count {
+            return Err(RuntimeError::Corrupt {
+                sequence: first.first_sequence,
+                reason: format!(
+                    "an idempotency key names events {} to {}, but {} of them can be read",
+                    first.first_sequence,
+                    first.last_sequence,
+                    events.len()
+                ),
+            });
         }
         Ok(Applied {
             instance: id.to_owned(),
