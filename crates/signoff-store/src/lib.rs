@@ -10,6 +10,7 @@
 
 mod error;
 mod log;
+mod models;
 mod open;
 pub mod plan;
 mod postgres;
@@ -25,6 +26,7 @@ pub use log::{
     AppendRequest, Appended, EventLog, ExpectedVersion, MAX_BATCH_BYTES, MAX_BATCH_EVENTS,
     OnCommit, TYPES_INDEXED, Tail,
 };
+pub use models::{ModelQuery, ModelRow, ModelWrite, ModelWritten};
 pub use open::{DatabaseUrl, OpenOptions, open};
 pub use postgres::{PgLog, WRITER_APPLICATION};
 pub use sqlite::SqliteLog;

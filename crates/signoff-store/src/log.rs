@@ -5,6 +5,7 @@ use signoff_core::{EventType, Hash, IdempotencyKey, NewEvent, RecordedEvent, Str
 use tokio::sync::watch;
 
 use crate::error::StoreError;
+use crate::models::{ModelQuery, ModelRow, ModelWrite, ModelWritten};
 use crate::plan::KeyRecord;
 
 /// Most events one append may carry.
@@ -223,6 +224,38 @@ pub trait EventLog: Send + Sync + 'static {
         prefix: &str,
         recorded_before: i64,
     ) -> Result<u64, StoreError>;
+
+    /// How far the read models of `group` have been brought (0 when never).
+    ///
+    /// # Errors
+    /// A database error.
+    async fn model_checkpoint(&self, group: &str) -> Result<u64, StoreError>;
+
+    /// Writes the rows of a group of read models as of a log position, if the write continues
+    /// what is stored (see [`ModelWritten`]); rows and checkpoint change in one transaction.
+    ///
+    /// # Errors
+    /// A database error.
+    async fn write_models(&self, write: ModelWrite) -> Result<ModelWritten, StoreError>;
+
+    /// Empties `models` and forgets `group`'s checkpoint, so they are built again from the
+    /// first event. The log itself is untouched.
+    ///
+    /// # Errors
+    /// A database error.
+    async fn reset_models(&self, group: &str, models: &[&str]) -> Result<(), StoreError>;
+
+    /// One row of a read model.
+    ///
+    /// # Errors
+    /// A database error.
+    async fn model_row(&self, model: &str, key: &str) -> Result<Option<ModelRow>, StoreError>;
+
+    /// A page of a read model's rows, in key order.
+    ///
+    /// # Errors
+    /// A database error.
+    async fn model_rows(&self, query: ModelQuery<'_>) -> Result<Vec<ModelRow>, StoreError>;
 
     /// The head of the log as recorded by the last commit.
     ///

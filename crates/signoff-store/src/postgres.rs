@@ -32,6 +32,7 @@ use crate::log::{
     AppendRequest, Appended, EventLog, FORGET_BATCH, OnCommit, Tail, forget_batch, prefix_bound,
     read_type_sql,
 };
+use crate::models::{ModelQuery, ModelRow, ModelWrite, ModelWritten};
 use crate::open::OpenOptions;
 use crate::plan::{KEY_COLUMNS, KeyRecord, KeyRow, plan_group};
 use crate::row::{EventRow, db_int, db_limit, event_columns, from_db_int, into_events};
@@ -309,6 +310,26 @@ impl EventLog for PgLog {
             }
             tokio::task::yield_now().await;
         }
+    }
+
+    async fn write_models(&self, write: ModelWrite) -> Result<ModelWritten, StoreError> {
+        crate::models::pg_write(&self.pool, write).await
+    }
+
+    async fn model_checkpoint(&self, group: &str) -> Result<u64, StoreError> {
+        crate::models::postgres::checkpoint(&self.pool, group).await
+    }
+
+    async fn reset_models(&self, group: &str, models: &[&str]) -> Result<(), StoreError> {
+        crate::models::postgres::reset(&self.pool, group, models).await
+    }
+
+    async fn model_row(&self, model: &str, key: &str) -> Result<Option<ModelRow>, StoreError> {
+        crate::models::postgres::row(&self.pool, model, key).await
+    }
+
+    async fn model_rows(&self, query: ModelQuery<'_>) -> Result<Vec<ModelRow>, StoreError> {
+        crate::models::postgres::rows(&self.pool, query).await
     }
 
     async fn tail(&self) -> Result<Tail, StoreError> {

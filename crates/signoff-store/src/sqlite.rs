@@ -23,6 +23,7 @@ use crate::log::{
     AppendRequest, Appended, EventLog, FORGET_BATCH, OnCommit, Tail, forget_batch, prefix_bound,
     read_type_sql,
 };
+use crate::models::{ModelQuery, ModelRow, ModelWrite, ModelWritten};
 use crate::open::OpenOptions;
 use crate::plan::{KEY_COLUMNS, KeyRecord, KeyRow, plan_group};
 use crate::recent::Recent;
@@ -225,6 +226,26 @@ impl EventLog for SqliteLog {
             }
             tokio::task::yield_now().await;
         }
+    }
+
+    async fn write_models(&self, write: ModelWrite) -> Result<ModelWritten, StoreError> {
+        crate::models::sqlite_write(&self.readers, write).await
+    }
+
+    async fn model_checkpoint(&self, group: &str) -> Result<u64, StoreError> {
+        crate::models::sqlite::checkpoint(&self.readers, group).await
+    }
+
+    async fn reset_models(&self, group: &str, models: &[&str]) -> Result<(), StoreError> {
+        crate::models::sqlite::reset(&self.readers, group, models).await
+    }
+
+    async fn model_row(&self, model: &str, key: &str) -> Result<Option<ModelRow>, StoreError> {
+        crate::models::sqlite::row(&self.readers, model, key).await
+    }
+
+    async fn model_rows(&self, query: ModelQuery<'_>) -> Result<Vec<ModelRow>, StoreError> {
+        crate::models::sqlite::rows(&self.readers, query).await
     }
 
     async fn tail(&self) -> Result<Tail, StoreError> {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use signoff_core::{BreakKind, EventData, EventType, IdempotencyKey, StreamId};
 use signoff_store::{
-    AppendRequest, Appended, EventLog, ExpectedVersion, MAX_BATCH_EVENTS, StoreError,
-    read_all_stream, subscribe, verify,
+    AppendRequest, Appended, EventLog, ExpectedVersion, MAX_BATCH_EVENTS, ModelQuery, ModelRow,
+    ModelWrite, ModelWritten, StoreError, read_all_stream, subscribe, verify,
 };
 use tokio::sync::Barrier;
 
@@ -675,4 +675,109 @@ pub async fn commit_hooks_run_in_sequence_order_before_anyone_is_answered(t: Tes
         "hooks ran out of sequence order: {told:?}"
     );
     t.cleanup().await;
+}
+
+fn model_row(model: &str, key: &str, tag: Option<&str>, body: &str) -> ModelRow {
+    ModelRow {
+        model: model.into(),
+        key: key.into(),
+        tag: tag.map(Into::into),
+        sort: Some(7),
+        body: body.into(),
+    }
+}
+
+fn model_write(since: u64, position: u64, clear: &[&str], rows: Vec<ModelRow>) -> ModelWrite {
+    ModelWrite {
+        group: "g".into(),
+        since,
+        position,
+        clear: clear.iter().map(|m| (*m).to_owned()).collect(),
+        upserts: rows,
+    }
+}
+
+async fn model_keys(log: &Arc<dyn EventLog>, model: &str, tag: Option<&str>) -> Vec<String> {
+    let query = ModelQuery {
+        model,
+        tag,
+        after: "",
+        limit: 100,
+    };
+    let rows = log.model_rows(query).await.expect("rows");
+    rows.into_iter().map(|r| r.key).collect()
+}
+
+pub async fn read_models_move_forward_together_and_a_reset_empties_them(t: TestLog) {
+    let log = &t.log;
+    assert_eq!(log.model_checkpoint("g").await.unwrap(), 0);
+    let first = vec![
+        model_row("instances", "b", Some("running"), "{\"v\":1}"),
+        model_row("instances", "a", Some("ended"), "{}"),
+        model_row("people", "x", None, "{}"),
+        // The same key twice in one write: the last one counts.
+        model_row("instances", "b", Some("running"), "{\"v\":2}"),
+    ];
+    let written = log.write_models(model_write(0, 10, &[], first)).await;
+    assert_eq!(written.unwrap(), ModelWritten::Written);
+    assert_eq!(log.model_checkpoint("g").await.unwrap(), 10);
+    assert_eq!(model_keys(log, "instances", None).await, ["a", "b"]);
+    assert_eq!(model_keys(log, "instances", Some("running")).await, ["b"]);
+    let b = log
+        .model_row("instances", "b")
+        .await
+        .unwrap()
+        .expect("row b");
+    assert_eq!(b.body, "{\"v\":2}");
+    assert_eq!(b.sort, Some(7));
+
+    // Another writer already past this position: nothing is written.
+    let behind = model_write(0, 8, &[], vec![model_row("instances", "c", None, "{}")]);
+    assert_eq!(
+        log.write_models(behind).await.unwrap(),
+        ModelWritten::Behind { stored: 10 }
+    );
+    // A writer whose changes count from past the stored rows would leave a gap.
+    let gap = model_write(12, 20, &[], vec![model_row("instances", "c", None, "{}")]);
+    assert_eq!(
+        log.write_models(gap).await.unwrap(),
+        ModelWritten::Stale { stored: 10 }
+    );
+    assert_eq!(model_keys(log, "instances", None).await, ["a", "b"]);
+
+    // A model rewritten whole; a row moved to another tag.
+    let next = vec![
+        model_row("people", "y", None, "{}"),
+        model_row("instances", "b", Some("ended"), "{}"),
+    ];
+    let written = log
+        .write_models(model_write(10, 15, &["people"], next))
+        .await;
+    assert_eq!(written.unwrap(), ModelWritten::Written);
+    assert_eq!(model_keys(log, "people", None).await, ["y"]);
+    assert_eq!(
+        model_keys(log, "instances", Some("ended")).await,
+        ["a", "b"]
+    );
+    let page = ModelQuery {
+        model: "instances",
+        tag: None,
+        after: "a",
+        limit: 1,
+    };
+    let page: Vec<String> = log
+        .model_rows(page)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(page, ["b"]);
+
+    log.reset_models("g", &["instances", "people"])
+        .await
+        .unwrap();
+    assert_eq!(log.model_checkpoint("g").await.unwrap(), 0);
+    assert!(model_keys(log, "instances", None).await.is_empty());
+    assert!(log.model_row("people", "y").await.unwrap().is_none());
 }

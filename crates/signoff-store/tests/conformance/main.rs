@@ -47,6 +47,7 @@ conformance!(
     a_reopened_log_continues_the_chain,
     reading_by_type_returns_only_that_type_in_order,
     commit_hooks_run_in_sequence_order_before_anyone_is_answered,
+    read_models_move_forward_together_and_a_reset_empties_them,
 );
 
 /// What only the server backend does.

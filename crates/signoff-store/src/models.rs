@@ -1,0 +1,354 @@
+//! Read models: rows kept from the log by whoever folds it (the runtime), with a checkpoint per
+//! group of models, so that a process can start from them instead of from the first event.
+//!
+//! The store does not know what a row means. A row has a model (the projection it belongs to),
+//! a key, a `tag` and a `sort` to look it up and order it by, and a JSON body. A group of models
+//! moves forward together: [`ModelWrite`] carries the rows that changed up to `position`, and the
+//! store takes it only if it continues what is stored (see [`ModelWritten`]).
+
+use sqlx::{PgPool, SqlitePool};
+
+use crate::error::StoreError;
+use crate::row::{db_int, from_db_int};
+
+/// One row of a read model.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ModelRow {
+    /// The projection it belongs to.
+    pub model: String,
+    /// Its key within the model.
+    pub key: String,
+    /// What it is looked up by (a status, a person), if anything.
+    pub tag: Option<String>,
+    /// What it is ordered by (a time), if anything.
+    pub sort: Option<i64>,
+    /// JSON text.
+    pub body: String,
+}
+
+/// Rows of a group of models as the log up to `position` left them.
+#[derive(Clone, Debug, Default)]
+pub struct ModelWrite {
+    /// The group's checkpoint name.
+    pub group: String,
+    /// The position the writer's changes are counted from: its last write, or where it read
+    /// the rows from. The rows changed in (`since`, `position`] are all in this write.
+    pub since: u64,
+    /// The log position the rows are as of.
+    pub position: u64,
+    /// Models emptied before the rows are written (for models rewritten whole).
+    pub clear: Vec<String>,
+    /// Rows inserted or replaced (a key appears once).
+    pub upserts: Vec<ModelRow>,
+}
+
+/// What became of a [`ModelWrite`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelWritten {
+    /// The rows and the checkpoint were written.
+    Written,
+    /// The stored rows are already at or past the write's position (another process wrote
+    /// them): nothing was written, and nothing needs to be.
+    Behind {
+        /// The stored checkpoint.
+        stored: u64,
+    },
+    /// The stored rows are older than the writer's `since`: they were reset, so the writer's
+    /// changes alone would leave them incomplete. Nothing was written.
+    Stale {
+        /// The stored checkpoint.
+        stored: u64,
+    },
+}
+
+impl ModelWritten {
+    /// Whether a write from `since` to `position` may go on over rows stored at `stored`.
+    #[must_use]
+    pub fn decide(stored: u64, since: u64, position: u64) -> Self {
+        if stored >= position {
+            Self::Behind { stored }
+        } else if stored < since {
+            Self::Stale { stored }
+        } else {
+            Self::Written
+        }
+    }
+}
+
+/// A page of one model's rows, in key order.
+#[derive(Clone, Debug)]
+pub struct ModelQuery<'a> {
+    /// The model.
+    pub model: &'a str,
+    /// Only rows with this tag.
+    pub tag: Option<&'a str>,
+    /// Only rows with a key after this one (paging).
+    pub after: &'a str,
+    /// At most this many rows.
+    pub limit: usize,
+}
+
+/// Keeps the last row of each key, so a batch never names a key twice (PostgreSQL refuses an
+/// upsert that touches a row twice).
+fn last_of_each_key(rows: Vec<ModelRow>) -> Vec<ModelRow> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<ModelRow> = rows
+        .into_iter()
+        .rev()
+        .filter(|r| seen.insert((r.model.clone(), r.key.clone())))
+        .collect();
+    out.reverse();
+    out
+}
+
+fn stored_position(position: Option<i64>) -> u64 {
+    position.map_or(0, from_db_int)
+}
+
+pub(crate) async fn sqlite_write(
+    pool: &SqlitePool,
+    write: ModelWrite,
+) -> Result<ModelWritten, StoreError> {
+    let mut tx = pool.begin().await?;
+    // A write first, so the transaction takes SQLite's write lock (waiting for it) before it
+    // reads the checkpoint: a read first could not be upgraded once another process wrote.
+    sqlx::query(
+        "INSERT INTO read_model_checkpoints (name, position) VALUES (?1, 0) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(&write.group)
+    .execute(&mut *tx)
+    .await?;
+    let stored: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM read_model_checkpoints WHERE name = ?1")
+            .bind(&write.group)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let outcome = ModelWritten::decide(stored_position(stored), write.since, write.position);
+    if outcome != ModelWritten::Written {
+        tx.rollback().await?;
+        return Ok(outcome);
+    }
+    for model in &write.clear {
+        sqlx::query("DELETE FROM read_models WHERE model = ?1")
+            .bind(model)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for row in last_of_each_key(write.upserts) {
+        sqlx::query(
+            "INSERT INTO read_models (model, key, tag, sort, body) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (model, key) DO UPDATE SET tag = excluded.tag, sort = excluded.sort, \
+             body = excluded.body",
+        )
+        .bind(row.model)
+        .bind(row.key)
+        .bind(row.tag)
+        .bind(row.sort)
+        .bind(row.body)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("UPDATE read_model_checkpoints SET position = ?2 WHERE name = ?1")
+        .bind(&write.group)
+        .bind(db_int(write.position))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(ModelWritten::Written)
+}
+
+pub(crate) async fn pg_write(pool: &PgPool, write: ModelWrite) -> Result<ModelWritten, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO read_model_checkpoints (name, position) VALUES ($1, 0) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(&write.group)
+    .execute(&mut *tx)
+    .await?;
+    // The row lock serialises writers of one group until commit.
+    let stored: Option<i64> = sqlx::query_scalar(
+        "SELECT position FROM read_model_checkpoints WHERE name = $1 FOR UPDATE",
+    )
+    .bind(&write.group)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let outcome = ModelWritten::decide(stored_position(stored), write.since, write.position);
+    if outcome != ModelWritten::Written {
+        tx.rollback().await?;
+        return Ok(outcome);
+    }
+    if !write.clear.is_empty() {
+        sqlx::query("DELETE FROM read_models WHERE model = ANY($1)")
+            .bind(&write.clear)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let rows = last_of_each_key(write.upserts);
+    // In one statement per thousand rows rather than one round trip per row.
+    for chunk in rows.chunks(1_000) {
+        let mut models = Vec::with_capacity(chunk.len());
+        let mut keys = Vec::with_capacity(chunk.len());
+        let mut tags = Vec::with_capacity(chunk.len());
+        let mut sorts = Vec::with_capacity(chunk.len());
+        let mut bodies = Vec::with_capacity(chunk.len());
+        for row in chunk {
+            models.push(row.model.as_str());
+            keys.push(row.key.as_str());
+            tags.push(row.tag.as_deref());
+            sorts.push(row.sort);
+            bodies.push(row.body.as_str());
+        }
+        sqlx::query(
+            "INSERT INTO read_models (model, key, tag, sort, body) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]) \
+             ON CONFLICT (model, key) DO UPDATE SET tag = excluded.tag, sort = excluded.sort, \
+             body = excluded.body",
+        )
+        .bind(&models)
+        .bind(&keys)
+        .bind(&tags)
+        .bind(&sorts)
+        .bind(&bodies)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("UPDATE read_model_checkpoints SET position = $2 WHERE name = $1")
+        .bind(&write.group)
+        .bind(db_int(write.position))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(ModelWritten::Written)
+}
+
+/// The statements other than a write, in each backend's placeholder style.
+pub(crate) struct Statements {
+    pub checkpoint: &'static str,
+    pub reset_rows: &'static str,
+    pub reset_checkpoint: &'static str,
+    pub row: &'static str,
+    pub rows: &'static str,
+}
+
+pub(crate) const SQLITE: Statements = Statements {
+    checkpoint: "SELECT position FROM read_model_checkpoints WHERE name = ?1",
+    reset_rows: "DELETE FROM read_models WHERE model = ?1",
+    reset_checkpoint: "DELETE FROM read_model_checkpoints WHERE name = ?1",
+    row: "SELECT model, key, tag, sort, body FROM read_models WHERE model = ?1 AND key = ?2",
+    rows: "SELECT model, key, tag, sort, body FROM read_models \
+           WHERE model = ?1 AND (?2 IS NULL OR tag = ?2) AND key > ?3 ORDER BY key LIMIT ?4",
+};
+
+pub(crate) const POSTGRES: Statements = Statements {
+    checkpoint: "SELECT position FROM read_model_checkpoints WHERE name = $1",
+    reset_rows: "DELETE FROM read_models WHERE model = $1",
+    reset_checkpoint: "DELETE FROM read_model_checkpoints WHERE name = $1",
+    row: "SELECT model, key, tag, sort, body FROM read_models WHERE model = $1 AND key = $2",
+    rows: "SELECT model, key, tag, sort, body FROM read_models \
+           WHERE model = $1 AND ($2::text IS NULL OR tag = $2::text) AND key > $3 \
+           ORDER BY key LIMIT $4",
+};
+
+/// The read-model reads and resets, for one backend's pool and statements.
+macro_rules! model_reads {
+    ($module:ident, $pool:ty, $sql:expr) => {
+        pub(crate) mod $module {
+            use super::{ModelQuery, ModelRow, stored_position};
+            use crate::error::StoreError;
+
+            pub(crate) async fn checkpoint(pool: &$pool, group: &str) -> Result<u64, StoreError> {
+                let stored: Option<i64> = sqlx::query_scalar($sql.checkpoint)
+                    .bind(group)
+                    .fetch_optional(pool)
+                    .await?;
+                Ok(stored_position(stored))
+            }
+
+            pub(crate) async fn reset(
+                pool: &$pool,
+                group: &str,
+                models: &[&str],
+            ) -> Result<(), StoreError> {
+                let mut tx = pool.begin().await?;
+                sqlx::query($sql.reset_checkpoint)
+                    .bind(group)
+                    .execute(&mut *tx)
+                    .await?;
+                for model in models {
+                    sqlx::query($sql.reset_rows)
+                        .bind(*model)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(crate) async fn row(
+                pool: &$pool,
+                model: &str,
+                key: &str,
+            ) -> Result<Option<ModelRow>, StoreError> {
+                Ok(sqlx::query_as($sql.row)
+                    .bind(model)
+                    .bind(key)
+                    .fetch_optional(pool)
+                    .await?)
+            }
+
+            pub(crate) async fn rows(
+                pool: &$pool,
+                query: ModelQuery<'_>,
+            ) -> Result<Vec<ModelRow>, StoreError> {
+                Ok(sqlx::query_as($sql.rows)
+                    .bind(query.model)
+                    .bind(query.tag)
+                    .bind(query.after)
+                    .bind(crate::row::db_limit(query.limit))
+                    .fetch_all(pool)
+                    .await?)
+            }
+        }
+    };
+}
+
+model_reads!(sqlite, sqlx::SqlitePool, super::SQLITE);
+model_reads!(postgres, sqlx::PgPool, super::POSTGRES);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_continues_the_stored_rows_or_is_told_why_not() {
+        assert_eq!(ModelWritten::decide(0, 0, 10), ModelWritten::Written);
+        assert_eq!(ModelWritten::decide(5, 3, 10), ModelWritten::Written);
+        assert_eq!(
+            ModelWritten::decide(10, 3, 10),
+            ModelWritten::Behind { stored: 10 }
+        );
+        assert_eq!(
+            ModelWritten::decide(12, 3, 10),
+            ModelWritten::Behind { stored: 12 }
+        );
+        assert_eq!(
+            ModelWritten::decide(2, 3, 10),
+            ModelWritten::Stale { stored: 2 }
+        );
+    }
+
+    #[test]
+    fn a_batch_keeps_the_last_row_of_each_key() {
+        let row = |key: &str, body: &str| ModelRow {
+            model: "m".into(),
+            key: key.into(),
+            tag: None,
+            sort: None,
+            body: body.into(),
+        };
+        let rows = last_of_each_key(vec![row("a", "1"), row("b", "1"), row("a", "2")]);
+        assert_eq!(rows, vec![row("b", "1"), row("a", "2")]);
+    }
+}

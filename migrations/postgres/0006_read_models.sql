@@ -1,0 +1,23 @@
+-- Read models: rows kept from the log by the runtime, so that opening the log and answering a
+-- query cost what is running, not what happened. They hold nothing the log does not: any of
+-- them can be dropped and rebuilt from the events (`signoff projections rebuild`).
+--
+-- The store does not know what a row means: `model` names the projection (instances,
+-- directory, tokens, ...), `tag` and `sort` are what it is looked up and ordered by (an
+-- instance's status and start time, for example), `body` is JSON text.
+CREATE TABLE read_models (
+    model  TEXT    NOT NULL,
+    key    TEXT    NOT NULL,
+    tag    TEXT,
+    sort   BIGINT,
+    body   TEXT    NOT NULL,
+    PRIMARY KEY (model, key)
+);
+CREATE INDEX read_models_by_tag ON read_models (model, tag, sort, key);
+
+-- How far into the log each group of read models has been brought: every row of the group is
+-- as the events up to `position` left it. Writes move it forward only.
+CREATE TABLE read_model_checkpoints (
+    name      TEXT    PRIMARY KEY,
+    position  BIGINT    NOT NULL
+);
