@@ -91,7 +91,7 @@ impl AccessEvent {
 }
 
 /// A token as the log records it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     /// Its id.
     pub id: String,
@@ -205,6 +205,24 @@ impl Tokens {
     #[must_use]
     pub fn get(&self, id: &str) -> Option<&Token> {
         self.by_id.get(id)
+    }
+
+    /// Every token with the hash of its secret, by id.
+    pub fn with_secrets(&self) -> impl Iterator<Item = (&str, &Token)> {
+        self.by_hash
+            .iter()
+            .filter_map(|(hash, id)| Some((hash.as_str(), self.by_id.get(id)?)))
+    }
+
+    /// The tokens of exactly these (secret hash, token) pairs, as [`Tokens::with_secrets`]
+    /// lists them, for a process that kept them rather than their events.
+    pub fn from_secrets(tokens: impl IntoIterator<Item = (String, Token)>) -> Self {
+        let mut out = Self::default();
+        for (hash, token) in tokens {
+            out.by_hash.insert(hash, token.id.clone());
+            out.by_id.insert(token.id.clone(), token);
+        }
+        out
     }
 
     /// Every token, oldest first.

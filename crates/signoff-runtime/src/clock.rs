@@ -20,16 +20,19 @@ pub struct Tick {
 }
 
 impl Runtime {
-    /// Fires every timer and cron run due now.
+    /// Fires every timer and cron run due now, and writes the read models.
     ///
     /// # Errors
     /// A store error.
     pub async fn tick(&self) -> Result<Tick, RuntimeError> {
-        Ok(Tick {
+        let tick = Tick {
             timers: self.fire_due_timers().await?,
             runs: self.fire_due_schedules().await?,
             keys_forgotten: self.forget_expired_client_keys().await?,
-        })
+        };
+        // At most once a turn (a second), whatever the load: what changed since the last turn.
+        self.save_projections().await?;
+        Ok(tick)
     }
 
     /// Forgets the clients' idempotency keys older than their retention (24 hours), at most
@@ -94,8 +97,12 @@ impl Runtime {
             };
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
-                () = &mut stop => return,
+                () = &mut stop => break,
             }
+        }
+        // So that the next start folds only what comes after this process.
+        if let Err(e) = self.save_projections().await {
+            tracing::error!(error = %e, "the read models could not be written at stop");
         }
     }
 }

@@ -12,6 +12,7 @@ mod error;
 pub mod events;
 pub mod idempotency;
 pub mod outbox;
+pub mod projections;
 pub mod queries;
 pub mod reactions;
 pub mod runtime;
@@ -56,7 +57,8 @@ impl Config {
     }
 }
 
-/// Opens the log, loads the definitions, syncs the directory file and catches up with the log.
+/// Opens the log, loads the definitions, starts from the read models, catches up with the log
+/// after them, syncs the directory file, and writes what changed back to the read models.
 ///
 /// # Errors
 /// Invalid definitions or directory file; a store error.
@@ -85,11 +87,13 @@ pub async fn open_on(
         definitions,
         config.evidence.clone(),
     );
+    runtime.restore_projections().await?;
     runtime.catch_up().await?;
     if let Some(text) = runtime::read_optional(&config.people)? {
         runtime
             .sync_directory(&config.people.display().to_string(), &text)
             .await?;
     }
+    runtime.save_projections().await?;
     Ok(runtime)
 }

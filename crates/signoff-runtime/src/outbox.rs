@@ -89,7 +89,7 @@ struct Outcome {
 }
 
 /// What the log says of one channel's outbox.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChannelState {
     version: u64,
     /// Every notification before this sequence has had a first attempt (the one at it may
@@ -103,6 +103,16 @@ pub struct ChannelState {
 }
 
 impl ChannelState {
+    /// What the log says, without how far this process has looked.
+    pub(crate) fn saved(&self) -> Self {
+        Self {
+            version: self.version,
+            checkpoint: self.checkpoint,
+            scanned: 0,
+            retry: self.retry.clone(),
+        }
+    }
+
     /// Folds one event of the channel's stream.
     pub(crate) fn apply(&mut self, record: &RecordedEvent) -> Result<(), String> {
         self.version = record.version;

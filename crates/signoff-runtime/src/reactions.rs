@@ -175,7 +175,7 @@ impl Runtime {
         let Some(source) = source else {
             return Ok(());
         };
-        let (back, forth) = match source.relation {
+        let (back, forth) = match source.relation.as_str() {
             "child" => ("parent", "child"),
             _ => ("triggered_by", "triggered"),
         };

@@ -51,7 +51,7 @@ pub struct Entry {
 
 /// Something the runtime must do because of what was committed: start an instance (a child a
 /// step asked for, a triggered workflow, a cron run), and link it to what caused it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Reaction {
     /// The instance to start (its id derived from the cause, so it starts once).
     pub id: String,
@@ -62,20 +62,20 @@ pub(crate) struct Reaction {
     /// Who is recorded as its requester (system when not in the directory).
     pub requester: String,
     /// The channel its start is recorded with.
-    pub channel: &'static str,
+    pub channel: String,
     /// The instance that caused it, to link both ways (none for a cron run).
     pub source: Option<Source>,
 }
 
 /// The instance a started one is linked to.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Source {
     /// Its id.
     pub instance: String,
     /// Its workflow.
     pub workflow: String,
     /// `child` (a start_workflow step) or `triggered` (a trigger).
-    pub relation: &'static str,
+    pub relation: String,
 }
 
 /// What the runtime knows of the log, up to `position`.
@@ -88,7 +88,12 @@ pub(crate) struct View {
     pub directory: Arc<Directory>,
     pub directory_version: u64,
     pub running: HashMap<String, Entry>,
+    /// Reactions to carry out (taken off as they are attempted).
     pub reactions: Vec<Reaction>,
+    /// Reactions the log asks for whose instance has not started yet, as the log up to
+    /// `position` says (whether or not this process has attempted them): what a process
+    /// starting from the read models must carry out.
+    pub pending: Vec<Reaction>,
     /// Per workflow: the version of its `schedule/` stream and, per trigger, the last run.
     pub schedules: HashMap<String, crate::schedule::Runs>,
     /// This process's own committed instance events not folded yet, by first sequence: folded
@@ -98,6 +103,8 @@ pub(crate) struct View {
     pub outboxes: HashMap<String, crate::outbox::ChannelState>,
     /// API tokens issued and revoked.
     pub tokens: Tokens,
+    /// What changed since the read models were last written (see [`crate::projections`]).
+    pub changed: crate::projections::Changed,
 }
 
 /// Events this process committed to one instance, as decided (not yet folded into the view).
@@ -123,6 +130,9 @@ pub struct Runtime {
     pub(crate) keys_forgotten_at: AtomicI64,
     /// Reactions that failed, waiting for their next attempt.
     pub(crate) retrying: Mutex<Vec<crate::reactions::Retrying>>,
+    /// The view's position when its read models were last written (or restored); held while
+    /// they are written.
+    pub(crate) projections_saved_at: tokio::sync::Mutex<u64>,
 }
 
 /// What a command did.
@@ -164,6 +174,7 @@ impl Runtime {
             evidence_dir,
             keys_forgotten_at: AtomicI64::new(0),
             retrying: Mutex::new(Vec::new()),
+            projections_saved_at: tokio::sync::Mutex::new(0),
         }
     }
 
@@ -233,12 +244,19 @@ impl Runtime {
             if page.is_empty() {
                 return Ok(());
             }
-            let mut view = self.view();
-            for event in &page {
-                view.apply(event)?;
+            {
+                let mut view = self.view();
+                for event in &page {
+                    view.apply(event)?;
+                }
+                let folded = view.position;
+                view.own.retain(|first, _| *first > folded);
             }
-            let folded = view.position;
-            view.own.retain(|first, _| *first > folded);
+            // A long stretch (a first start over an old log): ended instances are written out
+            // as it goes, so what is kept in memory stays bounded.
+            if self.projections_due() {
+                self.save_projections().await?;
+            }
         }
     }
 
@@ -464,7 +482,7 @@ impl Runtime {
         self.entry_from(id, events.iter().map(|(_, e)| e))
     }
 
-    fn entry_from<'a>(
+    pub(crate) fn entry_from<'a>(
         &self,
         id: &str,
         events: impl IntoIterator<Item = &'a InstanceEvent>,
@@ -928,7 +946,8 @@ impl View {
         while let Some(own) = self.own.remove(&(self.position + 1)) {
             for (i, event) in own.events.iter().enumerate() {
                 self.position += 1;
-                self.apply_instance(&own.instance, own.first_version + i as u64, event);
+                let position = self.position;
+                self.apply_instance(&own.instance, own.first_version + i as u64, event, position);
             }
         }
     }
@@ -943,12 +962,13 @@ impl View {
         if let Some(id) = stream.strip_prefix("instance/") {
             let event =
                 InstanceEvent::from_parts(record.ty.as_str(), record.data.as_str()).map_err(bad)?;
-            self.apply_instance(id, record.version, &event);
+            self.apply_instance(id, record.version, &event, record.sequence);
         } else if stream == DIRECTORY_STREAM {
             let event =
                 DirectoryEvent::decode(record.ty.as_str(), record.data.as_str()).map_err(bad)?;
             Arc::make_mut(&mut self.directory).apply(&event);
             self.directory_version = record.version;
+            self.changed.people = true;
         } else if let Some(workflow) = stream.strip_prefix(crate::schedule::STREAM_PREFIX) {
             if let Some(reaction) = self
                 .schedules
@@ -957,7 +977,7 @@ impl View {
                 .apply(record)
                 .map_err(bad)?
             {
-                self.reactions.push(reaction);
+                self.want(reaction);
             }
         } else if let Some(channel) = stream.strip_prefix(crate::outbox::STREAM_PREFIX) {
             self.outboxes
@@ -969,6 +989,7 @@ impl View {
             let event =
                 AccessEvent::decode(record.ty.as_str(), record.data.as_str()).map_err(bad)?;
             self.tokens.apply(&event, record.time);
+            self.changed.tokens = true;
         } else if stream.starts_with("definition/") {
             let data: Value =
                 serde_json::from_str(record.data.as_str()).map_err(|e| bad(e.to_string()))?;
@@ -985,9 +1006,10 @@ impl View {
         Ok(())
     }
 
-    fn apply_instance(&mut self, id: &str, version: u64, event: &InstanceEvent) {
+    fn apply_instance(&mut self, id: &str, version: u64, event: &InstanceEvent, sequence: u64) {
         if let InstanceEvent::Started { definition, .. } = event {
             self.reactions.retain(|r| r.id != id);
+            self.pending.retain(|r| r.id != id);
             let Some(loaded) = self.definitions.by_hash(definition) else {
                 tracing::error!(instance = id, %definition, "started with a definition the log does not hold");
                 return;
@@ -1008,6 +1030,7 @@ impl View {
             return;
         }
         entry.state.evolve(event);
+        self.changed.instances.insert(id.to_owned(), sequence);
         let workflow = entry.state.workflow.clone();
         match event {
             InstanceEvent::WorkflowRequested {
@@ -1017,18 +1040,19 @@ impl View {
                 ..
             } => {
                 let activation = entry.state.activations.get(step).copied().unwrap_or(0);
-                self.reactions.push(Reaction {
+                let reaction = Reaction {
                     id: derived_instance_id(&format!("child:{id}:{step}#{activation}")),
                     workflow: target.clone(),
                     input: input.clone(),
                     requester: entry.state.requester.clone(),
-                    channel: "runtime",
+                    channel: "runtime".to_owned(),
                     source: Some(Source {
                         instance: id.to_owned(),
                         workflow,
-                        relation: "child",
+                        relation: "child".to_owned(),
                     }),
-                });
+                };
+                self.want(reaction);
             }
             InstanceEvent::StepEntered { step, .. } | InstanceEvent::StepPassed { step, .. } => {
                 self.trigger(id, &workflow, Some(step), None);
@@ -1044,12 +1068,29 @@ impl View {
             }
             InstanceEvent::Ended { outcome, .. } => {
                 self.trigger(id, &workflow, None, Some(outcome));
-                self.running.remove(id);
+                self.finish(id, sequence);
             }
             InstanceEvent::Cancelled { .. } => {
-                self.running.remove(id);
+                self.finish(id, sequence);
             }
             _ => {}
+        }
+    }
+
+    /// Asks for a reaction: to carry out, and pending until its instance starts.
+    fn want(&mut self, reaction: Reaction) {
+        self.pending.push(reaction.clone());
+        self.reactions.push(reaction);
+    }
+
+    /// Forgets an instance that ended; its read model row keeps what it ended as.
+    fn finish(&mut self, id: &str, sequence: u64) {
+        if let Some(entry) = self.running.remove(id) {
+            self.changed.instances.remove(id);
+            self.changed.finished.insert(
+                id.to_owned(),
+                crate::projections::InstanceRow::of(&entry.state, sequence),
+            );
         }
     }
 
@@ -1069,16 +1110,16 @@ impl View {
             },
         );
         for target in targets {
-            self.reactions.push(Reaction {
+            self.want(Reaction {
                 id: derived_instance_id(&format!("trigger:{id}:{target}")),
                 workflow: target,
                 input: input.clone(),
                 requester: requester.clone(),
-                channel: "runtime",
+                channel: "runtime".to_owned(),
                 source: Some(Source {
                     instance: id.to_owned(),
                     workflow: workflow.to_owned(),
-                    relation: "triggered",
+                    relation: "triggered".to_owned(),
                 }),
             });
         }

@@ -159,7 +159,7 @@ const MAX_STEPS: usize = 100_000;
 
 /// What the log says of a workflow's schedules: the stream's version and each trigger's last
 /// run (or the moment it was armed), by trigger key.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Runs {
     version: u64,
     last: HashMap<String, Timestamp>,
@@ -202,7 +202,7 @@ impl Runs {
                     workflow: fired.workflow,
                     input: fired.input,
                     requester: fired.requester,
-                    channel: "schedule",
+                    channel: "schedule".to_owned(),
                     source: None,
                 }))
             }

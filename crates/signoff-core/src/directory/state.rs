@@ -94,6 +94,14 @@ impl Directory {
         )
     }
 
+    /// The directory of exactly these people (as [`Directory::people`] lists them), for a
+    /// process that kept them rather than their events.
+    pub fn from_people(people: impl IntoIterator<Item = Person>) -> Self {
+        Self {
+            people: people.into_iter().map(|p| (p.id.clone(), p)).collect(),
+        }
+    }
+
     /// Everyone, sorted by id.
     pub fn people(&self) -> impl Iterator<Item = &Person> {
         self.people.values()

@@ -5,6 +5,7 @@ use signoff_runtime::RuntimeError;
 
 use crate::Env;
 pub use crate::idempotency::*;
+pub use crate::projections::*;
 pub use crate::reactions::*;
 
 fn values(v: Value) -> Map<String, Value> {

@@ -6,6 +6,7 @@
 
 mod cases;
 mod idempotency;
+mod projections;
 mod property;
 mod reactions;
 mod workflows;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use signoff_runtime::{Config, Definitions, Runtime, event_types};
-use signoff_store::{DatabaseUrl, ManualClock, OpenOptions, PgLog};
+use signoff_store::{DatabaseUrl, EventLog, ManualClock, OpenOptions, PgLog, SqliteLog};
 
 /// 2026-11-23T09:00:00Z, a Monday.
 pub const T0: i64 = 1_795_424_400_000_000;
@@ -80,22 +81,42 @@ impl Env {
     /// Opens a runtime, as a process starting would (again after a restart).
     pub async fn open(&self) -> Runtime {
         let config = self.config();
+        let definitions = Definitions::load_dir(&config.workflows).expect("definitions");
+        signoff_runtime::open_on(self.log().await, &config, definitions)
+            .await
+            .expect("open runtime")
+    }
+
+    /// The log, opened anew.
+    pub async fn log(&self) -> Arc<dyn EventLog> {
+        let options = OpenOptions {
+            clock: self.clock.clone(),
+            ..OpenOptions::new(event_types())
+        };
         match &self.pg {
-            None => signoff_runtime::open(&config).await.expect("open runtime"),
-            Some((url, schema)) => {
-                let options = OpenOptions {
-                    clock: self.clock.clone(),
-                    ..OpenOptions::new(event_types())
-                };
-                let log = PgLog::connect_in_schema(url, schema, options)
+            None => Arc::new(
+                SqliteLog::open(&self.dir.path().join("signoff.db"), options)
                     .await
-                    .expect("connect to SIGNOFF_TEST_DATABASE_URL");
-                let definitions = Definitions::load_dir(&config.workflows).expect("definitions");
-                signoff_runtime::open_on(Arc::new(log), &config, definitions)
+                    .expect("open the SQLite log"),
+            ),
+            Some((url, schema)) => Arc::new(
+                PgLog::connect_in_schema(url, schema, options)
                     .await
-                    .expect("open runtime")
-            }
+                    .expect("connect to SIGNOFF_TEST_DATABASE_URL"),
+            ),
         }
+    }
+
+    /// A runtime over the log that has folded nothing and restored nothing.
+    pub async fn fresh(&self) -> Runtime {
+        let config = self.config();
+        let definitions = Definitions::load_dir(&config.workflows).expect("definitions");
+        Runtime::new(
+            self.log().await,
+            self.clock.clone(),
+            definitions,
+            config.evidence,
+        )
     }
 
     pub fn advance(&self, seconds: i64) {
@@ -109,6 +130,30 @@ impl Env {
             PgLog::drop_schema(url, schema).await.expect("drop schema");
         }
     }
+}
+
+/// The read models a restart starts from equal the log folded again from its first event, and
+/// the runtime started from them holds what a full fold holds.
+pub async fn assert_projections_match_the_log(env: &Env) {
+    // A restart: restores, folds the tail, writes the rows up to the head.
+    let restored = env.open().await;
+    let fresh = env.fresh().await;
+    let check = signoff_runtime::projections::check(&fresh).await.unwrap();
+    assert!(check.rows > 0, "nothing compared");
+    assert_eq!(check.count, 0, "{:#?}", check.differences);
+    assert_eq!(check.position, restored.gauges().position);
+    let by_id = |rt: &Runtime| {
+        let mut all: Vec<_> = rt
+            .running()
+            .into_iter()
+            .map(|e| (e.state, e.loaded.hash.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        all
+    };
+    assert_eq!(by_id(&restored), by_id(&fresh));
+    assert_eq!(restored.directory(), fresh.directory());
+    assert_eq!(restored.tokens(), fresh.tokens());
 }
 
 macro_rules! on_both_backends {
@@ -156,6 +201,8 @@ on_both_backends!(
     client_keys_are_forgotten_after_a_day_and_the_engines_are_kept,
     a_triggered_start_that_fails_is_recorded_and_retried_and_its_cause_stands,
     a_rule_that_errors_stops_the_instance_until_an_operator_retries_it_fixed,
+    a_restart_starts_from_the_read_models_and_folds_only_what_came_after,
+    a_row_the_log_does_not_make_is_found_and_a_rebuild_makes_it_right,
 );
 
 /// A token's secret is shown once, to whoever issued it (the serialised answer), and never in

@@ -85,6 +85,7 @@ macro_rules! shipped_on_both_backends {
                 async fn $case() {
                     let env = crate::Env::shipped_sqlite();
                     super::$module::$case(&env).await;
+                    crate::assert_projections_match_the_log(&env).await;
                     env.cleanup().await;
                 }
             )*
@@ -95,6 +96,7 @@ macro_rules! shipped_on_both_backends {
                 async fn $case() {
                     if let Some(env) = crate::Env::shipped_postgres() {
                         super::$module::$case(&env).await;
+                        crate::assert_projections_match_the_log(&env).await;
                         env.cleanup().await;
                     }
                 }

@@ -1,0 +1,127 @@
+//! The read models a process starts from: what a restart restores, what it folds after them,
+//! and a check that finds a row the log does not make.
+
+use serde_json::json;
+use signoff_core::engine::Command;
+use signoff_runtime::projections::{self, GROUP, INSTANCES, InstanceRow, MODELS};
+use signoff_store::{ModelWrite, ModelWritten};
+
+use crate::Env;
+use crate::workflows::submit;
+
+pub async fn a_restart_starts_from_the_read_models_and_folds_only_what_came_after(env: &Env) {
+    let first = env.open().await;
+    let running = first
+        .start("deploy", json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    let cancelled = first
+        .start("deploy", json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    // Written as the first process stops its clock (or at a turn of it).
+    first.save_projections().await.unwrap();
+    let log = env.log().await;
+    let saved_at = log.model_checkpoint(GROUP).await.unwrap();
+    assert!(saved_at > 0);
+    // After the last write, before a crash: only in the log.
+    first
+        .execute(
+            &running,
+            submit(
+                "request",
+                json!({"service": "db", "team": "payments", "risk": "low"}),
+            ),
+            "rita",
+            "cli",
+            None,
+        )
+        .await
+        .unwrap();
+    let cancel = Command::Cancel {
+        reason: "not needed".into(),
+    };
+    first
+        .execute(&cancelled, cancel, "rita", "cli", None)
+        .await
+        .unwrap();
+    let live = first.load(&running).await.unwrap().state;
+    drop(first);
+
+    let second = env.open().await;
+    assert_eq!(second.load(&running).await.unwrap().state, live);
+    assert_eq!(
+        second
+            .running()
+            .into_iter()
+            .map(|e| e.state.id)
+            .collect::<Vec<_>>(),
+        std::slice::from_ref(&running)
+    );
+    // The restart wrote what it folded after the checkpoint.
+    assert!(log.model_checkpoint(GROUP).await.unwrap() > saved_at);
+    let row = log
+        .model_row(INSTANCES, &cancelled)
+        .await
+        .unwrap()
+        .expect("a row");
+    assert_eq!(row.tag.as_deref(), Some("cancelled"));
+    let row: InstanceRow = serde_json::from_str(&row.body).unwrap();
+    assert_eq!(
+        (row.workflow.as_str(), row.requester.as_str()),
+        ("deploy", "rita")
+    );
+    let row = log
+        .model_row(INSTANCES, &running)
+        .await
+        .unwrap()
+        .expect("a row");
+    let row: InstanceRow = serde_json::from_str(&row.body).unwrap();
+    assert_eq!(
+        row.current_steps,
+        live.active.keys().cloned().collect::<Vec<_>>()
+    );
+    assert_eq!(row.version, live.version);
+}
+
+pub async fn a_row_the_log_does_not_make_is_found_and_a_rebuild_makes_it_right(env: &Env) {
+    let rt = env.open().await;
+    let id = rt
+        .start("deploy", json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    rt.save_projections().await.unwrap();
+    let log = env.log().await;
+    let stored = log.model_checkpoint(GROUP).await.unwrap();
+    let mut row = log.model_row(INSTANCES, &id).await.unwrap().expect("a row");
+    row.tag = Some("ended".into());
+    let tampered = ModelWrite {
+        group: GROUP.into(),
+        since: stored,
+        position: stored + 1,
+        clear: Vec::new(),
+        upserts: vec![row],
+    };
+    assert_eq!(
+        log.write_models(tampered).await.unwrap(),
+        ModelWritten::Written
+    );
+    let check = projections::check(&env.fresh().await).await.unwrap();
+    assert_eq!(check.count, 1, "{:?}", check.differences);
+    assert!(
+        check.differences[0].contains(&id),
+        "{:?}",
+        check.differences
+    );
+
+    // `signoff projections rebuild`: forget them, fold the log again.
+    log.reset_models(GROUP, &MODELS).await.unwrap();
+    let rebuilt = env.open().await;
+    assert_eq!(rebuilt.running().len(), 1);
+    let check = projections::check(&env.fresh().await).await.unwrap();
+    assert_eq!(check.count, 0, "{:?}", check.differences);
+    assert!(check.rows > 0);
+}
