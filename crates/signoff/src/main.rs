@@ -16,6 +16,7 @@ mod act;
 mod bench;
 mod config;
 mod definitions;
+mod projections;
 mod serve;
 mod show;
 mod verify;
@@ -221,6 +222,9 @@ enum Command {
     Run(wait::RunArgs),
     /// Walk the hash chain and report the first broken link (exit 0 intact, 1 broken, 2 error).
     Verify(verify::Args),
+    /// Check the read models against the log, or build them again from it.
+    #[command(subcommand)]
+    Projections(projections::Projections),
     /// Measure signoff on this machine; prints one JSON line per scenario.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -255,6 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::serve(g, args).await,
         Command::Token(command) => serve::token(g, command).await,
         Command::Verify(args) => verify::run(&g.url()?, args).await,
+        Command::Projections(command) => projections::run(g, command).await,
         Command::Bench(b) => bench::run(g, b).await,
     }
 }

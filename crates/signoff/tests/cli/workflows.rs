@@ -442,3 +442,40 @@ fn a_configuration_file_fills_what_flags_and_environment_leave_unset() {
     assert_eq!(run.code, 2);
     assert!(run.err.contains("unknown field `lisen`"), "{}", run.err);
 }
+
+#[test]
+fn projections_match_the_log_and_a_rebuild_makes_the_same_rows() {
+    let project = Project::new();
+    let running = project.low_risk_deployment("dave");
+    let ended = project.low_risk_deployment("dave");
+    project.ok(&["cancel", &ended, "--as", "dave", "--reason", "not needed"]);
+
+    let out = project.ok(&["projections", "rebuild", "--check"]);
+    assert!(out.starts_with("the read models match the log: "), "{out}");
+    let report = project.json(&["projections", "rebuild", "--check"]);
+    assert_eq!(report["count"], 0, "{report}");
+    assert!(report["rows"].as_u64().unwrap() >= 4, "{report}");
+
+    let out = project.ok(&["projections", "rebuild"]);
+    assert!(
+        out.starts_with("read models built again from the log up to sequence "),
+        "{out}"
+    );
+    let report = project.json(&["projections", "rebuild", "--check"]);
+    assert_eq!(report["count"], 0, "{report}");
+    // What reads them still answers.
+    let status = project.json(&["status", &running]);
+    assert_eq!(status["status"], "running", "{status}");
+    let status = project.json(&["status", &ended]);
+    assert_eq!(status["status"], "cancelled", "{status}");
+
+    // Without a log there is nothing to compare: an error, not a pass.
+    let empty = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_signoff"))
+        .current_dir(empty.path())
+        .env_remove("SIGNOFF_DATABASE_URL")
+        .args(["projections", "rebuild", "--check"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+}
