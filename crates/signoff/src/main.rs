@@ -294,7 +294,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    match run(cli).await {
+    let result = run(cli).await;
+    bench::history::report_peak_rss();
+    match result {
         Ok(code) => code,
         // Nobody reads any more: nothing to say, and no backtrace.
         Err(error) if is_closed_pipe(&error) => ExitCode::from(EXIT_CLOSED_PIPE),

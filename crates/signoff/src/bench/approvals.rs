@@ -187,6 +187,40 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Fills a scratch log (beside `url`'s file) with `count` approvals made through the HTTP API of
+/// a server started in this process, started and approved by `clients` clients; stops the
+/// server as `signoff serve` stops and keeps the log and its files. Returns the log and the
+/// instances' ids.
+pub(super) async fn fill(
+    url: &DatabaseUrl,
+    count: usize,
+    clients: usize,
+) -> anyhow::Result<(Scratch, Vec<String>)> {
+    let embedded = Embedded::start(url).await?;
+    let server = &embedded.server;
+    let api = Api::new(
+        &format!("http://{}", server.addr),
+        &server.tokens.0,
+        &server.tokens.1,
+        true,
+    )?;
+    let phase = drive(count, clients, move |_| {
+        let api = api.clone();
+        async move {
+            let id = api.start().await?;
+            api.approve(&id).await?;
+            Ok(id)
+        }
+    })
+    .await?;
+    let Embedded { server, log } = embedded;
+    server.stop().await?;
+    if let Some(error) = phase.errors.first {
+        bail!("{} approval(s) failed while filling the log: {error}", phase.errors.count);
+    }
+    Ok((log, phase.ok.into_iter().map(|(_, id)| id).collect()))
+}
+
 /// A server started in this process, on scratch files and a scratch log.
 struct Embedded {
     server: Server,
@@ -221,24 +255,30 @@ impl Embedded {
 
     /// Stops serving and removes the scratch log and files.
     async fn stop(self) -> anyhow::Result<()> {
-        let Server {
+        let stopped = self.server.stop().await;
+        self.log.remove().await?;
+        stopped
+    }
+}
+
+impl Server {
+    /// Stops serving, as `signoff serve` stops (the clock writes the read models last).
+    async fn stop(self) -> anyhow::Result<()> {
+        let Self {
             runtime,
             stop,
             served,
             files,
             ..
-        } = self.server;
+        } = self;
         let _ = stop.send(());
         let served = served.await.context("the bench server panicked");
         drop(runtime);
         drop(files);
-        self.log.remove().await?;
         served?.context("the bench server failed")?;
         Ok(())
     }
-}
 
-impl Server {
     /// Writes the workflow and the directory, opens the runtime on `log`, issues the two
     /// tokens and serves on a free port of 127.0.0.1, as `signoff serve` does.
     async fn start(log: &Scratch, url: &DatabaseUrl) -> anyhow::Result<Self> {
