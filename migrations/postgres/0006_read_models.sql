@@ -14,6 +14,7 @@ CREATE TABLE read_models (
     PRIMARY KEY (model, key)
 );
 CREATE INDEX read_models_by_tag ON read_models (model, tag, sort, key);
+CREATE INDEX read_models_by_sort ON read_models (model, sort, key);
 
 -- How far into the log each group of read models has been brought: every row of the group is
 -- as the events up to `position` left it. Writes move it forward only.

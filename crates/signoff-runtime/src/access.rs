@@ -4,17 +4,16 @@
 //! resolves a presented secret to an [`Actor`], and records refused reads in the security
 //! stream, as refused commands are.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use signoff_core::access::{self, AccessEvent, TOKENS_STREAM, Token, TokenRefusal};
-use signoff_core::engine::{Actor, InstanceEvent};
+use signoff_core::engine::Actor;
 use signoff_core::{EventType, RecordedEvent, Secret, StreamId, Timestamp};
-use signoff_store::{AppendRequest, ExpectedVersion};
+use signoff_store::{AppendRequest, ExpectedVersion, ModelQuery, Page};
 
 use crate::error::RuntimeError;
 use crate::events::{corrupt, new_event};
+use crate::projections::{self, InstanceRow};
 use crate::runtime::{Entry, Runtime};
 
 /// Prefix of every token secret, so a leaked one is recognisable (e.g. by secret scanners).
@@ -243,88 +242,82 @@ impl Runtime {
         Err(signoff_core::engine::Rejection::forbidden(reason).into())
     }
 
-    /// Instances, newest first, as `filter` says, that `actor` may read.
+    /// Instances, newest first, as `filter` says, that `actor` may read: from the instances'
+    /// read model (written first, so it holds what this process has folded).
     ///
     /// # Errors
-    /// A store error or an unreadable event.
+    /// A store error or an unreadable row.
     pub async fn list_instances(
         &self,
         actor: &Actor,
         filter: &InstanceFilter,
     ) -> Result<Vec<InstanceSummary>, RuntimeError> {
         self.catch_up().await?;
-        let ended = self.outcomes().await?;
-        let started = self.events_of_type("signoff.instance.started").await?;
+        self.save_projections().await?;
+        let limit = filter.limit.max(1);
         let mut out = Vec::new();
-        for record in started.iter().rev() {
-            if out.len() >= filter.limit.max(1) {
-                break;
-            }
-            let Some(id) = record.stream.as_str().strip_prefix("instance/") else {
-                continue;
+        let mut before: Option<(i64, String)> = None;
+        loop {
+            let page = self
+                .log()
+                .model_rows(ModelQuery {
+                    model: projections::INSTANCES,
+                    tag: filter.status.as_deref(),
+                    from: Page::NewestBefore(before.as_ref().map(|(t, k)| (*t, k.as_str()))),
+                    limit: 500,
+                })
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(out);
             };
-            let Ok(InstanceEvent::Started {
-                workflow,
-                requester,
-                definition,
-                ..
-            }) = InstanceEvent::from_parts(record.ty.as_str(), record.data.as_str())
-            else {
-                continue;
-            };
-            let (status, outcome, ended_at) = match ended.get(id) {
-                Some((Some(outcome), at)) => ("ended", Some(outcome.clone()), Some(*at)),
-                Some((None, at)) => ("cancelled", None, Some(*at)),
-                None => ("running", None, None),
-            };
-            if filter.workflow.as_ref().is_some_and(|w| *w != workflow)
-                || filter.status.as_ref().is_some_and(|s| s != status)
-                || filter.requester.as_ref().is_some_and(|r| *r != requester)
-            {
-                continue;
-            }
-            let by_role = self
-                .view()
-                .definitions
-                .by_hash(&definition)
-                .is_some_and(|loaded| access::may_read_all(&loaded.definition, actor));
-            if !by_role && actor.id != requester {
-                // Only a part in this instance can let them see it: that depends on its state.
-                match self.load(id).await {
-                    Ok(entry)
-                        if access::may_read(&entry.loaded.definition, &entry.state, actor) => {}
-                    _ => continue,
+            before = Some((last.sort.unwrap_or(0), last.key.clone()));
+            let full = page.len() == 500;
+            for row in page {
+                let row: InstanceRow = projections::parse(&row)?;
+                if filter.workflow.as_ref().is_some_and(|w| *w != row.workflow)
+                    || filter
+                        .requester
+                        .as_ref()
+                        .is_some_and(|r| *r != row.requester)
+                {
+                    continue;
+                }
+                if !self.may_list(actor, &row).await {
+                    continue;
+                }
+                out.push(InstanceSummary {
+                    id: row.id,
+                    workflow: row.workflow,
+                    requester: row.requester,
+                    started_at: row.started_at,
+                    status: row.status,
+                    outcome: row.outcome,
+                    ended_at: row.ended_at,
+                });
+                if out.len() >= limit {
+                    return Ok(out);
                 }
             }
-            out.push(InstanceSummary {
-                id: id.to_owned(),
-                workflow,
-                requester,
-                started_at: record.time,
-                status: status.to_owned(),
-                outcome,
-                ended_at,
-            });
-        }
-        Ok(out)
-    }
-
-    /// Instances that ended (with their outcome) or were cancelled (`None`), and when.
-    async fn outcomes(&self) -> Result<HashMap<String, (Option<String>, Timestamp)>, RuntimeError> {
-        let mut out = HashMap::new();
-        for ty in ["signoff.instance.ended", "signoff.instance.cancelled"] {
-            for record in self.events_of_type(ty).await? {
-                let Some(id) = record.stream.as_str().strip_prefix("instance/") else {
-                    continue;
-                };
-                let outcome = match InstanceEvent::from_parts(ty, record.data.as_str()) {
-                    Ok(InstanceEvent::Ended { outcome, .. }) => Some(outcome),
-                    _ => None,
-                };
-                out.insert(id.to_owned(), (outcome, record.time));
+            if !full {
+                return Ok(out);
             }
         }
-        Ok(out)
+    }
+
+    /// Whether `actor` may see an instance in a list: by role, as its requester, or as a part
+    /// in it (which depends on its state).
+    async fn may_list(&self, actor: &Actor, row: &InstanceRow) -> bool {
+        let by_role = self
+            .view()
+            .definitions
+            .by_hash(&row.definition)
+            .is_some_and(|loaded| access::may_read_all(&loaded.definition, actor));
+        if by_role || actor.id == row.requester {
+            return true;
+        }
+        self.load(&row.id)
+            .await
+            .is_ok_and(|entry| access::may_read(&entry.loaded.definition, &entry.state, actor))
     }
 
     /// Every event of one type, in log order (through the store's index by type).

@@ -21,7 +21,7 @@ use signoff_core::access::{Token, Tokens};
 use signoff_core::directory::{Directory, Person};
 use signoff_core::engine::{Instance, InstanceEvent, Status};
 use signoff_core::{StreamId, Timestamp};
-use signoff_store::{EventLog, ModelQuery, ModelRow, ModelWrite, ModelWritten};
+use signoff_store::{EventLog, ModelQuery, ModelRow, ModelWrite, ModelWritten, Page};
 
 use crate::error::RuntimeError;
 use crate::events::{corrupt, definition_stream};
@@ -172,7 +172,7 @@ fn json<T: Serialize>(value: &T) -> Result<String, RuntimeError> {
     serde_json::to_string(value).map_err(|e| corrupt(&e))
 }
 
-fn parse<'a, T: Deserialize<'a>>(row: &'a ModelRow) -> Result<T, RuntimeError> {
+pub(crate) fn parse<'a, T: Deserialize<'a>>(row: &'a ModelRow) -> Result<T, RuntimeError> {
     serde_json::from_str(&row.body).map_err(|e| RuntimeError::Corrupt {
         sequence: 0,
         reason: format!(
@@ -269,7 +269,7 @@ async fn all_rows(
             .model_rows(ModelQuery {
                 model,
                 tag,
-                after: &after,
+                from: Page::KeysAfter(&after),
                 limit: PAGE,
             })
             .await?;

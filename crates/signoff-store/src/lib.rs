@@ -26,7 +26,7 @@ pub use log::{
     AppendRequest, Appended, EventLog, ExpectedVersion, MAX_BATCH_BYTES, MAX_BATCH_EVENTS,
     OnCommit, TYPES_INDEXED, Tail,
 };
-pub use models::{ModelQuery, ModelRow, ModelWrite, ModelWritten};
+pub use models::{ModelQuery, ModelRow, ModelWrite, ModelWritten, Page};
 pub use open::{DatabaseUrl, OpenOptions, open};
 pub use postgres::{PgLog, WRITER_APPLICATION};
 pub use sqlite::SqliteLog;

@@ -75,17 +75,27 @@ impl ModelWritten {
     }
 }
 
-/// A page of one model's rows, in key order.
+/// A page of one model's rows.
 #[derive(Clone, Debug)]
 pub struct ModelQuery<'a> {
     /// The model.
     pub model: &'a str,
     /// Only rows with this tag.
     pub tag: Option<&'a str>,
-    /// Only rows with a key after this one (paging).
-    pub after: &'a str,
+    /// The order, and where the page starts.
+    pub from: Page<'a>,
     /// At most this many rows.
     pub limit: usize,
+}
+
+/// The order of a page of rows, and where it starts.
+#[derive(Clone, Copy, Debug)]
+pub enum Page<'a> {
+    /// In key order, after this key (`""` for the first page).
+    KeysAfter(&'a str),
+    /// Highest `sort` first (then highest key), after this (sort, key) (none for the first
+    /// page): the newest first, when `sort` is a time.
+    NewestBefore(Option<(i64, &'a str)>),
 }
 
 /// Keeps the last row of each key, so a batch never names a key twice (PostgreSQL refuses an
@@ -230,6 +240,7 @@ pub(crate) struct Statements {
     pub reset_checkpoint: &'static str,
     pub row: &'static str,
     pub rows: &'static str,
+    pub newest: &'static str,
 }
 
 pub(crate) const SQLITE: Statements = Statements {
@@ -239,6 +250,10 @@ pub(crate) const SQLITE: Statements = Statements {
     row: "SELECT model, key, tag, sort, body FROM read_models WHERE model = ?1 AND key = ?2",
     rows: "SELECT model, key, tag, sort, body FROM read_models \
            WHERE model = ?1 AND (?2 IS NULL OR tag = ?2) AND key > ?3 ORDER BY key LIMIT ?4",
+    newest: "SELECT model, key, tag, sort, body FROM read_models \
+             WHERE model = ?1 AND (?2 IS NULL OR tag = ?2) \
+             AND (?3 IS NULL OR sort < ?3 OR (sort = ?3 AND key < ?4)) \
+             ORDER BY sort DESC, key DESC LIMIT ?5",
 };
 
 pub(crate) const POSTGRES: Statements = Statements {
@@ -249,13 +264,17 @@ pub(crate) const POSTGRES: Statements = Statements {
     rows: "SELECT model, key, tag, sort, body FROM read_models \
            WHERE model = $1 AND ($2::text IS NULL OR tag = $2::text) AND key > $3 \
            ORDER BY key LIMIT $4",
+    newest: "SELECT model, key, tag, sort, body FROM read_models \
+             WHERE model = $1 AND ($2::text IS NULL OR tag = $2::text) \
+             AND ($3::int8 IS NULL OR sort < $3::int8 OR (sort = $3::int8 AND key < $4::text)) \
+             ORDER BY sort DESC, key DESC LIMIT $5",
 };
 
 /// The read-model reads and resets, for one backend's pool and statements.
 macro_rules! model_reads {
     ($module:ident, $pool:ty, $sql:expr) => {
         pub(crate) mod $module {
-            use super::{ModelQuery, ModelRow, stored_position};
+            use super::{ModelQuery, ModelRow, Page, stored_position};
             use crate::error::StoreError;
 
             pub(crate) async fn checkpoint(pool: &$pool, group: &str) -> Result<u64, StoreError> {
@@ -302,13 +321,29 @@ macro_rules! model_reads {
                 pool: &$pool,
                 query: ModelQuery<'_>,
             ) -> Result<Vec<ModelRow>, StoreError> {
-                Ok(sqlx::query_as($sql.rows)
-                    .bind(query.model)
-                    .bind(query.tag)
-                    .bind(query.after)
-                    .bind(crate::row::db_limit(query.limit))
-                    .fetch_all(pool)
-                    .await?)
+                let limit = crate::row::db_limit(query.limit);
+                let rows = match query.from {
+                    Page::KeysAfter(after) => {
+                        sqlx::query_as($sql.rows)
+                            .bind(query.model)
+                            .bind(query.tag)
+                            .bind(after)
+                            .bind(limit)
+                            .fetch_all(pool)
+                            .await?
+                    }
+                    Page::NewestBefore(before) => {
+                        sqlx::query_as($sql.newest)
+                            .bind(query.model)
+                            .bind(query.tag)
+                            .bind(before.map(|(sort, _)| sort))
+                            .bind(before.map(|(_, key)| key))
+                            .bind(limit)
+                            .fetch_all(pool)
+                            .await?
+                    }
+                };
+                Ok(rows)
             }
         }
     };

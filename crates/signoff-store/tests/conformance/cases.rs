@@ -7,7 +7,7 @@ use futures::StreamExt;
 use signoff_core::{BreakKind, EventData, EventType, IdempotencyKey, StreamId};
 use signoff_store::{
     AppendRequest, Appended, EventLog, ExpectedVersion, MAX_BATCH_EVENTS, ModelQuery, ModelRow,
-    ModelWrite, ModelWritten, StoreError, read_all_stream, subscribe, verify,
+    ModelWrite, ModelWritten, Page, StoreError, read_all_stream, subscribe, verify,
 };
 use tokio::sync::Barrier;
 
@@ -701,7 +701,7 @@ async fn model_keys(log: &Arc<dyn EventLog>, model: &str, tag: Option<&str>) -> 
     let query = ModelQuery {
         model,
         tag,
-        after: "",
+        from: Page::KeysAfter(""),
         limit: 100,
     };
     let rows = log.model_rows(query).await.expect("rows");
@@ -762,7 +762,7 @@ pub async fn read_models_move_forward_together_and_a_reset_empties_them(t: TestL
     let page = ModelQuery {
         model: "instances",
         tag: None,
-        after: "a",
+        from: Page::KeysAfter("a"),
         limit: 1,
     };
     let page: Vec<String> = log
@@ -773,6 +773,39 @@ pub async fn read_models_move_forward_together_and_a_reset_empties_them(t: TestL
         .map(|r| r.key)
         .collect();
     assert_eq!(page, ["b"]);
+    // Newest first: by sort, highest first, then key; paged after the last one seen.
+    let dated = vec![
+        ModelRow {
+            sort: Some(30),
+            ..model_row("dated", "x", Some("t"), "{}")
+        },
+        ModelRow {
+            sort: Some(10),
+            ..model_row("dated", "y", Some("t"), "{}")
+        },
+        ModelRow {
+            sort: Some(30),
+            ..model_row("dated", "z", Some("u"), "{}")
+        },
+    ];
+    let written = log.write_models(model_write(15, 16, &[], dated)).await;
+    assert_eq!(written.unwrap(), ModelWritten::Written);
+    let newest = |tag: Option<&'static str>, before: Option<(i64, &'static str)>| {
+        let log = log.clone();
+        async move {
+            let query = ModelQuery {
+                model: "dated",
+                tag,
+                from: Page::NewestBefore(before),
+                limit: 2,
+            };
+            let rows = log.model_rows(query).await.unwrap();
+            rows.into_iter().map(|r| r.key).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(newest(None, None).await, ["z", "x"]);
+    assert_eq!(newest(None, Some((30, "x"))).await, ["y"]);
+    assert_eq!(newest(Some("t"), None).await, ["x", "y"]);
 
     log.reset_models("g", &["instances", "people"])
         .await

@@ -216,7 +216,10 @@ pub(super) async fn fill(
     let Embedded { server, log } = embedded;
     server.stop().await?;
     if let Some(error) = phase.errors.first {
-        bail!("{} approval(s) failed while filling the log: {error}", phase.errors.count);
+        bail!(
+            "{} approval(s) failed while filling the log: {error}",
+            phase.errors.count
+        );
     }
     Ok((log, phase.ok.into_iter().map(|(_, id)| id).collect()))
 }

@@ -61,7 +61,10 @@ pub async fn run(url: &DatabaseUrl, args: Args) -> anyhow::Result<()> {
         let filling = Instant::now();
         let (log, ids) = super::approvals::fill(url, ended, args.clients).await?;
         let filled = filling.elapsed();
-        let folder = log.folder().context("the scratch log has no folder")?.to_path_buf();
+        let folder = log
+            .folder()
+            .context("the scratch log has no folder")?
+            .to_path_buf();
         let events = log.log.tail().await?.sequence;
         let line = measure(&folder, &ids[0], args.runs, ended, events, filled).await;
         log.remove().await?;
@@ -199,7 +202,9 @@ async fn serve_until_ready(mut command: Command) -> anyhow::Result<(Duration, f6
             break Err(anyhow::anyhow!("signoff serve exited first: {exit}"));
         }
         if began.elapsed() > Duration::from_secs(600) {
-            break Err(anyhow::anyhow!("signoff serve did not answer within 10 minutes"));
+            break Err(anyhow::anyhow!(
+                "signoff serve did not answer within 10 minutes"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
