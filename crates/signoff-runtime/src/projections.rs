@@ -47,6 +47,10 @@ pub const MODELS: [&str; 4] = [INSTANCES, PEOPLE, TOKENS, STATE];
 /// stretch of the log (a first start over an old log, a rebuild).
 pub(crate) const SAVE_EVERY: usize = 8_192;
 
+/// The saved position of a process that stopped writing read models (they were reset under
+/// it).
+const STOPPED: u64 = u64::MAX;
+
 /// Rows read per page.
 const PAGE: usize = 1_000;
 
@@ -295,6 +299,11 @@ impl Runtime {
     /// A store error (the changes are kept for the next call).
     pub async fn save_projections(&self) -> Result<(), RuntimeError> {
         let mut since = self.projections_saved_at.lock().await;
+        if *since == STOPPED {
+            // Changes are still dropped, so that they do not pile up in memory.
+            self.view().changed = Changed::default();
+            return Ok(());
+        }
         let (write, taken) = {
             let mut view = self.view();
             if view.position == *since && view.changed.len() == 0 {
@@ -316,6 +325,7 @@ impl Runtime {
                     "the read models were reset while this process ran; it no longer writes them \
                      (restart it once `signoff projections rebuild` is done)"
                 );
+                *since = STOPPED;
                 Ok(())
             }
             Err(e) => {

@@ -203,6 +203,7 @@ on_both_backends!(
     a_rule_that_errors_stops_the_instance_until_an_operator_retries_it_fixed,
     a_restart_starts_from_the_read_models_and_folds_only_what_came_after,
     a_row_the_log_does_not_make_is_found_and_a_rebuild_makes_it_right,
+    a_process_whose_read_models_were_reset_under_it_stops_writing_them,
 );
 
 /// A token's secret is shown once, to whoever issued it (the serialised answer), and never in

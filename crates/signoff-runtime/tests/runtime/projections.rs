@@ -125,3 +125,27 @@ pub async fn a_row_the_log_does_not_make_is_found_and_a_rebuild_makes_it_right(e
     assert_eq!(check.count, 0, "{:?}", check.differences);
     assert!(check.rows > 0);
 }
+
+pub async fn a_process_whose_read_models_were_reset_under_it_stops_writing_them(env: &Env) {
+    let rt = env.open().await;
+    let log = env.log().await;
+    rt.start("deploy", json!({}), "rita", "cli").await.unwrap();
+    rt.save_projections().await.unwrap();
+    // A rebuild run while this process is up: its changes alone would leave holes.
+    log.reset_models(GROUP, &MODELS).await.unwrap();
+    let id = rt
+        .start("deploy", json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    rt.save_projections().await.unwrap();
+    rt.save_projections().await.unwrap();
+    assert_eq!(log.model_checkpoint(GROUP).await.unwrap(), 0);
+    assert!(log.model_row(INSTANCES, &id).await.unwrap().is_none());
+    // The next process folds the log from the start and writes them whole.
+    drop(rt);
+    let next = env.open().await;
+    assert_eq!(next.running().len(), 2);
+    let check = projections::check(&env.fresh().await).await.unwrap();
+    assert_eq!(check.count, 0, "{:?}", check.differences);
+}
