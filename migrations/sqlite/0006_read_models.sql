@@ -13,7 +13,10 @@ CREATE TABLE read_models (
     body   TEXT    NOT NULL,
     PRIMARY KEY (model, key)
 );
-CREATE INDEX read_models_by_tag ON read_models (model, tag, sort, key);
+-- A page of one tag in key order (the running instances), of one tag newest first, of all
+-- newest first: each seeks its index and sorts nothing.
+CREATE INDEX read_models_by_tag ON read_models (model, tag, key);
+CREATE INDEX read_models_by_tag_sort ON read_models (model, tag, sort, key);
 CREATE INDEX read_models_by_sort ON read_models (model, sort, key);
 
 -- How far into the log each group of read models has been brought: every row of the group is

@@ -239,8 +239,8 @@ pub(crate) struct Statements {
     pub reset_rows: &'static str,
     pub reset_checkpoint: &'static str,
     pub row: &'static str,
-    pub rows: &'static str,
-    pub newest: &'static str,
+    /// How it numbers placeholders: `?` or `$`.
+    pub marker: char,
 }
 
 pub(crate) const SQLITE: Statements = Statements {
@@ -248,12 +248,7 @@ pub(crate) const SQLITE: Statements = Statements {
     reset_rows: "DELETE FROM read_models WHERE model = ?1",
     reset_checkpoint: "DELETE FROM read_model_checkpoints WHERE name = ?1",
     row: "SELECT model, key, tag, sort, body FROM read_models WHERE model = ?1 AND key = ?2",
-    rows: "SELECT model, key, tag, sort, body FROM read_models \
-           WHERE model = ?1 AND (?2 IS NULL OR tag = ?2) AND key > ?3 ORDER BY key LIMIT ?4",
-    newest: "SELECT model, key, tag, sort, body FROM read_models \
-             WHERE model = ?1 AND (?2 IS NULL OR tag = ?2) \
-             AND (?3 IS NULL OR sort < ?3 OR (sort = ?3 AND key < ?4)) \
-             ORDER BY sort DESC, key DESC LIMIT ?5",
+    marker: '?',
 };
 
 pub(crate) const POSTGRES: Statements = Statements {
@@ -261,14 +256,38 @@ pub(crate) const POSTGRES: Statements = Statements {
     reset_rows: "DELETE FROM read_models WHERE model = $1",
     reset_checkpoint: "DELETE FROM read_model_checkpoints WHERE name = $1",
     row: "SELECT model, key, tag, sort, body FROM read_models WHERE model = $1 AND key = $2",
-    rows: "SELECT model, key, tag, sort, body FROM read_models \
-           WHERE model = $1 AND ($2::text IS NULL OR tag = $2::text) AND key > $3 \
-           ORDER BY key LIMIT $4",
-    newest: "SELECT model, key, tag, sort, body FROM read_models \
-             WHERE model = $1 AND ($2::text IS NULL OR tag = $2::text) \
-             AND ($3::int8 IS NULL OR sort < $3::int8 OR (sort = $3::int8 AND key < $4::text)) \
-             ORDER BY sort DESC, key DESC LIMIT $5",
+    marker: '$',
 };
+
+/// The query of a page of rows: the tag and the cursor are in the text only when given, so that
+/// both databases seek the index `(model, tag, sort, key)` or `(model, sort, key)` instead of
+/// reading every row of the model.
+pub(crate) fn page_sql(marker: char, tagged: bool, from: Page<'_>) -> String {
+    let mut n = 1;
+    let mut next = || {
+        n += 1;
+        format!("{marker}{n}")
+    };
+    let mut sql =
+        format!("SELECT model, key, tag, sort, body FROM read_models WHERE model = {marker}1");
+    if tagged {
+        sql.push_str(&format!(" AND tag = {}", next()));
+    }
+    match from {
+        Page::KeysAfter(_) => {
+            sql.push_str(&format!(" AND key > {} ORDER BY key", next()));
+        }
+        Page::NewestBefore(before) => {
+            if before.is_some() {
+                let (sort, key) = (next(), next());
+                sql.push_str(&format!(" AND (sort, key) < ({sort}, {key})"));
+            }
+            sql.push_str(" ORDER BY sort DESC, key DESC");
+        }
+    }
+    sql.push_str(&format!(" LIMIT {}", next()));
+    sql
+}
 
 /// The read-model reads and resets, for one backend's pool and statements.
 macro_rules! model_reads {
@@ -321,28 +340,20 @@ macro_rules! model_reads {
                 pool: &$pool,
                 query: ModelQuery<'_>,
             ) -> Result<Vec<ModelRow>, StoreError> {
-                let limit = crate::row::db_limit(query.limit);
-                let rows = match query.from {
-                    Page::KeysAfter(after) => {
-                        sqlx::query_as($sql.rows)
-                            .bind(query.model)
-                            .bind(query.tag)
-                            .bind(after)
-                            .bind(limit)
-                            .fetch_all(pool)
-                            .await?
-                    }
-                    Page::NewestBefore(before) => {
-                        sqlx::query_as($sql.newest)
-                            .bind(query.model)
-                            .bind(query.tag)
-                            .bind(before.map(|(sort, _)| sort))
-                            .bind(before.map(|(_, key)| key))
-                            .bind(limit)
-                            .fetch_all(pool)
-                            .await?
-                    }
+                let sql = super::page_sql($sql.marker, query.tag.is_some(), query.from);
+                let mut select = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(query.model);
+                if let Some(tag) = query.tag {
+                    select = select.bind(tag);
+                }
+                select = match query.from {
+                    Page::KeysAfter(after) => select.bind(after),
+                    Page::NewestBefore(Some((sort, key))) => select.bind(sort).bind(key),
+                    Page::NewestBefore(None) => select,
                 };
+                let rows = select
+                    .bind(crate::row::db_limit(query.limit))
+                    .fetch_all(pool)
+                    .await?;
                 Ok(rows)
             }
         }
@@ -355,6 +366,25 @@ model_reads!(postgres, sqlx::PgPool, super::POSTGRES);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_names_only_what_it_filters_on() {
+        assert_eq!(
+            page_sql('?', true, Page::KeysAfter("")),
+            "SELECT model, key, tag, sort, body FROM read_models WHERE model = ?1 AND tag = ?2 \
+             AND key > ?3 ORDER BY key LIMIT ?4"
+        );
+        assert_eq!(
+            page_sql('$', false, Page::NewestBefore(Some((1, "k")))),
+            "SELECT model, key, tag, sort, body FROM read_models WHERE model = $1 \
+             AND (sort, key) < ($2, $3) ORDER BY sort DESC, key DESC LIMIT $4"
+        );
+        assert_eq!(
+            page_sql('?', false, Page::NewestBefore(None)),
+            "SELECT model, key, tag, sort, body FROM read_models WHERE model = ?1 \
+             ORDER BY sort DESC, key DESC LIMIT ?2"
+        );
+    }
 
     #[test]
     fn a_write_continues_the_stored_rows_or_is_told_why_not() {

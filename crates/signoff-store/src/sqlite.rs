@@ -544,6 +544,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pages_of_read_models_seek_an_index_and_sort_nothing() {
+        use crate::models::{Page, page_sql};
+        let (_dir, log) = scratch().await;
+        for (tagged, from, index) in [
+            (true, Page::KeysAfter(""), "read_models_by_tag"),
+            (
+                true,
+                Page::NewestBefore(Some((1, "k"))),
+                "read_models_by_tag",
+            ),
+            (false, Page::NewestBefore(None), "read_models_by_sort"),
+            (
+                false,
+                Page::NewestBefore(Some((1, "k"))),
+                "read_models_by_sort",
+            ),
+        ] {
+            let sql = format!("EXPLAIN QUERY PLAN {}", page_sql('?', tagged, from));
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind("instances");
+            if tagged {
+                query = query.bind("running");
+            }
+            query = match from {
+                Page::KeysAfter(after) => query.bind(after),
+                Page::NewestBefore(Some((sort, key))) => query.bind(sort).bind(key),
+                Page::NewestBefore(None) => query,
+            };
+            let rows: Vec<(i64, i64, i64, String)> =
+                query.bind(10_i64).fetch_all(log.pool()).await.unwrap();
+            let plan = rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ");
+            assert!(plan.contains(index), "{tagged} {from:?}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{tagged} {from:?}: {plan}");
+        }
+    }
+
+    #[tokio::test]
     async fn appending_an_event_builds_no_temporary_table() {
         // An `IN (...)` list in the partial index's condition made every INSERT build one.
         let (_dir, log) = scratch().await;

@@ -39,6 +39,9 @@ pub struct Args {
     /// Concurrent HTTP clients filling the logs.
     #[arg(long, default_value_t = 32)]
     clients: usize,
+    /// Keep the two logs (their folders are printed) instead of removing them, to look into.
+    #[arg(long)]
+    keep: bool,
 }
 
 /// Prints its peak resident memory if [`PEAK_RSS_ENV`] asks for it (called at the end of
@@ -67,7 +70,12 @@ pub async fn run(url: &DatabaseUrl, args: Args) -> anyhow::Result<()> {
             .to_path_buf();
         let events = log.log.tail().await?.sequence;
         let line = measure(&folder, &ids[0], args.runs, ended, events, filled).await;
-        log.remove().await?;
+        if args.keep {
+            eprintln!("kept: {} (an ended instance: {})", folder.display(), ids[0]);
+            log.keep();
+        } else {
+            log.remove().await?;
+        }
         let line = line?;
         outln!("{line}")?;
         lines.push(line);

@@ -69,6 +69,13 @@ impl Scratch {
         self._dir.as_ref().map(tempfile::TempDir::path)
     }
 
+    /// Leaves the scratch folder or schema in place.
+    pub fn keep(self) {
+        if let Some(dir) = self._dir {
+            let _ = dir.keep();
+        }
+    }
+
     /// Removes the scratch schema (the scratch folder goes when dropped).
     pub async fn remove(self) -> anyhow::Result<()> {
         drop(self.log);
