@@ -12,7 +12,7 @@ use crate::error::StoreError;
 use crate::row::{db_int, from_db_int};
 
 /// One row of a read model.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct ModelRow {
     /// The projection it belongs to.
     pub model: String,
@@ -119,6 +119,8 @@ pub(crate) async fn sqlite_write(
     pool: &SqlitePool,
     write: ModelWrite,
 ) -> Result<ModelWritten, StoreError> {
+    let rows = serde_json::to_string(&last_of_each_key(write.upserts))
+        .map_err(|e| StoreError::InvalidBatch(format!("read model rows: {e}")))?;
     let mut tx = pool.begin().await?;
     // A write first, so the transaction takes SQLite's write lock (waiting for it) before it
     // reads the checkpoint: a read first could not be upgraded once another process wrote.
@@ -145,20 +147,19 @@ pub(crate) async fn sqlite_write(
             .execute(&mut *tx)
             .await?;
     }
-    for row in last_of_each_key(write.upserts) {
-        sqlx::query(
-            "INSERT INTO read_models (model, key, tag, sort, body) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (model, key) DO UPDATE SET tag = excluded.tag, sort = excluded.sort, \
-             body = excluded.body",
-        )
-        .bind(row.model)
-        .bind(row.key)
-        .bind(row.tag)
-        .bind(row.sort)
-        .bind(row.body)
-        .execute(&mut *tx)
-        .await?;
-    }
+    // One statement for all the rows: the write lock is held for as short as can be, since the
+    // log's writer waits for it (and SQLite's busy wait sleeps in steps of milliseconds).
+    sqlx::query(
+        "INSERT INTO read_models (model, key, tag, sort, body) \
+         SELECT json_extract(value, '$.model'), json_extract(value, '$.key'), \
+         json_extract(value, '$.tag'), json_extract(value, '$.sort'), json_extract(value, '$.body') \
+         FROM json_each(?1) WHERE true \
+         ON CONFLICT (model, key) DO UPDATE SET tag = excluded.tag, sort = excluded.sort, \
+         body = excluded.body",
+    )
+    .bind(rows)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("UPDATE read_model_checkpoints SET position = ?2 WHERE name = ?1")
         .bind(&write.group)
         .bind(db_int(write.position))
