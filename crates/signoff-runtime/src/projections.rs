@@ -153,6 +153,24 @@ impl Changed {
     }
 }
 
+/// Changes taken from the view to be written.
+struct Taken {
+    write: ModelWrite,
+    instances: Vec<InstanceRow>,
+    changed: Changed,
+}
+
+impl Taken {
+    /// The write, with the instance rows; and the changes, to give back should it fail.
+    fn into_write(self) -> Result<(ModelWrite, Changed), RuntimeError> {
+        let mut write = self.write;
+        for row in &self.instances {
+            write.upserts.push(row.to_row()?);
+        }
+        Ok((write, self.changed))
+    }
+}
+
 /// The token row: the token and the hash of its secret.
 #[derive(Serialize, Deserialize)]
 struct TokenRow {
@@ -198,32 +216,22 @@ fn row(model: &str, key: &str, body: String) -> ModelRow {
 
 impl View {
     /// The rows changed since the last write, and the changes themselves (to give back should
-    /// the write fail).
-    fn take_changes(&mut self, since: u64) -> Result<(ModelWrite, Changed), RuntimeError> {
-        let changed = std::mem::take(&mut self.changed);
+    /// the write fail). Instance rows are made into JSON by [`Taken::into_write`], after the
+    /// view is let go.
+    fn take_changes(&mut self, since: u64) -> Result<Taken, RuntimeError> {
         let mut write = ModelWrite {
             group: GROUP.to_owned(),
             since,
             position: self.position,
             ..ModelWrite::default()
         };
-        for (id, sequence) in &changed.instances {
-            if let Some(entry) = self.running.get(id) {
-                write
-                    .upserts
-                    .push(InstanceRow::of(&entry.state, *sequence).to_row()?);
-            }
-        }
-        for row in changed.finished.values() {
-            write.upserts.push(row.to_row()?);
-        }
-        if changed.people {
+        if self.changed.people {
             write.clear.push(PEOPLE.to_owned());
             for person in self.directory.people() {
                 write.upserts.push(row(PEOPLE, &person.id, json(person)?));
             }
         }
-        if changed.tokens {
+        if self.changed.tokens {
             write.clear.push(TOKENS.to_owned());
             for (hash, token) in self.tokens.with_secrets() {
                 let body = json(&TokenRow {
@@ -236,7 +244,21 @@ impl View {
         write
             .upserts
             .push(row(STATE, STATE_KEY, json(&self.saved())?));
-        Ok((write, changed))
+        let changed = std::mem::take(&mut self.changed);
+        let mut instances: Vec<InstanceRow> = changed
+            .instances
+            .iter()
+            .filter_map(|(id, sequence)| {
+                let entry = self.running.get(id)?;
+                Some(InstanceRow::of(&entry.state, *sequence))
+            })
+            .collect();
+        instances.extend(changed.finished.values().cloned());
+        Ok(Taken {
+            write,
+            instances,
+            changed,
+        })
     }
 
     fn saved(&self) -> Saved {
@@ -310,7 +332,8 @@ impl Runtime {
                 return Ok(());
             }
             view.take_changes(*since)?
-        };
+        }
+        .into_write()?;
         let position = write.position;
         match self.log().write_models(write).await {
             Ok(ModelWritten::Written | ModelWritten::Behind { .. }) => {
@@ -516,7 +539,7 @@ pub async fn check(fresh: &Runtime) -> Result<Check, RuntimeError> {
         let rows = {
             let mut view = fresh.view();
             if done {
-                view.take_changes(0)?.0.upserts
+                view.take_changes(0)?.into_write()?.0.upserts
             } else {
                 // Instances still running are compared once, as the checkpoint has them.
                 let finished = std::mem::take(&mut view.changed.finished);
