@@ -2,10 +2,11 @@
 //! the pure core to decide, appends the result with optimistic concurrency, and reacts to what
 //! was committed (child workflows, triggers, timers).
 //!
-//! The runtime's view of the log ([`View`]) is built by folding every committed event in order,
-//! its own and other processes' alike, through one path ([`Runtime::catch_up`]), so what it
-//! knows is always a prefix of the log. It keeps only what is still running: finished instances
-//! are read back from their streams when asked for, so memory does not grow with history.
+//! The runtime's view of the log ([`View`]) starts from the read models at their checkpoint
+//! ([`crate::projections`]) and folds every event committed after it in order, its own and other
+//! processes' alike, through one path ([`Runtime::catch_up`]), so what it knows is always a
+//! prefix of the log. It keeps only what is still running: finished instances are read back from
+//! their streams when asked for, so neither memory nor a start grows with history.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
