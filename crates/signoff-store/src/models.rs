@@ -6,7 +6,7 @@
 //! moves forward together: [`ModelWrite`] carries the rows that changed up to `position`, and the
 //! store takes it only if it continues what is stored (see [`ModelWritten`]).
 
-use sqlx::{PgPool, SqlitePool};
+use sqlx::PgPool;
 
 use crate::error::StoreError;
 use crate::row::{db_int, from_db_int};
@@ -115,57 +115,43 @@ fn stored_position(position: Option<i64>) -> u64 {
     position.map_or(0, from_db_int)
 }
 
-pub(crate) async fn sqlite_write(
-    pool: &SqlitePool,
+/// Writes read models on a SQLite connection (the log writer's own, on its thread).
+pub(crate) fn sqlite_write(
+    conn: &mut rusqlite::Connection,
     write: ModelWrite,
 ) -> Result<ModelWritten, StoreError> {
+    use rusqlite::OptionalExtension;
     let rows = serde_json::to_string(&last_of_each_key(write.upserts))
         .map_err(|e| StoreError::InvalidBatch(format!("read model rows: {e}")))?;
-    let mut tx = pool.begin().await?;
-    // A write first, so the transaction takes SQLite's write lock (waiting for it) before it
-    // reads the checkpoint: a read first could not be upgraded once another process wrote.
-    sqlx::query(
-        "INSERT INTO read_model_checkpoints (name, position) VALUES (?1, 0) \
-         ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(&write.group)
-    .execute(&mut *tx)
-    .await?;
-    let stored: Option<i64> =
-        sqlx::query_scalar("SELECT position FROM read_model_checkpoints WHERE name = ?1")
-            .bind(&write.group)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let stored: Option<i64> = tx
+        .prepare_cached("SELECT position FROM read_model_checkpoints WHERE name = ?1")?
+        .query_row([&write.group], |r| r.get(0))
+        .optional()?;
     let outcome = ModelWritten::decide(stored_position(stored), write.since, write.position);
     if outcome != ModelWritten::Written {
-        tx.rollback().await?;
         return Ok(outcome);
     }
     for model in &write.clear {
-        sqlx::query("DELETE FROM read_models WHERE model = ?1")
-            .bind(model)
-            .execute(&mut *tx)
-            .await?;
+        tx.prepare_cached("DELETE FROM read_models WHERE model = ?1")?
+            .execute([model])?;
     }
-    // One statement for all the rows: the write lock is held for as short as can be, since the
-    // log's writer waits for it (and SQLite's busy wait sleeps in steps of milliseconds).
-    sqlx::query(
+    // One statement for all the rows.
+    tx.prepare_cached(
         "INSERT INTO read_models (model, key, tag, sort, body) \
          SELECT json_extract(value, '$.model'), json_extract(value, '$.key'), \
          json_extract(value, '$.tag'), json_extract(value, '$.sort'), json_extract(value, '$.body') \
          FROM json_each(?1) WHERE true \
          ON CONFLICT (model, key) DO UPDATE SET tag = excluded.tag, sort = excluded.sort, \
          body = excluded.body",
-    )
-    .bind(rows)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE read_model_checkpoints SET position = ?2 WHERE name = ?1")
-        .bind(&write.group)
-        .bind(db_int(write.position))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    )?
+    .execute([rows])?;
+    tx.prepare_cached(
+        "INSERT INTO read_model_checkpoints (name, position) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+    )?
+    .execute(rusqlite::params![write.group, db_int(write.position)])?;
+    tx.commit()?;
     Ok(ModelWritten::Written)
 }
 

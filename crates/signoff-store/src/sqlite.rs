@@ -229,7 +229,9 @@ impl EventLog for SqliteLog {
     }
 
     async fn write_models(&self, write: ModelWrite) -> Result<ModelWritten, StoreError> {
-        crate::models::sqlite_write(&self.readers, write).await
+        // On the writer's own connection and thread: SQLite has one write lock, and a second
+        // connection taking it would stall the log's appends (its busy wait sleeps).
+        self.writer.write_models(write).await
     }
 
     async fn model_checkpoint(&self, group: &str) -> Result<u64, StoreError> {
@@ -381,6 +383,10 @@ impl SqliteWriter {
 }
 
 impl BlockingGroupCommit for SqliteWriter {
+    fn write_models(&mut self, write: ModelWrite) -> Result<ModelWritten, StoreError> {
+        crate::models::sqlite_write(&mut self.conn, write)
+    }
+
     fn commit_group(
         &mut self,
         requests: &mut [AppendRequest],
