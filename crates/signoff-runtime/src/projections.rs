@@ -136,7 +136,7 @@ pub struct Changed {
 }
 
 impl Changed {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.instances.len() + self.finished.len()
     }
 
@@ -356,11 +356,6 @@ impl Runtime {
                 Err(e.into())
             }
         }
-    }
-
-    /// Whether the view holds enough unwritten changes that it should write them now.
-    pub(crate) fn projections_due(&self) -> bool {
-        self.view().changed.len() >= SAVE_EVERY
     }
 
     /// Starts the view from the read models, if any were written: the definitions, the

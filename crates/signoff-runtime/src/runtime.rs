@@ -233,11 +233,19 @@ impl Runtime {
     pub(crate) async fn catch_up_to(&self, sequence: u64) -> Result<(), RuntimeError> {
         let _one_reader = self.catching_up.lock().await;
         loop {
-            let position = {
+            let (position, due) = {
                 let mut view = self.view();
                 view.fold_own();
-                view.position
+                (
+                    view.position,
+                    view.changed.len() >= crate::projections::SAVE_EVERY,
+                )
             };
+            // Changes pile up between two turns of the clock, or for good in a process without
+            // one (a bench, a long script): past a bound, they are written out here.
+            if due {
+                self.save_projections().await?;
+            }
             if position >= sequence {
                 return Ok(());
             }
@@ -252,11 +260,6 @@ impl Runtime {
                 }
                 let folded = view.position;
                 view.own.retain(|first, _| *first > folded);
-            }
-            // A long stretch (a first start over an old log): ended instances are written out
-            // as it goes, so what is kept in memory stays bounded.
-            if self.projections_due() {
-                self.save_projections().await?;
             }
         }
     }
