@@ -371,10 +371,17 @@ impl Runtime {
         if position == 0 {
             return Ok(0);
         }
-        let saved: Saved = match log.model_row(STATE, STATE_KEY).await? {
-            Some(row) => parse(&row)?,
-            None => Saved::default(),
+        // Written in the same transaction as the checkpoint: without it the rows are not what
+        // this code wrote, and starting from them would drop pending reactions and schedules.
+        let Some(state) = log.model_row(STATE, STATE_KEY).await? else {
+            return Err(RuntimeError::Corrupt {
+                sequence: position,
+                reason: format!(
+                    "the read models are at sequence {position} but hold no runtime state row                      (signoff projections rebuild builds them again from the log)"
+                ),
+            });
         };
+        let saved: Saved = parse(&state)?;
         let mut definitions = Vec::new();
         for hash in &saved.definitions {
             let stream = definition_stream(hash)?;

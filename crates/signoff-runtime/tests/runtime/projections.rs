@@ -117,6 +117,30 @@ pub async fn a_row_the_log_does_not_make_is_found_and_a_rebuild_makes_it_right(e
         check.differences
     );
 
+    // Without the runtime's own row the rows cannot be started from: a start refuses, and
+    // says what builds them again, rather than starting without pending reactions.
+    let stored = log.model_checkpoint(GROUP).await.unwrap();
+    let emptied = ModelWrite {
+        group: GROUP.into(),
+        since: stored,
+        position: stored + 1,
+        clear: vec!["runtime".into()],
+        upserts: Vec::new(),
+    };
+    assert_eq!(
+        log.write_models(emptied).await.unwrap(),
+        ModelWritten::Written
+    );
+    let config = env.config();
+    let definitions = signoff_runtime::Definitions::load_dir(&config.workflows).unwrap();
+    let Err(refused) = signoff_runtime::open_on(env.log().await, &config, definitions).await else {
+        panic!("started from read models without their runtime row");
+    };
+    assert!(
+        refused.to_string().contains("projections rebuild"),
+        "{refused}"
+    );
+
     // `signoff projections rebuild`: forget them, fold the log again.
     log.reset_models(GROUP, &MODELS).await.unwrap();
     let rebuilt = env.open().await;
