@@ -90,10 +90,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(e) => Err(e.into()),
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+                .await
+                .map_err(|e| Problem::from(axum::extract::rejection::JsonRejection::from(e)))?;
+        let req = Request::from_parts(parts, HttpBody::from(bytes.clone()));
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        // serde reads a struct from an array of its fields too; every body here is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "the body must be a JSON object of named fields",
+            )
+            .at(None, "type"));
         }
+        Ok(Self(value))
     }
 }
 

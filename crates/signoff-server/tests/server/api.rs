@@ -600,6 +600,12 @@ pub async fn the_api_describes_itself_and_counts_for_operators(s: &Server) {
     assert_eq!(checked["valid"], false);
     assert_eq!(checked["problems"][0]["file"], "mine.yaml");
     assert_eq!(checked["problems"][0]["line"], 5, "{checked}");
+    // serde would read a struct from an array of its fields; the API takes objects only.
+    let (status, refused) = s
+        .post("carol", "/api/v1/definitions/validate", &json!(["id: x\n"]))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["rule"], "type", "{refused}");
 
     let id = s.low_risk_deployment("carol").await;
     s.post(
