@@ -65,6 +65,8 @@ pub struct InstanceSummary {
     /// When it ended or was cancelled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
+    /// Escalations so far (missed deadlines).
+    pub escalations: u32,
 }
 
 /// Which instances to list.
@@ -293,6 +295,7 @@ impl Runtime {
                     status: row.status,
                     outcome: row.outcome,
                     ended_at: row.ended_at,
+                    escalations: row.escalations,
                 });
                 if out.len() >= limit {
                     return Ok(out);

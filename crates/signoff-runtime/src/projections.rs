@@ -80,10 +80,18 @@ pub struct InstanceRow {
     /// The steps stopped by a rule that could not be evaluated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stopped: Vec<String>,
+    /// Escalations so far (missed deadlines).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub escalations: u32,
     /// Its stream's version.
     pub version: u64,
     /// The log sequence of its last event.
     pub updated: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl InstanceRow {
@@ -106,6 +114,7 @@ impl InstanceRow {
             ended_at,
             current_steps: state.active.keys().cloned().collect(),
             stopped: state.failures().map(|(step, _)| step.to_owned()).collect(),
+            escalations: state.escalations,
             version: state.version,
             updated: sequence,
         }

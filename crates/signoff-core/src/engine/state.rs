@@ -180,6 +180,8 @@ pub struct Instance {
     pub links: Vec<Link>,
     /// Notifications requested so far (for unique ids).
     pub notifications: u32,
+    /// Escalations so far, over all its steps (a missed deadline, for the charts).
+    pub escalations: u32,
     /// Events applied (equals the stream version once loaded from the log).
     pub version: u64,
 }
@@ -406,6 +408,7 @@ impl Instance {
                 }
             }
             InstanceEvent::Escalated { step, to, n, .. } => {
+                self.escalations += 1;
                 if let Some(active) = self.active.get_mut(step) {
                     active.escalations = *n;
                     for person in to {

@@ -2,7 +2,7 @@
 //! (one lane per person, a dot per event), and per workflow the cycle times and the deadlines
 //! missed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use axum::extract::State;
@@ -172,19 +172,11 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Response {
         Ok(list) => list,
         Err(e) => return failed_page(&viewer.actor, e),
     };
-    let escalated: HashSet<String> = match rt.events_of_type("signoff.step.escalated").await {
-        Ok(events) => events
-            .iter()
-            .filter_map(|r| r.stream.as_str().strip_prefix("instance/"))
-            .map(str::to_owned)
-            .collect(),
-        Err(e) => return failed_page(&viewer.actor, e),
-    };
     let mut cycle: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut missed: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     for i in &visible {
         let counts = missed.entry(&i.workflow).or_default();
-        counts.0 += f64::from(u8::from(escalated.contains(&i.id)));
+        counts.0 += f64::from(u8::from(i.escalations > 0));
         counts.1 += f64::from(u8::from(i.outcome.as_deref() == Some("expired")));
         if let (Some(end), "ended") = (i.ended_at, i.status.as_str()) {
             cycle
