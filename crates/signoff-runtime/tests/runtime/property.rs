@@ -205,12 +205,23 @@ async fn run(
             .map(|(_, e)| e),
     );
     prop_assert_eq!(&replayed, &last);
+    // The live process's read models are what a rebuild from the log makes.
+    rt.save_projections().await.expect("save");
+    let rebuilt = signoff_runtime::projections::check(&env.fresh().await)
+        .await
+        .expect("check");
+    prop_assert!(rebuilt.rows > 0);
+    prop_assert_eq!(rebuilt.count, 0, "{:#?}", rebuilt.differences);
     drop(rt);
     let rt = env.open().await;
     prop_assert_eq!(
         &rt.load(&id).await.expect("load after restart").state,
         &last
     );
+    let rebuilt = signoff_runtime::projections::check(&env.fresh().await)
+        .await
+        .expect("check");
+    prop_assert_eq!(rebuilt.count, 0, "{:#?}", rebuilt.differences);
     // And the state at each past moment is the one that was live then.
     for (at, state) in &live {
         prop_assert_eq!(&rt.state_at(&id, *at).await.expect("state at").state, state);
