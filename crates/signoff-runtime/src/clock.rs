@@ -25,6 +25,9 @@ impl Runtime {
     /// # Errors
     /// A store error.
     pub async fn tick(&self) -> Result<Tick, RuntimeError> {
+        // Children and triggered starts, and the failed ones due again (also when this
+        // process leaves them to a `starts` worker: a turn of the clock runs every reactor).
+        self.react().await?;
         let tick = Tick {
             timers: self.fire_due_timers().await?,
             runs: self.fire_due_schedules().await?,
@@ -73,37 +76,10 @@ impl Runtime {
         Duration::from_micros(u64::try_from(micros).unwrap_or(1_000_000))
     }
 
-    /// Turns the clock until `stop` completes. A failed turn is logged and tried again a second
-    /// later: a database that is briefly away must not stop the timers for good.
+    /// Runs every built-in reactor (timers, cron runs, starts, keys, read models) until `stop`
+    /// completes; see [`crate::reactor`].
     pub async fn run_clock(&self, stop: impl Future<Output = ()>) {
-        let mut stop = std::pin::pin!(stop);
-        loop {
-            let pause = match self.tick().await {
-                Ok(tick) => {
-                    if tick != Tick::default() {
-                        tracing::info!(
-                            timers = tick.timers,
-                            runs = tick.runs,
-                            keys_forgotten = tick.keys_forgotten,
-                            "clock turned"
-                        );
-                    }
-                    self.until_next_tick()
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the clock's turn failed; trying again");
-                    Duration::from_secs(1)
-                }
-            };
-            tokio::select! {
-                () = tokio::time::sleep(pause) => {}
-                () = &mut stop => break,
-            }
-        }
-        // So that the next start folds only what comes after this process.
-        if let Err(e) = self.save_projections().await {
-            tracing::error!(error = %e, "the read models could not be written at stop");
-        }
+        self.run_reactors(&crate::reactor::built_in(), stop).await;
     }
 }
 

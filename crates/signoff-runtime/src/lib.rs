@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod projections;
 pub mod queries;
 pub mod reactions;
+pub mod reactor;
 pub mod runtime;
 pub mod schedule;
 pub mod timeline;

@@ -42,11 +42,13 @@ fn backoff(attempts: u32) -> Duration {
 }
 
 impl Runtime {
-    /// Carries out the pending reactions, and the failed ones whose next attempt is due.
+    /// Carries out the pending reactions, and the failed ones whose next attempt is due;
+    /// returns how many it attempted.
     ///
     /// # Errors
     /// A store error while recording a failure.
-    pub(crate) async fn react(&self) -> Result<(), RuntimeError> {
+    pub(crate) async fn react(&self) -> Result<usize, RuntimeError> {
+        let mut attempted = 0;
         loop {
             // Taken off the list before acting, so the commands below cannot meet it again.
             let next = {
@@ -54,6 +56,7 @@ impl Runtime {
                 (!view.reactions.is_empty()).then(|| view.reactions.remove(0))
             };
             let Some(reaction) = next else { break };
+            attempted += 1;
             self.attempt_reaction(reaction, 0).await?;
         }
         let now = self.now();
@@ -67,14 +70,21 @@ impl Runtime {
             attempts, reaction, ..
         } in due
         {
+            attempted += 1;
             self.attempt_reaction(reaction, attempts).await?;
         }
-        Ok(())
+        Ok(attempted)
     }
 
     /// Reacts to a command just committed. Whatever a reaction does, the command stands: a
     /// failure is recorded and retried, and only logged here.
     pub(crate) async fn react_after_commit(&self) {
+        if !self
+            .reacts_after_commit
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
         if let Err(error) = Box::pin(self.react()).await {
             tracing::error!(%error, "reactions could not be carried out; the clock tries again");
         }

@@ -134,6 +134,9 @@ pub struct Runtime {
     /// The view's position when its read models were last written (or restored); held while
     /// they are written.
     pub(crate) projections_saved_at: tokio::sync::Mutex<u64>,
+    /// Whether a command's reactions are carried out right after it commits (the default), or
+    /// left to the `starts` reactor (a `signoff worker starts` elsewhere).
+    pub(crate) reacts_after_commit: std::sync::atomic::AtomicBool,
 }
 
 /// What a command did.
@@ -176,7 +179,16 @@ impl Runtime {
             keys_forgotten_at: AtomicI64::new(0),
             retrying: Mutex::new(Vec::new()),
             projections_saved_at: tokio::sync::Mutex::new(0),
+            reacts_after_commit: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// Leaves the reactions of this process's commands (children, triggered starts) to the
+    /// `starts` reactor, which may run in another process, instead of carrying them out right
+    /// after each commit.
+    pub fn leave_reactions_to_starts(&self) {
+        self.reacts_after_commit
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The log.
@@ -220,13 +232,19 @@ impl Runtime {
     }
 
     /// Folds every event committed since the last call into the view, then carries out the
-    /// reactions they call for.
+    /// reactions they call for (unless they are left to the `starts` reactor).
     ///
     /// # Errors
     /// A store error, or an event that cannot be read.
     pub async fn catch_up(&self) -> Result<(), RuntimeError> {
         self.catch_up_to(u64::MAX).await?;
-        self.react().await
+        if self
+            .reacts_after_commit
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.react().await?;
+        }
+        Ok(())
     }
 
     /// Folds events until the view has at least `sequence` (or the end of the log).

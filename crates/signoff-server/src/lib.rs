@@ -82,13 +82,32 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(
+        listener,
+        state,
+        signoff_runtime::reactor::built_in(),
+        shutdown,
+    )
+    .await
+}
+
+/// Like [`serve`], running `reactors` (rather than every built-in one) beside the server.
+///
+/// # Errors
+/// The listener fails.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    reactors: Vec<std::sync::Arc<dyn signoff_runtime::reactor::Reactor>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let runtime = state.runtime.clone();
     let runtime_log = state.runtime.log().clone();
     let clock = tokio::spawn(async move {
         let mut stop_rx = stop_rx;
         runtime
-            .run_clock(async move {
+            .run_reactors(&reactors, async move {
                 let _ = stop_rx.wait_for(|stop| *stop).await;
             })
             .await;

@@ -21,6 +21,7 @@ mod serve;
 mod show;
 mod verify;
 mod wait;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -219,7 +220,9 @@ enum Command {
     Token(serve::Token),
     /// Run the engine's clock: fire due timers (reminders, deadlines, escalations, waits) and
     /// cron schedules, until stopped (or once, with --once).
-    Run(wait::RunArgs),
+    Run(worker::RunArgs),
+    /// Run one reactor alone (timers, schedules, starts, keys, projections), without HTTP.
+    Worker(worker::WorkerArgs),
     /// Walk the hash chain and report the first broken link (exit 0 intact, 1 broken, 2 error).
     Verify(verify::Args),
     /// Check the read models against the log, or build them again from it.
@@ -255,7 +258,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => show::export(g, args).await,
         Command::Notifications(args) => show::notifications(g, args).await,
         Command::Wait(args) => wait::wait(g, args).await,
-        Command::Run(args) => wait::run(g, args).await,
+        Command::Run(args) => worker::run(g, args).await,
+        Command::Worker(args) => worker::worker(g, args).await,
         Command::Serve(args) => serve::serve(g, args).await,
         Command::Token(command) => serve::token(g, command).await,
         Command::Verify(args) => verify::run(&g.url()?, args).await,

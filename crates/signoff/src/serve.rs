@@ -16,10 +16,24 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "SIGNOFF_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// A reactor this server does not run, because a `signoff worker NAME` runs it (repeat
+    /// for several).
+    #[arg(long = "skip-reactor", value_name = "NAME")]
+    pub skip_reactors: Vec<String>,
 }
 
 pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    for name in &args.skip_reactors {
+        crate::worker::reactor_named(name)?;
+    }
+    let reactors: Vec<_> = signoff_runtime::reactor::built_in()
+        .into_iter()
+        .filter(|r| !args.skip_reactors.iter().any(|name| name == r.name()))
+        .collect();
     let runtime = Arc::new(g.open().await?);
+    if args.skip_reactors.iter().any(|name| name == "starts") {
+        runtime.leave_reactions_to_starts();
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -42,8 +56,16 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             g.people.display()
         );
     }
+    eprintln!(
+        "  reactors: {}",
+        reactors
+            .iter()
+            .map(|r| r.name().to_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     eprintln!("  Ctrl-C (or SIGTERM) stops, after the requests in flight.");
-    signoff_server::serve(listener, AppState::new(runtime), stop_signal()?).await?;
+    signoff_server::serve_with(listener, AppState::new(runtime), reactors, stop_signal()?).await?;
     eprintln!("signoff serve: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,4 @@
-//! `signoff wait` (a CI pipeline gates on an instance's outcome) and `signoff run` (the engine's
-//! clock: timers and cron schedules).
+//! `signoff wait`: a CI pipeline gates on an instance's outcome.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -53,55 +52,4 @@ pub async fn wait(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(code))
-}
-
-#[derive(clap::Args)]
-pub struct RunArgs {
-    /// Fire what is due now and exit (for a system cron job), instead of running until stopped.
-    #[arg(long)]
-    once: bool,
-}
-
-pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let rt = g.open().await?;
-    let mut stop = std::pin::pin!(crate::serve::stop_signal()?);
-    if !args.once {
-        eprintln!(
-            "signoff run: {} workflow(s) from {}, {} people from {}, log {}; firing timers and \
-             cron runs until Ctrl-C or SIGTERM",
-            rt.definitions().len(),
-            g.workflows.display(),
-            rt.directory().people().count(),
-            g.people.display(),
-            g.url()?
-        );
-    }
-    loop {
-        let tick = rt.tick().await?;
-        if tick.timers + tick.runs > 0 || args.once {
-            if g.json {
-                outln!(
-                    "{}",
-                    json!({"timers_fired": tick.timers, "schedules_started": tick.runs})
-                )?;
-            } else {
-                outln!(
-                    "fired {} timer(s), started {} scheduled run(s)",
-                    tick.timers,
-                    tick.runs
-                )?;
-            }
-        }
-        if args.once {
-            return Ok(ExitCode::SUCCESS);
-        }
-        tokio::select! {
-            () = tokio::time::sleep(rt.until_next_tick()) => {}
-            () = &mut stop => {
-                // Stopped between turns: what a turn appended is answered; close the writer.
-                rt.log().close().await;
-                return Ok(ExitCode::SUCCESS);
-            }
-        }
-    }
 }

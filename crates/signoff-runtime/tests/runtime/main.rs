@@ -200,6 +200,7 @@ on_both_backends!(
     a_client_key_shaped_like_an_engine_key_stops_no_timer,
     client_keys_are_forgotten_after_a_day_and_the_engines_are_kept,
     a_triggered_start_that_fails_is_recorded_and_retried_and_its_cause_stands,
+    a_worker_carries_out_the_starts_another_process_left_to_it,
     a_rule_that_errors_stops_the_instance_until_an_operator_retries_it_fixed,
     a_restart_starts_from_the_read_models_and_folds_only_what_came_after,
     a_row_the_log_does_not_make_is_found_and_a_rebuild_makes_it_right,

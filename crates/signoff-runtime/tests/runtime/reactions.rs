@@ -108,3 +108,55 @@ pub async fn a_triggered_start_that_fails_is_recorded_and_retried_and_its_cause_
     assert_eq!(second.len(), 2, "{second:?}");
     assert_eq!(second[1]["attempt"], 2);
 }
+
+/// A process that leaves its reactions to a `starts` worker commits and answers at once; the
+/// worker, another runtime over the same log, starts what the commit triggered, once, and
+/// records how far it came.
+pub async fn a_worker_carries_out_the_starts_another_process_left_to_it(env: &Env) {
+    use signoff_runtime::reactor::{self, Starts};
+
+    let workflows = env.dir.path().join("workflows");
+    std::fs::write(workflows.join("bulky.yaml"), BULKY).unwrap();
+    std::fs::write(workflows.join("digest.yaml"), DIGEST).unwrap();
+    let server = env.open().await;
+    server.leave_reactions_to_starts();
+    let worker = env.open().await;
+    let digests = |rt: &signoff_runtime::Runtime| {
+        rt.running()
+            .into_iter()
+            .filter(|e| e.state.workflow == "digest")
+            .count()
+    };
+
+    let id = server
+        .start("bulky", json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance;
+    for step in ["a", "b"] {
+        server
+            .execute(&id, submit(step, "short"), "rita", "cli", None)
+            .await
+            .unwrap();
+    }
+    server.catch_up().await.unwrap();
+    assert_eq!(digests(&server), 0, "left to the worker");
+
+    let turned = worker.turn(&Starts).await.unwrap();
+    assert_eq!(turned.done, 1, "{turned:?}");
+    assert_eq!(digests(&worker), 1);
+    let checkpoint = worker
+        .log()
+        .model_checkpoint(&reactor::checkpoint_name("starts"))
+        .await
+        .unwrap();
+    assert!(checkpoint > 0 && checkpoint <= worker.gauges().position);
+    // Nothing is left for a second turn, in this worker or in another.
+    assert_eq!(worker.turn(&Starts).await.unwrap().done, 0);
+    let second = env.open().await;
+    second.leave_reactions_to_starts();
+    second.turn(&Starts).await.unwrap();
+    server.catch_up().await.unwrap();
+    assert_eq!(digests(&server), 1, "started once");
+    assert_eq!(digests(&second), 1);
+}

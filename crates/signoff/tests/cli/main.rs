@@ -237,28 +237,74 @@ fn stopped_by_sigterm(child: &mut std::process::Child) -> std::process::ExitStat
     }
 }
 
-/// `signoff run` (the clock without the server) stops on SIGTERM too, with exit 0.
-#[test]
-fn run_stops_cleanly_on_sigterm() {
+/// Starts `signoff ARGS` in `dir`, waits for its first line on stderr (which must hold
+/// `banner`), stops it with SIGTERM and checks it exits 0.
+fn stops_on_sigterm_after_its_banner(dir: &Path, db: &Path, args: &[&str], banner: &str) {
     use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("log.db");
     let mut child = Command::new(env!("CARGO_BIN_EXE_signoff"))
-        .current_dir(dir.path())
+        .current_dir(dir)
         .arg("--database")
         .arg(format!("sqlite://{}", db.display()))
-        .arg("run")
+        .args(args)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut banner = String::new();
-    stderr.read_line(&mut banner).unwrap();
-    assert!(banner.contains("SIGTERM"), "{banner}");
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(first.contains(banner), "{first}");
     let status = stopped_by_sigterm(&mut child);
     assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+/// `signoff run` (the clock without the server) stops on SIGTERM too, with exit 0.
+#[test]
+fn run_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.db");
+    stops_on_sigterm_after_its_banner(dir.path(), &db, &["run"], "SIGTERM");
     let (code, out, err) = signoff(&db, &["verify"]);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+/// `signoff worker NAME` runs one reactor: an unknown name is refused with the names there are;
+/// a turn advances the reactor's checkpoint; run until stopped, it stops on SIGTERM with exit 0.
+#[test]
+fn a_worker_runs_one_reactor_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.db");
+    let signoff = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_signoff"))
+            .current_dir(dir.path())
+            .arg("--database")
+            .arg(format!("sqlite://{}", db.display()))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        (out.status.code(), text(out.stdout), text(out.stderr))
+    };
+    let (code, out, err) = signoff(&["worker", "emial"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains("\"emial\"") && err.contains("timers, schedules, starts, keys, projections"),
+        "{err}"
+    );
+    // The directory file gives the log its first events.
+    let people = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../people.yaml");
+    std::fs::copy(people, dir.path().join("people.yaml")).unwrap();
+    let (code, out, err) = signoff(&["--json", "worker", "timers", "--once"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let turn: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(turn["reactor"], "timers", "{turn}");
+    assert!(turn["checkpoint"].as_u64().unwrap() > 0, "{turn}");
+
+    stops_on_sigterm_after_its_banner(
+        dir.path(),
+        &db,
+        &["worker", "starts"],
+        "signoff worker starts",
+    );
 }
 
 /// systemd and Kubernetes stop a service with SIGTERM: `serve` drains and exits 0, and the log

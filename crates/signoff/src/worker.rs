@@ -1,0 +1,105 @@
+//! The engine's processes without HTTP: `signoff run` (every reactor: timers, cron runs,
+//! starts, keys, read models) and `signoff worker NAME` (one reactor alone).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::json;
+use signoff_runtime::reactor::{self, Reactor};
+
+use crate::Global;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Fire what is due now and exit (for a system cron job), instead of running until stopped.
+    #[arg(long)]
+    once: bool,
+}
+
+pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let rt = g.open().await?;
+    if args.once {
+        let tick = rt.tick().await?;
+        if g.json {
+            outln!(
+                "{}",
+                json!({"timers_fired": tick.timers, "schedules_started": tick.runs})
+            )?;
+        } else {
+            outln!(
+                "fired {} timer(s), started {} scheduled run(s)",
+                tick.timers,
+                tick.runs
+            )?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "signoff run: {} workflow(s) from {}, {} people from {}, log {}; running {} until \
+         Ctrl-C or SIGTERM",
+        rt.definitions().len(),
+        g.workflows.display(),
+        rt.directory().people().count(),
+        g.people.display(),
+        g.url()?,
+        reactor::names().join(", "),
+    );
+    rt.run_reactors(&reactor::built_in(), crate::serve::stop_signal()?)
+        .await;
+    // What the last turns appended is answered; close the writer.
+    rt.log().close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// The reactor to run: timers, schedules, starts, keys or projections.
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// Run one turn and exit, printing what it did.
+    #[arg(long)]
+    once: bool,
+}
+
+/// The reactor `name`, or an error that lists the ones there are.
+pub fn reactor_named(name: &str) -> anyhow::Result<Arc<dyn Reactor>> {
+    reactor::named(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no reactor is named {name:?}; there are: {}",
+            reactor::names().join(", ")
+        )
+    })
+}
+
+pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let reactor = reactor_named(&args.name)?;
+    let rt = g.open().await?;
+    let group = reactor::checkpoint_name(reactor.name());
+    let from = rt.log().model_checkpoint(&group).await?;
+    if args.once {
+        let turned = rt.turn(&*reactor).await?;
+        let at = rt.log().model_checkpoint(&group).await?;
+        if g.json {
+            outln!(
+                "{}",
+                json!({"reactor": reactor.name(), "done": turned.done, "from": from, "checkpoint": at})
+            )?;
+        } else {
+            outln!(
+                "{}: {} done; checkpoint {from} -> {at}",
+                reactor.name(),
+                turned.done
+            )?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "signoff worker {}: log {}, from checkpoint {from}; until Ctrl-C or SIGTERM",
+        reactor.name(),
+        g.url()?,
+    );
+    rt.run_reactors(&[reactor], crate::serve::stop_signal()?)
+        .await;
+    rt.log().close().await;
+    Ok(ExitCode::SUCCESS)
+}
