@@ -13,9 +13,9 @@ CREATE TABLE read_models (
     body   TEXT    NOT NULL,
     PRIMARY KEY (model, key)
 );
--- A page of one tag in key order (the running instances), of one tag newest first, of all
--- newest first: each seeks its index and sorts nothing.
-CREATE INDEX read_models_by_tag ON read_models (model, tag, key);
+-- A page of one model in key order (the primary key), of one tag newest first, of all newest
+-- first: each seeks its index and sorts nothing. Every index is paid for on each write of a
+-- row (twice an instance: running, then ended), so there is no other.
 CREATE INDEX read_models_by_tag_sort ON read_models (model, tag, sort, key);
 CREATE INDEX read_models_by_sort ON read_models (model, sort, key);
 

@@ -298,13 +298,19 @@ async fn all_rows(
     tag: Option<&str>,
     mut each: impl FnMut(ModelRow) -> Result<(), RuntimeError>,
 ) -> Result<(), RuntimeError> {
+    // A whole model in key order; one tag newest first (the order its index keeps).
     let mut after = String::new();
+    let mut before: Option<(i64, String)> = None;
     loop {
+        let from = match (tag, &before) {
+            (None, _) => Page::KeysAfter(&after),
+            (Some(_), before) => Page::NewestBefore(before.as_ref().map(|(s, k)| (*s, k.as_str()))),
+        };
         let page = log
             .model_rows(ModelQuery {
                 model,
                 tag,
-                from: Page::KeysAfter(&after),
+                from,
                 limit: PAGE,
             })
             .await?;
@@ -312,6 +318,7 @@ async fn all_rows(
             return Ok(());
         };
         after.clone_from(&last.key);
+        before = Some((last.sort.unwrap_or_default(), last.key.clone()));
         let full = page.len() == PAGE;
         for row in page {
             each(row)?;

@@ -1052,7 +1052,12 @@ impl View {
             return;
         }
         entry.state.evolve(event);
-        self.changed.instances.insert(id.to_owned(), sequence);
+        match self.changed.instances.get_mut(id) {
+            Some(last) => *last = sequence,
+            None => {
+                self.changed.instances.insert(id.to_owned(), sequence);
+            }
+        }
         let workflow = entry.state.workflow.clone();
         match event {
             InstanceEvent::WorkflowRequested {

@@ -80,7 +80,7 @@ impl ModelWritten {
 pub struct ModelQuery<'a> {
     /// The model.
     pub model: &'a str,
-    /// Only rows with this tag.
+    /// Only rows with this tag (newest first only: no index orders one tag by key).
     pub tag: Option<&'a str>,
     /// The order, and where the page starts.
     pub from: Page<'a>,
@@ -91,7 +91,7 @@ pub struct ModelQuery<'a> {
 /// The order of a page of rows, and where it starts.
 #[derive(Clone, Copy, Debug)]
 pub enum Page<'a> {
-    /// In key order, after this key (`""` for the first page).
+    /// In key order, after this key (`""` for the first page); of a whole model only.
     KeysAfter(&'a str),
     /// Highest `sort` first (then highest key), after this (sort, key) (none for the first
     /// page): the newest first, when `sort` is a time.
@@ -121,8 +121,6 @@ pub(crate) fn sqlite_write(
     write: ModelWrite,
 ) -> Result<ModelWritten, StoreError> {
     use rusqlite::OptionalExtension;
-    let rows = serde_json::to_string(&last_of_each_key(write.upserts))
-        .map_err(|e| StoreError::InvalidBatch(format!("read model rows: {e}")))?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let stored: Option<i64> = tx
         .prepare_cached("SELECT position FROM read_model_checkpoints WHERE name = ?1")?
@@ -136,16 +134,18 @@ pub(crate) fn sqlite_write(
         tx.prepare_cached("DELETE FROM read_models WHERE model = ?1")?
             .execute([model])?;
     }
-    // One statement for all the rows.
-    tx.prepare_cached(
-        "INSERT INTO read_models (model, key, tag, sort, body) \
-         SELECT json_extract(value, '$.model'), json_extract(value, '$.key'), \
-         json_extract(value, '$.tag'), json_extract(value, '$.sort'), json_extract(value, '$.body') \
-         FROM json_each(?1) WHERE true \
+    // One prepared statement, run per row: nothing to encode or parse on the way.
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO read_models (model, key, tag, sort, body) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (model, key) DO UPDATE SET tag = excluded.tag, sort = excluded.sort, \
          body = excluded.body",
-    )?
-    .execute([rows])?;
+    )?;
+    for row in &write.upserts {
+        upsert.execute(rusqlite::params![
+            row.model, row.key, row.tag, row.sort, row.body
+        ])?;
+    }
+    drop(upsert);
     tx.prepare_cached(
         "INSERT INTO read_model_checkpoints (name, position) VALUES (?1, ?2) \
          ON CONFLICT (name) DO UPDATE SET position = excluded.position",
@@ -327,6 +327,12 @@ macro_rules! model_reads {
                 pool: &$pool,
                 query: ModelQuery<'_>,
             ) -> Result<Vec<ModelRow>, StoreError> {
+                if let (Some(tag), Page::KeysAfter(_)) = (query.tag, query.from) {
+                    // It would walk every row of the model, whatever its tag.
+                    return Err(StoreError::InvalidBatch(format!(
+                        "rows tagged {tag:?} are paged newest first, not in key order"
+                    )));
+                }
                 let sql = super::page_sql($sql.marker, query.tag.is_some(), query.from);
                 let mut select = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(query.model);
                 if let Some(tag) = query.tag {
@@ -357,9 +363,14 @@ mod tests {
     #[test]
     fn a_page_names_only_what_it_filters_on() {
         assert_eq!(
-            page_sql('?', true, Page::KeysAfter("")),
+            page_sql('?', false, Page::KeysAfter("")),
+            "SELECT model, key, tag, sort, body FROM read_models WHERE model = ?1 \
+             AND key > ?2 ORDER BY key LIMIT ?3"
+        );
+        assert_eq!(
+            page_sql('?', true, Page::NewestBefore(None)),
             "SELECT model, key, tag, sort, body FROM read_models WHERE model = ?1 AND tag = ?2 \
-             AND key > ?3 ORDER BY key LIMIT ?4"
+             ORDER BY sort DESC, key DESC LIMIT ?3"
         );
         assert_eq!(
             page_sql('$', false, Page::NewestBefore(Some((1, "k")))),

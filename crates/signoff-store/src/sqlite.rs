@@ -554,11 +554,12 @@ mod tests {
         use crate::models::{Page, page_sql};
         let (_dir, log) = scratch().await;
         for (tagged, from, index) in [
-            (true, Page::KeysAfter(""), "read_models_by_tag"),
+            (false, Page::KeysAfter(""), "PRIMARY KEY"),
+            (true, Page::NewestBefore(None), "read_models_by_tag_sort"),
             (
                 true,
                 Page::NewestBefore(Some((1, "k"))),
-                "read_models_by_tag",
+                "read_models_by_tag_sort",
             ),
             (false, Page::NewestBefore(None), "read_models_by_sort"),
             (

@@ -701,11 +701,17 @@ async fn model_keys(log: &Arc<dyn EventLog>, model: &str, tag: Option<&str>) -> 
     let query = ModelQuery {
         model,
         tag,
-        from: Page::KeysAfter(""),
+        from: if tag.is_some() {
+            Page::NewestBefore(None)
+        } else {
+            Page::KeysAfter("")
+        },
         limit: 100,
     };
     let rows = log.model_rows(query).await.expect("rows");
-    rows.into_iter().map(|r| r.key).collect()
+    let mut keys: Vec<String> = rows.into_iter().map(|r| r.key).collect();
+    keys.sort();
+    keys
 }
 
 pub async fn read_models_move_forward_together_and_a_reset_empties_them(t: TestLog) {
@@ -723,6 +729,14 @@ pub async fn read_models_move_forward_together_and_a_reset_empties_them(t: TestL
     assert_eq!(log.model_checkpoint("g").await.unwrap(), 10);
     assert_eq!(model_keys(log, "instances", None).await, ["a", "b"]);
     assert_eq!(model_keys(log, "instances", Some("running")).await, ["b"]);
+    // One tag in key order would walk the whole model: refused.
+    let by_key = ModelQuery {
+        model: "instances",
+        tag: Some("running"),
+        from: Page::KeysAfter(""),
+        limit: 10,
+    };
+    assert!(log.model_rows(by_key).await.is_err());
     let b = log
         .model_row("instances", "b")
         .await
