@@ -20,7 +20,8 @@ pub struct ModelRow {
     pub key: String,
     /// What it is looked up by (a status, a person), if anything.
     pub tag: Option<String>,
-    /// What it is ordered by (a time), if anything.
+    /// What it is ordered by (a time), if anything: set by the key's first write and kept
+    /// after (an instance's start), so that rewriting a row leaves the index by it alone.
     pub sort: Option<i64>,
     /// JSON text.
     pub body: String,
@@ -137,7 +138,7 @@ pub(crate) fn sqlite_write(
     // One prepared statement, run per row: nothing to encode or parse on the way.
     let mut upsert = tx.prepare_cached(
         "INSERT INTO read_models (model, key, tag, sort, body) VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (model, key) DO UPDATE SET tag = excluded.tag, sort = excluded.sort, \
+         ON CONFLICT (model, key) DO UPDATE SET tag = excluded.tag, \
          body = excluded.body",
     )?;
     for row in &write.upserts {
@@ -200,7 +201,7 @@ pub(crate) async fn pg_write(pool: &PgPool, write: ModelWrite) -> Result<ModelWr
         sqlx::query(
             "INSERT INTO read_models (model, key, tag, sort, body) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]) \
-             ON CONFLICT (model, key) DO UPDATE SET tag = excluded.tag, sort = excluded.sort, \
+             ON CONFLICT (model, key) DO UPDATE SET tag = excluded.tag, \
              body = excluded.body",
         )
         .bind(&models)
