@@ -26,6 +26,7 @@ use signoff_store::{EventLog, ModelQuery, ModelRow, ModelWrite, ModelWritten, Pa
 use crate::error::RuntimeError;
 use crate::events::{corrupt, definition_stream};
 use crate::outbox::ChannelState;
+use crate::reactions::Failed;
 use crate::runtime::{Entry, Reaction, Runtime, View};
 use crate::schedule::Runs;
 
@@ -195,6 +196,9 @@ struct Saved {
     definitions: Vec<String>,
     directory_version: u64,
     reactions: Vec<Reaction>,
+    /// Of those, the ones that failed: attempts and next attempt.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    failed: BTreeMap<String, Failed>,
     schedules: BTreeMap<String, Runs>,
     outboxes: BTreeMap<String, ChannelState>,
 }
@@ -277,6 +281,7 @@ impl View {
             definitions,
             directory_version: self.directory_version,
             reactions: self.pending.clone(),
+            failed: self.failed.clone(),
             schedules: self
                 .schedules
                 .iter()
@@ -439,8 +444,15 @@ impl Runtime {
             view.directory = Arc::new(Directory::from_people(people));
             view.directory_version = saved.directory_version;
             view.tokens = Tokens::from_secrets(tokens);
-            view.reactions.clone_from(&saved.reactions);
+            // Carried out now, but for the failed ones: they wait for their time.
+            view.reactions = saved
+                .reactions
+                .iter()
+                .filter(|r| !saved.failed.contains_key(&r.id))
+                .cloned()
+                .collect();
             view.pending = saved.reactions;
+            view.failed = saved.failed;
             view.schedules = saved.schedules.into_iter().collect();
             view.outboxes = saved.outboxes.into_iter().collect();
         }

@@ -4,11 +4,13 @@
 //! A reaction that fails never turns the command that caused it into an error: that command is
 //! committed. The failure is recorded in the log (`signoff.reaction.failed` in the `reactions`
 //! stream: which start, the error, the attempt, when it is tried again), logged, and tried again
-//! with backoff by the clock, up to [`MAX_ATTEMPTS`] attempts.
+//! with backoff, up to [`MAX_ATTEMPTS`] attempts. When it is tried again is read from that
+//! event, so any process (a restarted one, a `signoff worker starts`) retries it at its time;
+//! one given up is not attempted again.
 
-use std::sync::PoisonError;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use signoff_core::Timestamp;
 use signoff_core::engine::{Command, SYSTEM};
@@ -26,12 +28,20 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// A reaction that failed, and when it is tried again.
-#[derive(Clone, Debug)]
-pub(crate) struct Retrying {
-    due: Timestamp,
-    attempts: u32,
-    reaction: Reaction,
+/// What the log says of a reaction that failed: its attempts so far, and when it is tried
+/// again (none: given up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Failed {
+    pub attempts: u32,
+    pub retry_at: Option<Timestamp>,
+}
+
+/// The fields of a `signoff.reaction.failed` event the fold reads.
+#[derive(Deserialize)]
+pub(crate) struct FailedEvent {
+    pub instance: String,
+    pub attempt: u32,
+    pub retry_at: Option<i64>,
 }
 
 /// The pause before attempt `attempts + 1`.
@@ -60,16 +70,24 @@ impl Runtime {
             self.attempt_reaction(reaction, 0).await?;
         }
         let now = self.now();
-        let due: Vec<Retrying> = {
-            let mut retrying = self.retrying.lock().unwrap_or_else(PoisonError::into_inner);
-            let (due, later) = retrying.drain(..).partition(|r| r.due <= now);
-            *retrying = later;
-            due
+        // Taken off the view until the fold brings their next failure (or their start) back.
+        let due: Vec<(Reaction, u32)> = {
+            let mut view = self.view();
+            let ids: Vec<String> = view
+                .failed
+                .iter()
+                .filter(|(_, f)| f.retry_at.is_some_and(|t| t <= now))
+                .map(|(id, _)| id.clone())
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| {
+                    let failed = view.failed.remove(&id)?;
+                    let reaction = view.pending.iter().find(|r| r.id == id)?.clone();
+                    Some((reaction, failed.attempts))
+                })
+                .collect()
         };
-        for Retrying {
-            attempts, reaction, ..
-        } in due
-        {
+        for (reaction, attempts) in due {
             attempted += 1;
             self.attempt_reaction(reaction, attempts).await?;
         }
@@ -93,21 +111,17 @@ impl Runtime {
     /// How many failed reactions wait for their next attempt (a gauge for operators).
     #[must_use]
     pub fn reactions_retrying(&self) -> usize {
-        self.retrying
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.view()
+            .failed
+            .values()
+            .filter(|f| f.retry_at.is_some())
+            .count()
     }
 
     /// The earliest next attempt of a failed reaction, for the clock.
     #[must_use]
     pub fn next_reaction_retry(&self) -> Option<Timestamp> {
-        self.retrying
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|r| r.due)
-            .min()
+        self.view().failed.values().filter_map(|f| f.retry_at).min()
     }
 
     /// One attempt at a reaction that failed `attempts` times before.
@@ -149,20 +163,12 @@ impl Runtime {
         let event = new_event(REACTION_FAILED, &data, SYSTEM, "runtime", None)?;
         let key = to_idempotency_key(&format!("reaction:{}:failed#{attempts}", reaction.id))?;
         let stream = signoff_core::StreamId::parse(REACTIONS_STREAM).map_err(|e| corrupt(&e))?;
-        self.log()
+        let appended = self
+            .log()
             .append(AppendRequest::new(stream, ExpectedVersion::Any, vec![event]).idempotent(key))
             .await?;
-        if let Some(due) = retry_at {
-            self.retrying
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(Retrying {
-                    due,
-                    attempts,
-                    reaction,
-                });
-        }
-        Ok(())
+        // Folded now, so the retry waits for its time rather than the next catch-up.
+        self.catch_up_to(appended.last_sequence).await
     }
 
     /// Starts the instance a reaction asks for and links it both ways to its source.

@@ -33,6 +33,7 @@ pub use crate::events::{
     DEFINITION_RECORDED, DIRECTORY_STREAM, SCHEDULE_ARMED, SCHEDULE_FIRED, SECURITY_STREAM,
     derived_instance_id, event_types, instance_stream, new_instance_id,
 };
+use crate::events::{REACTION_FAILED, REACTIONS_STREAM};
 pub(crate) use crate::events::{corrupt, definition_stream, new_event, to_new_events};
 use crate::idempotency::{self, Keyed};
 
@@ -95,6 +96,8 @@ pub(crate) struct View {
     /// `position` says (whether or not this process has attempted them): what a process
     /// starting from the read models must carry out.
     pub pending: Vec<Reaction>,
+    /// Pending reactions that failed, by instance id, as their last failure recorded it.
+    pub failed: BTreeMap<String, crate::reactions::Failed>,
     /// Per workflow: the version of its `schedule/` stream and, per trigger, the last run.
     pub schedules: HashMap<String, crate::schedule::Runs>,
     /// This process's own committed instance events not folded yet, by first sequence: folded
@@ -129,8 +132,6 @@ pub struct Runtime {
     pub evidence_dir: PathBuf,
     /// When the clock last forgot expired client idempotency keys (microseconds).
     pub(crate) keys_forgotten_at: AtomicI64,
-    /// Reactions that failed, waiting for their next attempt.
-    pub(crate) retrying: Mutex<Vec<crate::reactions::Retrying>>,
     /// The view's position when its read models were last written (or restored); held while
     /// they are written.
     pub(crate) projections_saved_at: tokio::sync::Mutex<u64>,
@@ -177,7 +178,6 @@ impl Runtime {
             delivering: tokio::sync::Mutex::new(()),
             evidence_dir,
             keys_forgotten_at: AtomicI64::new(0),
-            retrying: Mutex::new(Vec::new()),
             projections_saved_at: tokio::sync::Mutex::new(0),
             reacts_after_commit: std::sync::atomic::AtomicBool::new(true),
         }
@@ -1007,6 +1007,27 @@ impl View {
                 .or_default()
                 .apply(record)
                 .map_err(bad)?;
+        } else if stream == REACTIONS_STREAM && record.ty.as_str() == REACTION_FAILED {
+            let failed: crate::reactions::FailedEvent =
+                serde_json::from_str(record.data.as_str()).map_err(|e| bad(e.to_string()))?;
+            let id = failed.instance;
+            // Not attempted again before its time, nor at all once given up.
+            self.reactions.retain(|r| r.id != id);
+            match failed.retry_at {
+                Some(at) => {
+                    self.failed.insert(
+                        id,
+                        crate::reactions::Failed {
+                            attempts: failed.attempt,
+                            retry_at: Some(Timestamp(at)),
+                        },
+                    );
+                }
+                None => {
+                    self.failed.remove(&id);
+                    self.pending.retain(|r| r.id != id);
+                }
+            }
         } else if stream == TOKENS_STREAM {
             let event =
                 AccessEvent::decode(record.ty.as_str(), record.data.as_str()).map_err(bad)?;
@@ -1032,6 +1053,7 @@ impl View {
         if let InstanceEvent::Started { definition, .. } = event {
             self.reactions.retain(|r| r.id != id);
             self.pending.retain(|r| r.id != id);
+            self.failed.remove(id);
             let Some(loaded) = self.definitions.by_hash(definition) else {
                 tracing::error!(instance = id, %definition, "started with a definition the log does not hold");
                 return;

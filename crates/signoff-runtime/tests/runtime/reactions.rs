@@ -78,9 +78,9 @@ pub async fn a_triggered_start_that_fails_is_recorded_and_retried_and_its_cause_
     );
 
     let failed = EventType::parse("signoff.reaction.failed").unwrap();
+    let log = rt.log().clone();
     let failures = || async {
-        rt.log()
-            .read_type(&failed, 0, 100)
+        log.read_type(&failed, 0, 100)
             .await
             .unwrap()
             .into_iter()
@@ -102,11 +102,31 @@ pub async fn a_triggered_start_that_fails_is_recorded_and_retried_and_its_cause_
     // The clock tries it again once its pause is over, and records that attempt too.
     rt.tick().await.unwrap();
     assert_eq!(failures().await.len(), 1, "not before its pause");
+    assert_eq!(rt.gauges().reactions_retrying, 1);
     env.advance(2);
     rt.tick().await.unwrap();
     let second = failures().await;
     assert_eq!(second.len(), 2, "{second:?}");
     assert_eq!(second[1]["attempt"], 2);
+
+    // When it is tried again is read from the log: a restarted process (or a worker) waits
+    // for that time too, then makes the next attempt.
+    rt.save_projections().await.unwrap();
+    drop(rt);
+    let restarted = env.open().await;
+    restarted.tick().await.unwrap();
+    assert_eq!(
+        failures().await.len(),
+        2,
+        "not before its pause, after a restart"
+    );
+    assert_eq!(restarted.gauges().reactions_retrying, 1);
+    assert!(restarted.next_reaction_retry().is_some());
+    env.advance(3);
+    restarted.tick().await.unwrap();
+    let third = failures().await;
+    assert_eq!(third.len(), 3, "{third:?}");
+    assert_eq!(third[2]["attempt"], 3);
 }
 
 /// A process that leaves its reactions to a `starts` worker commits and answers at once; the
