@@ -120,6 +120,7 @@ fn stored_position(position: Option<i64>) -> u64 {
 pub(crate) fn sqlite_write(
     conn: &mut rusqlite::Connection,
     write: ModelWrite,
+    event: Option<&str>,
 ) -> Result<ModelWritten, StoreError> {
     use rusqlite::OptionalExtension;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -148,10 +149,14 @@ pub(crate) fn sqlite_write(
     }
     drop(upsert);
     tx.prepare_cached(
-        "INSERT INTO read_model_checkpoints (name, position) VALUES (?1, ?2) \
-         ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+        "INSERT INTO read_model_checkpoints (name, position, event) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET position = excluded.position, event = excluded.event",
     )?
-    .execute(rusqlite::params![write.group, db_int(write.position)])?;
+    .execute(rusqlite::params![
+        write.group,
+        db_int(write.position),
+        event
+    ])?;
     tx.commit()?;
     Ok(ModelWritten::Written)
 }

@@ -43,6 +43,79 @@ pub struct SqliteLog {
     readers: SqlitePool,
     committed: Arc<watch::Sender<u64>>,
     recent: Arc<Recent>,
+    models: Models,
+}
+
+/// The read models' file beside the log (`<log>-models`): its own write lock, so that writing
+/// rows never holds up the log's appends, nor waits for them.
+struct Models {
+    readers: SqlitePool,
+    writer: Arc<std::sync::Mutex<rusqlite::Connection>>,
+}
+
+impl Models {
+    /// The models' file of the log at `log`, created if missing, and forgotten (emptied) when
+    /// its checkpoints name events the log does not hold: it was written from another log.
+    async fn open(log: &Path, events: &SqlitePool) -> Result<Self, StoreError> {
+        let mut path = log.as_os_str().to_owned();
+        path.push("-models");
+        let path = PathBuf::from(path);
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Rows can always be made again from the log: a power cut may lose the last write,
+            // never leave a torn one.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let readers = SqlitePoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("../../migrations/sqlite-models")
+            .run(&readers)
+            .await?;
+        let checkpoints: Vec<(String, i64, Option<String>)> =
+            sqlx::query_as("SELECT name, position, event FROM read_model_checkpoints")
+                .fetch_all(&readers)
+                .await?;
+        for (name, position, event) in checkpoints {
+            let held: Option<String> =
+                sqlx::query_scalar("SELECT id FROM events WHERE sequence = ?1")
+                    .bind(position)
+                    .fetch_optional(events)
+                    .await?;
+            if position > 0 && held != event {
+                tracing::warn!(
+                    file = %path.display(),
+                    checkpoint = %name,
+                    position,
+                    "the read models were written from another log (the log is new, or restored \
+                     from a backup); they are forgotten and made again from this one"
+                );
+                let mut tx = readers.begin().await?;
+                sqlx::query("DELETE FROM read_models")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM read_model_checkpoints")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                break;
+            }
+        }
+        let writer = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        writer.busy_timeout(BUSY_TIMEOUT)?;
+        writer.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(Self {
+            readers,
+            writer: Arc::new(std::sync::Mutex::new(writer)),
+        })
+    }
 }
 
 impl SqliteLog {
@@ -79,6 +152,7 @@ impl SqliteLog {
             .min_connections(0)
             .connect_with(connect)
             .await?;
+        let models = Models::open(path, &readers).await?;
         let committed = Arc::new(watch::channel(from_db_int(head)).0);
         let recent = Arc::new(Recent::default());
         let writer = Writer::spawn_thread(
@@ -93,6 +167,7 @@ impl SqliteLog {
             readers,
             committed,
             recent,
+            models,
         })
     }
 
@@ -106,6 +181,12 @@ impl SqliteLog {
     #[must_use]
     pub fn pool(&self) -> &SqlitePool {
         &self.readers
+    }
+
+    /// A pool on the read models' file, for tests and tools.
+    #[must_use]
+    pub fn models_pool(&self) -> &SqlitePool {
+        &self.models.readers
     }
 }
 
@@ -229,25 +310,37 @@ impl EventLog for SqliteLog {
     }
 
     async fn write_models(&self, write: ModelWrite) -> Result<ModelWritten, StoreError> {
-        // On the writer's own connection and thread: SQLite has one write lock, and a second
-        // connection taking it would stall the log's appends (its busy wait sleeps).
-        self.writer.write_models(write).await
+        // The checkpoint names the event it stands at, so that a log it was not written from
+        // is told apart when the file is opened.
+        let event: Option<String> = sqlx::query_scalar("SELECT id FROM events WHERE sequence = ?1")
+            .bind(crate::row::db_int(write.position))
+            .fetch_optional(&self.readers)
+            .await?;
+        let writer = self.models.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            crate::models::sqlite_write(&mut conn, write, event.as_deref())
+        })
+        .await
+        .map_err(|e| StoreError::InvalidBatch(format!("the read models' writer stopped: {e}")))?
     }
 
     async fn model_checkpoint(&self, group: &str) -> Result<u64, StoreError> {
-        crate::models::sqlite::checkpoint(&self.readers, group).await
+        crate::models::sqlite::checkpoint(&self.models.readers, group).await
     }
 
     async fn reset_models(&self, group: &str, models: &[&str]) -> Result<(), StoreError> {
-        crate::models::sqlite::reset(&self.readers, group, models).await
+        crate::models::sqlite::reset(&self.models.readers, group, models).await
     }
 
     async fn model_row(&self, model: &str, key: &str) -> Result<Option<ModelRow>, StoreError> {
-        crate::models::sqlite::row(&self.readers, model, key).await
+        crate::models::sqlite::row(&self.models.readers, model, key).await
     }
 
     async fn model_rows(&self, query: ModelQuery<'_>) -> Result<Vec<ModelRow>, StoreError> {
-        crate::models::sqlite::rows(&self.readers, query).await
+        crate::models::sqlite::rows(&self.models.readers, query).await
     }
 
     async fn tail(&self) -> Result<Tail, StoreError> {
@@ -383,10 +476,6 @@ impl SqliteWriter {
 }
 
 impl BlockingGroupCommit for SqliteWriter {
-    fn write_models(&mut self, write: ModelWrite) -> Result<ModelWritten, StoreError> {
-        crate::models::sqlite_write(&mut self.conn, write)
-    }
-
     fn commit_group(
         &mut self,
         requests: &mut [AppendRequest],
@@ -578,8 +667,11 @@ mod tests {
                 Page::NewestBefore(Some((sort, key))) => query.bind(sort).bind(key),
                 Page::NewestBefore(None) => query,
             };
-            let rows: Vec<(i64, i64, i64, String)> =
-                query.bind(10_i64).fetch_all(log.pool()).await.unwrap();
+            let rows: Vec<(i64, i64, i64, String)> = query
+                .bind(10_i64)
+                .fetch_all(log.models_pool())
+                .await
+                .unwrap();
             let plan = rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ");
             assert!(plan.contains(index), "{tagged} {from:?}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{tagged} {from:?}: {plan}");

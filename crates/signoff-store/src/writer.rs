@@ -21,7 +21,6 @@ use tracing::Instrument;
 
 use crate::error::StoreError;
 use crate::log::{AppendRequest, Appended, OnCommit, Tail};
-use crate::models::{ModelWrite, ModelWritten};
 use crate::plan::validate_request;
 
 /// Most appends committed in one transaction.
@@ -82,13 +81,6 @@ pub trait GroupCommit: Send + 'static {
 
 /// What the SQLite backend does inside one group-commit transaction, on the writer's thread.
 pub trait BlockingGroupCommit: Send + 'static {
-    /// Writes read models on the writer's connection, between two group commits, so that
-    /// they never wait for the log's write lock nor hold it up.
-    ///
-    /// # Errors
-    /// A database error.
-    fn write_models(&mut self, write: ModelWrite) -> Result<ModelWritten, StoreError>;
-
     /// As [`GroupCommit::commit_group`], without yielding.
     ///
     /// # Errors
@@ -106,17 +98,9 @@ struct Pending {
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
-/// A read-model write waiting for the writer's thread.
-type ModelJob = (
-    ModelWrite,
-    oneshot::Sender<Result<ModelWritten, StoreError>>,
-);
-
-/// What the writer is sent: an append, read models (SQLite's thread only), or the request to
-/// stop taking appends.
+/// What the writer is sent: an append, or the request to stop taking appends.
 enum Message {
     Append(Pending),
-    Models(ModelJob),
     /// Refuse appends from now on, commit and answer those already queued, then say so.
     Close(oneshot::Sender<()>),
 }
@@ -180,19 +164,6 @@ impl Writer {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Writes read models on the writer's thread (a writer from [`Writer::spawn_thread`] only).
-    ///
-    /// # Errors
-    /// A database error; [`StoreError::Closed`] once the writer stopped.
-    pub async fn write_models(&self, write: ModelWrite) -> Result<ModelWritten, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Message::Models((write, reply)))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
     /// Stops taking appends (later ones fail with [`StoreError::Closed`]) and returns once every
     /// append queued before has been committed or refused, and answered: what a process that is
     /// asked to stop (SIGTERM) waits for, so that no accepted command is cut off mid-queue.
@@ -215,11 +186,7 @@ async fn run<B: GroupCommit>(
     let mut closers = Vec::new();
     // Ends once closed (or the log dropped) and everything queued before is answered.
     while rx.recv_many(&mut messages, MAX_GROUP).await > 0 {
-        let (mut requests, waiting, models) = split(&mut messages, &mut rx, &mut closers);
-        for (_, reply) in models {
-            let refused = "this backend writes read models through its pool, not its writer";
-            let _ = reply.send(Err(StoreError::InvalidBatch(refused.to_owned())));
-        }
+        let (mut requests, waiting) = split(&mut messages, &mut rx, &mut closers);
         if requests.is_empty() {
             continue;
         }
@@ -252,10 +219,7 @@ fn run_thread<B: BlockingGroupCommit>(
                 Err(_) => break,
             }
         }
-        let (mut requests, waiting, models) = split(&mut messages, &mut rx, &mut closers);
-        for (write, reply) in models {
-            let _ = reply.send(backend.write_models(write));
-        }
+        let (mut requests, waiting) = split(&mut messages, &mut rx, &mut closers);
         if requests.is_empty() {
             continue;
         }
@@ -279,10 +243,9 @@ fn split(
     messages: &mut Vec<Message>,
     rx: &mut mpsc::Receiver<Message>,
     closers: &mut Vec<oneshot::Sender<()>>,
-) -> (Vec<AppendRequest>, Vec<Waiting>, Vec<ModelJob>) {
+) -> (Vec<AppendRequest>, Vec<Waiting>) {
     let mut requests = Vec::with_capacity(messages.len());
     let mut waiting = Vec::with_capacity(messages.len());
-    let mut models = Vec::new();
     for message in messages.drain(..) {
         match message {
             Message::Append(Pending {
@@ -293,14 +256,13 @@ fn split(
                 requests.push(request);
                 waiting.push((on_commit, reply));
             }
-            Message::Models(job) => models.push(job),
             Message::Close(done) => {
                 rx.close();
                 closers.push(done);
             }
         }
     }
-    (requests, waiting, models)
+    (requests, waiting)
 }
 
 /// Tells everyone of a group how it went: every hook in sequence order, then the committed

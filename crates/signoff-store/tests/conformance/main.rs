@@ -110,6 +110,67 @@ mod sqlite_only {
 
     use crate::harness::{events, types};
 
+    /// The read models live in `<log>-models`; beside another log (a new one, or the log put
+    /// back from a backup) they are forgotten, not trusted; beside their own they are kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_models_written_from_another_log_are_forgotten() {
+        use signoff_store::{ModelRow, ModelWrite};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let open = || async {
+            SqliteLog::open(&path, OpenOptions::new(types()))
+                .await
+                .unwrap()
+        };
+        let written = |log: SqliteLog| async move {
+            let stream = StreamId::parse("s").unwrap();
+            log.append(AppendRequest::new(stream, ExpectedVersion::Any, events(3)))
+                .await
+                .unwrap();
+            let write = ModelWrite {
+                group: "g".into(),
+                since: 0,
+                position: 3,
+                clear: Vec::new(),
+                upserts: vec![ModelRow {
+                    model: "m".into(),
+                    key: "k".into(),
+                    tag: None,
+                    sort: None,
+                    body: "{}".into(),
+                }],
+            };
+            log.write_models(write).await.unwrap();
+            log.close().await;
+        };
+        written(open().await).await;
+        assert!(dir.path().join("log.db-models").exists());
+        let reopened = open().await;
+        assert_eq!(reopened.model_checkpoint("g").await.unwrap(), 3, "kept");
+        assert!(reopened.model_row("m", "k").await.unwrap().is_some());
+        reopened.close().await;
+        drop(reopened);
+
+        // Another log in the same place, with as many events: other ids.
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(format!("log.db{suffix}")));
+        }
+        let other = open().await;
+        other
+            .append(AppendRequest::new(
+                StreamId::parse("t").unwrap(),
+                ExpectedVersion::Any,
+                events(3),
+            ))
+            .await
+            .unwrap();
+        other.close().await;
+        drop(other);
+        let beside_another = open().await;
+        assert_eq!(beside_another.model_checkpoint("g").await.unwrap(), 0);
+        assert!(beside_another.model_row("m", "k").await.unwrap().is_none());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_is_copied_back_into_the_database_file_while_the_log_is_open() {
         // The writer never checkpoints inside a commit; a thread beside it does. Without it

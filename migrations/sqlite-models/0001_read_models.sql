@@ -2,6 +2,10 @@
 -- query cost what is running, not what happened. They hold nothing the log does not: any of
 -- them can be dropped and rebuilt from the events (`signoff projections rebuild`).
 --
+-- With SQLite they live in a file of their own beside the log (`<log>-models`), written by a
+-- connection of their own: SQLite has one write lock per file, and rows written under the
+-- log's lock held its appends up (a second of approvals is thousands of rows).
+--
 -- The store does not know what a row means: `model` names the projection (instances,
 -- directory, tokens, ...), `tag` and `sort` are what it is looked up and ordered by (an
 -- instance's status and start time, for example), `body` is JSON text. Rows live in the
@@ -22,7 +26,10 @@ CREATE INDEX read_models_by_sort ON read_models (model, sort, key);
 
 -- How far into the log each group of read models has been brought: every row of the group is
 -- as the events up to `position` left it. Writes move it forward only.
+-- `event` is the id of the log's event at `position`: a log this file was not written from (a
+-- new one, one restored from a backup) is told apart, and the rows are forgotten.
 CREATE TABLE read_model_checkpoints (
     name      TEXT    PRIMARY KEY,
-    position  INTEGER    NOT NULL
+    position  INTEGER    NOT NULL,
+    event     TEXT
 );
