@@ -174,7 +174,7 @@ impl Taken {
     /// The write, with the instance rows; and the changes, to give back should it fail.
     fn into_write(self) -> Result<(ModelWrite, Changed), RuntimeError> {
         let mut write = self.write;
-        for row in &self.instances {
+        for row in self.instances.iter().chain(self.changed.finished.values()) {
             write.upserts.push(row.to_row()?);
         }
         Ok((write, self.changed))
@@ -258,7 +258,9 @@ impl View {
             .upserts
             .push(row(STATE, STATE_KEY, json(&self.saved())?));
         let changed = std::mem::take(&mut self.changed);
-        let mut instances: Vec<InstanceRow> = changed
+        // Built here, under the view's lock, only for the running ones; those that ended are
+        // kept as they ended and encoded once the lock is let go.
+        let instances: Vec<InstanceRow> = changed
             .instances
             .iter()
             .filter_map(|(id, sequence)| {
@@ -266,7 +268,6 @@ impl View {
                 Some(InstanceRow::of(&entry.state, *sequence))
             })
             .collect();
-        instances.extend(changed.finished.values().cloned());
         Ok(Taken {
             write,
             instances,
