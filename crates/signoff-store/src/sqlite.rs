@@ -50,7 +50,8 @@ pub struct SqliteLog {
 /// rows never holds up the log's appends, nor waits for them.
 struct Models {
     readers: SqlitePool,
-    writer: Arc<std::sync::Mutex<rusqlite::Connection>>,
+    /// Taken at close, so that the file is left without its WAL.
+    writer: Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
 }
 
 impl Models {
@@ -113,7 +114,7 @@ impl Models {
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(Self {
             readers,
-            writer: Arc::new(std::sync::Mutex::new(writer)),
+            writer: Arc::new(std::sync::Mutex::new(Some(writer))),
         })
     }
 }
@@ -321,7 +322,8 @@ impl EventLog for SqliteLog {
             let mut conn = writer
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            crate::models::sqlite_write(&mut conn, write, event.as_deref())
+            let conn = conn.as_mut().ok_or(StoreError::Closed)?;
+            crate::models::sqlite_write(conn, write, event.as_deref())
         })
         .await
         .map_err(|e| StoreError::InvalidBatch(format!("the read models' writer stopped: {e}")))?
@@ -357,6 +359,15 @@ impl EventLog for SqliteLog {
 
     async fn close(&self) {
         self.writer.close().await;
+        self.models.readers.close().await;
+        let writer = self.models.writer.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        })
+        .await;
     }
 }
 

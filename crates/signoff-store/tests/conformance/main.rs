@@ -145,6 +145,10 @@ mod sqlite_only {
         };
         written(open().await).await;
         assert!(dir.path().join("log.db-models").exists());
+        assert!(
+            !dir.path().join("log.db-models-wal").exists(),
+            "closed, the models' file is left whole, without its WAL"
+        );
         let reopened = open().await;
         assert_eq!(reopened.model_checkpoint("g").await.unwrap(), 3, "kept");
         assert!(reopened.model_row("m", "k").await.unwrap().is_some());
