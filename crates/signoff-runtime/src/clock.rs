@@ -2,7 +2,6 @@
 //! the server alike.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use crate::error::RuntimeError;
 use crate::idempotency;
@@ -55,25 +54,6 @@ impl Runtime {
             .log()
             .forget_idempotency_keys(idempotency::CLIENT_PREFIX, before)
             .await?)
-    }
-
-    /// How long to sleep before the next turn: until the next timer, run or reaction retry, but at most a
-    /// second, because other processes (CLI commands, a server) append to the log too.
-    #[must_use]
-    pub fn until_next_tick(&self) -> Duration {
-        let now = self.now().0;
-        let next = [
-            self.next_timer(),
-            self.next_schedule(),
-            self.next_reaction_retry(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|t| t.0)
-        .min()
-        .unwrap_or(i64::MAX);
-        let micros = next.saturating_sub(now).clamp(10_000, 1_000_000);
-        Duration::from_micros(u64::try_from(micros).unwrap_or(1_000_000))
     }
 
     /// Runs every built-in reactor (timers, cron runs, starts, keys, read models) until `stop`

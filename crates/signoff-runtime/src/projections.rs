@@ -399,7 +399,8 @@ impl Runtime {
             return Err(RuntimeError::Corrupt {
                 sequence: position,
                 reason: format!(
-                    "the read models are at sequence {position} but hold no runtime state row                      (signoff projections rebuild builds them again from the log)"
+                    "the read models are at sequence {position} but hold no runtime state row \
+                     (signoff projections rebuild builds them again from the log)"
                 ),
             });
         };

@@ -28,12 +28,12 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// What the log says of a reaction that failed: its attempts so far, and when it is tried
-/// again (none: given up).
+/// What the log says of a reaction that failed and is tried again: its attempts so far, and
+/// when (one given up is no longer pending at all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Failed {
     pub attempts: u32,
-    pub retry_at: Option<Timestamp>,
+    pub retry_at: Timestamp,
 }
 
 /// The fields of a `signoff.reaction.failed` event the fold reads.
@@ -76,7 +76,7 @@ impl Runtime {
             let ids: Vec<String> = view
                 .failed
                 .iter()
-                .filter(|(_, f)| f.retry_at.is_some_and(|t| t <= now))
+                .filter(|(_, f)| f.retry_at <= now)
                 .map(|(id, _)| id.clone())
                 .collect();
             ids.into_iter()
@@ -111,17 +111,13 @@ impl Runtime {
     /// How many failed reactions wait for their next attempt (a gauge for operators).
     #[must_use]
     pub fn reactions_retrying(&self) -> usize {
-        self.view()
-            .failed
-            .values()
-            .filter(|f| f.retry_at.is_some())
-            .count()
+        self.view().failed.len()
     }
 
     /// The earliest next attempt of a failed reaction, for the clock.
     #[must_use]
     pub fn next_reaction_retry(&self) -> Option<Timestamp> {
-        self.view().failed.values().filter_map(|f| f.retry_at).min()
+        self.view().failed.values().map(|f| f.retry_at).min()
     }
 
     /// One attempt at a reaction that failed `attempts` times before.

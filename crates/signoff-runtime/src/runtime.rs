@@ -1019,7 +1019,7 @@ impl View {
                         id,
                         crate::reactions::Failed {
                             attempts: failed.attempt,
-                            retry_at: Some(Timestamp(at)),
+                            retry_at: Timestamp(at),
                         },
                     );
                 }

@@ -12,7 +12,7 @@ use crate::error::StoreError;
 use crate::row::{db_int, from_db_int};
 
 /// One row of a read model.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct ModelRow {
     /// The projection it belongs to.
     pub model: String,
@@ -116,7 +116,8 @@ fn stored_position(position: Option<i64>) -> u64 {
     position.map_or(0, from_db_int)
 }
 
-/// Writes read models on a SQLite connection (the log writer's own, on its thread).
+/// Writes read models on the SQLite connection of their own file; the checkpoint records
+/// `event`, the id of the log's event at its position.
 pub(crate) fn sqlite_write(
     conn: &mut rusqlite::Connection,
     write: ModelWrite,

@@ -9,18 +9,18 @@ use signoff_store::{ModelWrite, ModelWritten};
 use crate::Env;
 use crate::workflows::submit;
 
+/// Starts a deployment request as rita; its id.
+async fn deployment(rt: &signoff_runtime::Runtime) -> String {
+    rt.start("deploy", json!({}), "rita", "cli")
+        .await
+        .unwrap()
+        .instance
+}
+
 pub async fn a_restart_starts_from_the_read_models_and_folds_only_what_came_after(env: &Env) {
     let first = env.open().await;
-    let running = first
-        .start("deploy", json!({}), "rita", "cli")
-        .await
-        .unwrap()
-        .instance;
-    let cancelled = first
-        .start("deploy", json!({}), "rita", "cli")
-        .await
-        .unwrap()
-        .instance;
+    let running = deployment(&first).await;
+    let cancelled = deployment(&first).await;
     // Written as the first process stops its clock (or at a turn of it).
     first.save_projections().await.unwrap();
     let log = env.log().await;
@@ -88,11 +88,7 @@ pub async fn a_restart_starts_from_the_read_models_and_folds_only_what_came_afte
 
 pub async fn a_row_the_log_does_not_make_is_found_and_a_rebuild_makes_it_right(env: &Env) {
     let rt = env.open().await;
-    let id = rt
-        .start("deploy", json!({}), "rita", "cli")
-        .await
-        .unwrap()
-        .instance;
+    let id = deployment(&rt).await;
     rt.save_projections().await.unwrap();
     let log = env.log().await;
     let stored = log.model_checkpoint(GROUP).await.unwrap();
@@ -153,15 +149,11 @@ pub async fn a_row_the_log_does_not_make_is_found_and_a_rebuild_makes_it_right(e
 pub async fn a_process_whose_read_models_were_reset_under_it_stops_writing_them(env: &Env) {
     let rt = env.open().await;
     let log = env.log().await;
-    rt.start("deploy", json!({}), "rita", "cli").await.unwrap();
+    deployment(&rt).await;
     rt.save_projections().await.unwrap();
     // A rebuild run while this process is up: its changes alone would leave holes.
     log.reset_models(GROUP, &MODELS).await.unwrap();
-    let id = rt
-        .start("deploy", json!({}), "rita", "cli")
-        .await
-        .unwrap()
-        .instance;
+    let id = deployment(&rt).await;
     rt.save_projections().await.unwrap();
     rt.save_projections().await.unwrap();
     assert_eq!(log.model_checkpoint(GROUP).await.unwrap(), 0);
