@@ -275,7 +275,7 @@ impl Runtime {
             before = Some((last.sort.unwrap_or(0), last.key.clone()));
             let full = page.len() == 500;
             for row in page {
-                let row: InstanceRow = projections::parse(&row)?;
+                let row = InstanceRow::from_row(&row)?;
                 if filter.workflow.as_ref().is_some_and(|w| *w != row.workflow)
                     || filter
                         .requester

@@ -55,10 +55,13 @@ const STOPPED: u64 = u64::MAX;
 /// Rows read per page.
 const PAGE: usize = 1_000;
 
-/// An instance as its read model row holds it.
+/// An instance as its read model row holds it. Its id is the row's key and its status the
+/// row's tag; the body holds the rest (a second of approvals rewrites thousands of rows, and
+/// the bytes written are most of their cost).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceRow {
-    /// Its id.
+    /// Its id (the row's key).
+    #[serde(skip)]
     pub id: String,
     /// Its workflow.
     pub workflow: String,
@@ -68,7 +71,8 @@ pub struct InstanceRow {
     pub requester: String,
     /// When it started.
     pub started_at: Timestamp,
-    /// `running`, `ended` or `cancelled`.
+    /// `running`, `ended` or `cancelled` (the row's tag).
+    #[serde(skip)]
     pub status: String,
     /// Its outcome, once ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +81,7 @@ pub struct InstanceRow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
     /// The steps it is at.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub current_steps: Vec<String>,
     /// The steps stopped by a rule that could not be evaluated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -119,6 +124,17 @@ impl InstanceRow {
             version: state.version,
             updated: sequence,
         }
+    }
+
+    /// The instance a row of the `instances` model holds.
+    ///
+    /// # Errors
+    /// [`RuntimeError::Corrupt`] when the row is not one this code wrote.
+    pub fn from_row(row: &ModelRow) -> Result<Self, RuntimeError> {
+        let mut instance: Self = parse(row)?;
+        instance.id.clone_from(&row.key);
+        instance.status = row.tag.clone().unwrap_or_default();
+        Ok(instance)
     }
 
     fn to_row(&self) -> Result<ModelRow, RuntimeError> {
@@ -189,9 +205,16 @@ struct TokenRow {
     token: Token,
 }
 
+/// The shape of the rows this code writes. Rows of another shape (written by an older
+/// signoff) are dropped at start and made again from the log.
+const FORMAT: u32 = 2;
+
 /// Everything else the view holds.
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Saved {
+    /// [`FORMAT`] when written (absent: the first).
+    #[serde(default)]
+    format: u32,
     /// Hashes of the definitions recorded in the log.
     definitions: Vec<String>,
     directory_version: u64,
@@ -279,6 +302,7 @@ impl View {
         let mut definitions: Vec<String> = self.recorded.iter().cloned().collect();
         definitions.sort();
         Saved {
+            format: FORMAT,
             definitions,
             directory_version: self.directory_version,
             reactions: self.pending.clone(),
@@ -405,6 +429,16 @@ impl Runtime {
             });
         };
         let saved: Saved = parse(&state)?;
+        if saved.format != FORMAT {
+            tracing::warn!(
+                stored = saved.format,
+                current = FORMAT,
+                "the read models were written by another version of signoff; they are made again \
+                 from the log"
+            );
+            log.reset_models(GROUP, &MODELS).await?;
+            return Ok(0);
+        }
         let mut definitions = Vec::new();
         for hash in &saved.definitions {
             let stream = definition_stream(hash)?;

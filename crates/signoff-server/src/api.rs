@@ -133,17 +133,15 @@ pub struct CommandResult {
     pub version: u64,
     /// The events recorded, in order.
     #[schema(value_type = Vec<Object>)]
-    pub events: Vec<Value>,
+    pub events: Vec<signoff_core::engine::InstanceEvent>,
 }
 
 impl From<Applied> for CommandResult {
     fn from(applied: Applied) -> Self {
+        // Written straight into the answer, not through `serde_json::Value` first: that
+        // doubled the cost of every command's answer.
         Self {
-            events: applied
-                .events
-                .iter()
-                .filter_map(|e| serde_json::to_value(e).ok())
-                .collect(),
+            events: applied.events,
             instance: applied.instance,
             version: applied.version,
         }

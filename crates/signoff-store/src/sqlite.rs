@@ -112,6 +112,12 @@ impl Models {
         )?;
         writer.busy_timeout(BUSY_TIMEOUT)?;
         writer.pragma_update(None, "synchronous", "NORMAL")?;
+        // Pages read through the map rather than copied into a cache that a second of
+        // approvals (thousands of rows) overflows; and the WAL copied back every 8,000 pages
+        // rather than 1,000: at that rate every write ended in a checkpoint, and a row
+        // rewritten twice between two of them is copied once.
+        writer.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+        writer.pragma_update(None, "wal_autocheckpoint", 8_000)?;
         Ok(Self {
             readers,
             writer: Arc::new(std::sync::Mutex::new(Some(writer))),

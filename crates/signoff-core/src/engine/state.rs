@@ -166,8 +166,9 @@ pub struct Instance {
     pub data: Map<String, Value>,
     /// Who submitted each form, by step id (the last submission), for separation of duties.
     pub submitted_by: BTreeMap<String, String>,
-    /// Active steps by id.
-    pub active: BTreeMap<String, Active>,
+    /// Active steps by id. Boxed: a map's node holds room for eleven values, and an instance
+    /// usually has one step open (unboxed, 4 KiB of each running instance's memory).
+    pub active: BTreeMap<String, Box<Active>>,
     /// Activations so far, by step id.
     pub activations: BTreeMap<String, u32>,
     /// Branches that reached each join step (for the join's current round).
@@ -277,7 +278,7 @@ impl Instance {
                 }
                 self.active.insert(
                     step.clone(),
-                    Active {
+                    Box::new(Active {
                         activation: *activation,
                         branch: branch.clone(),
                         entered_at: *at,
@@ -300,7 +301,7 @@ impl Instance {
                         escalated: Vec::new(),
                         last_update: *at,
                         failure: None,
-                    },
+                    }),
                 );
             }
             InstanceEvent::StepFailed {
@@ -320,7 +321,7 @@ impl Instance {
                 self.activations.insert(step.clone(), *activation);
                 self.active.insert(
                     step.clone(),
-                    Active {
+                    Box::new(Active {
                         activation: *activation,
                         branch: branch.clone(),
                         entered_at: *at,
@@ -338,7 +339,7 @@ impl Instance {
                             definition: definition.clone(),
                             at: *at,
                         }),
-                    },
+                    }),
                 );
             }
             InstanceEvent::StepRetried {

@@ -205,6 +205,7 @@ on_both_backends!(
     a_restart_starts_from_the_read_models_and_folds_only_what_came_after,
     a_row_the_log_does_not_make_is_found_and_a_rebuild_makes_it_right,
     a_process_whose_read_models_were_reset_under_it_stops_writing_them,
+    read_models_of_an_older_shape_are_made_again_at_start,
 );
 
 /// A token's secret is shown once, to whoever issued it (the serialised answer), and never in

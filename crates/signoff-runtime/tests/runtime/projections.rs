@@ -68,17 +68,22 @@ pub async fn a_restart_starts_from_the_read_models_and_folds_only_what_came_afte
         .unwrap()
         .expect("a row");
     assert_eq!(row.tag.as_deref(), Some("cancelled"));
-    let row: InstanceRow = serde_json::from_str(&row.body).unwrap();
+    let row = InstanceRow::from_row(&row).unwrap();
     assert_eq!(
         (row.workflow.as_str(), row.requester.as_str()),
         ("deploy", "rita")
+    );
+    // Id and status are the row's key and tag, not repeated in its body.
+    assert_eq!(
+        (row.id.as_str(), row.status.as_str()),
+        (cancelled.as_str(), "cancelled")
     );
     let row = log
         .model_row(INSTANCES, &running)
         .await
         .unwrap()
         .expect("a row");
-    let row: InstanceRow = serde_json::from_str(&row.body).unwrap();
+    let row = InstanceRow::from_row(&row).unwrap();
     assert_eq!(
         row.current_steps,
         live.active.keys().cloned().collect::<Vec<_>>()
@@ -164,4 +169,52 @@ pub async fn a_process_whose_read_models_were_reset_under_it_stops_writing_them(
     assert_eq!(next.running().len(), 2);
     let check = projections::check(&env.fresh().await).await.unwrap();
     assert_eq!(check.count, 0, "{:?}", check.differences);
+}
+
+pub async fn read_models_of_an_older_shape_are_made_again_at_start(env: &Env) {
+    let rt = env.open().await;
+    let id = deployment(&rt).await;
+    rt.save_projections().await.unwrap();
+    drop(rt);
+    // As an older signoff wrote them: no format in the runtime's row, the id and status in
+    // each instance row's body.
+    let log = env.log().await;
+    let stored = log.model_checkpoint(GROUP).await.unwrap();
+    let mut state = log
+        .model_row("runtime", "view")
+        .await
+        .unwrap()
+        .expect("the state row");
+    let mut body: serde_json::Value = serde_json::from_str(&state.body).unwrap();
+    body.as_object_mut().unwrap().remove("format");
+    state.body = body.to_string();
+    let mut row = log.model_row(INSTANCES, &id).await.unwrap().expect("a row");
+    let mut body: serde_json::Value = serde_json::from_str(&row.body).unwrap();
+    body["id"] = id.clone().into();
+    body["status"] = "running".into();
+    row.body = body.to_string();
+    let older = ModelWrite {
+        group: GROUP.into(),
+        since: stored,
+        position: stored + 1,
+        clear: Vec::new(),
+        upserts: vec![state, row],
+    };
+    assert_eq!(
+        log.write_models(older).await.unwrap(),
+        ModelWritten::Written
+    );
+    let check = projections::check(&env.fresh().await).await.unwrap();
+    assert!(
+        check.differences.iter().any(|d| d.contains(&id)),
+        "the older row differs from what this code writes: {:?}",
+        check.differences
+    );
+
+    let next = env.open().await;
+    assert_eq!(next.running().len(), 1);
+    let check = projections::check(&env.fresh().await).await.unwrap();
+    assert_eq!(check.count, 0, "{:?}", check.differences);
+    let row = log.model_row(INSTANCES, &id).await.unwrap().expect("a row");
+    assert!(!row.body.contains("\"status\""), "{}", row.body);
 }
