@@ -111,6 +111,15 @@ pub(crate) struct View {
     pub changed: crate::projections::Changed,
 }
 
+/// How a fold stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Folded {
+    /// At the sequence asked for, or at the end of the log.
+    Done,
+    /// With enough changes waiting that they must be written first.
+    SaveDue,
+}
+
 /// Events this process committed to one instance, as decided (not yet folded into the view).
 pub(crate) struct Own {
     instance: String,
@@ -249,27 +258,40 @@ impl Runtime {
 
     /// Folds events until the view has at least `sequence` (or the end of the log).
     pub(crate) async fn catch_up_to(&self, sequence: u64) -> Result<(), RuntimeError> {
+        // Changes pile up between two turns of the projector, or for good in a process without
+        // one (a bench, a long script): past a bound, they are written out here, once the fold
+        // is let go, so that other commands fold on while the rows are written.
+        // A write that fails is the projector's to retry, never an error of the command that
+        // was folding (it is committed).
+        while self.fold_to(sequence, true).await? == Folded::SaveDue {
+            if let Err(error) = self.save_projections().await {
+                tracing::warn!(%error, "the read models could not be written; the changes are kept for the next write");
+                self.fold_to(sequence, false).await?;
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds events until the view has at least `sequence` (or the end of the log), or, when
+    /// `bounded`, until enough changes wait to be written.
+    async fn fold_to(&self, sequence: u64, bounded: bool) -> Result<Folded, RuntimeError> {
         let _one_reader = self.catching_up.lock().await;
         loop {
-            let (position, due) = {
+            let position = {
                 let mut view = self.view();
                 view.fold_own();
-                (
-                    view.position,
-                    view.changed.len() >= crate::projections::SAVE_EVERY,
-                )
+                if bounded && view.changed.len() >= crate::projections::SAVE_EVERY {
+                    return Ok(Folded::SaveDue);
+                }
+                view.position
             };
-            // Changes pile up between two turns of the clock, or for good in a process without
-            // one (a bench, a long script): past a bound, they are written out here.
-            if due {
-                self.save_projections().await?;
-            }
             if position >= sequence {
-                return Ok(());
+                return Ok(Folded::Done);
             }
             let page = self.log.read_recent(position, 4_096).await?;
             if page.is_empty() {
-                return Ok(());
+                return Ok(Folded::Done);
             }
             {
                 let mut view = self.view();
