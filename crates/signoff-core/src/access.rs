@@ -49,6 +49,9 @@ pub enum AccessEvent {
         /// When it stops working, if ever.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expires_at: Option<Timestamp>,
+        /// It may read, and change nothing (a pipeline's `signoff wait`, a dashboard).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        read_only: bool,
     },
     /// A token was revoked; it never works again.
     #[serde(rename = "signoff.token.revoked")]
@@ -105,6 +108,9 @@ pub struct Token {
     pub expires_at: Option<Timestamp>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
+    /// It may read, and change nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 /// Why a presented token is refused.
@@ -149,6 +155,7 @@ impl Tokens {
                 name,
                 hash,
                 expires_at,
+                read_only,
             } => {
                 // An id is issued once; a second issue under it must not let its secret act
                 // as the first token's owner.
@@ -165,6 +172,7 @@ impl Tokens {
                         issued_at: at,
                         expires_at: *expires_at,
                         revoked_at: None,
+                        read_only: *read_only,
                     },
                 );
             }
@@ -314,6 +322,7 @@ mod tests {
             name: "laptop".into(),
             hash: hash.into(),
             expires_at: expires_at.map(Timestamp),
+            read_only: false,
         }
     }
 

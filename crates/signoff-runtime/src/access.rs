@@ -16,6 +16,10 @@ use crate::events::{corrupt, new_event};
 use crate::projections::{self, InstanceRow};
 use crate::runtime::{Entry, Runtime};
 
+/// Why a read-only token is refused a request that would change something.
+pub const READ_ONLY_REFUSAL: &str =
+    "the token may only read (issued with --read-only): it cannot change anything";
+
 /// Prefix of every token secret, so a leaked one is recognisable (e.g. by secret scanners).
 pub const SECRET_PREFIX: &str = "signoff_";
 
@@ -98,6 +102,7 @@ impl Runtime {
         owner: &str,
         name: &str,
         expires_at: Option<Timestamp>,
+        read_only: bool,
         by: &str,
     ) -> Result<Issued, RuntimeError> {
         self.actor(owner)?;
@@ -112,6 +117,7 @@ impl Runtime {
                 name: name.to_owned(),
                 hash: secret_hash(&secret),
                 expires_at,
+                read_only,
             },
             by,
         )
@@ -171,6 +177,30 @@ impl Runtime {
     ///
     /// # Errors
     /// [`AuthError`]: unknown, expired or revoked token; its owner left the directory.
+    /// Whether a secret is a live token that may only read.
+    #[must_use]
+    pub fn is_read_only(&self, secret: &str) -> bool {
+        self.view()
+            .tokens
+            .check(&secret_hash(secret), self.now())
+            .is_ok_and(|token| token.read_only)
+    }
+
+    /// Records in the security stream that `person` was refused `what` (a request's method and
+    /// path) because their token may only read.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn refuse_read_only(
+        &self,
+        what: &str,
+        person: &str,
+        channel: &str,
+    ) -> Result<(), RuntimeError> {
+        self.record_global_refusal(what, person, channel, READ_ONLY_REFUSAL)
+            .await
+    }
+
     pub fn authenticate(&self, secret: &str) -> Result<Actor, AuthError> {
         let owner = {
             let view = self.view();

@@ -92,3 +92,59 @@ impl FromRequestParts<AppState> for Caller {
         }
     }
 }
+
+/// Requests that change nothing although they are not `GET`: signing in and out (the cookie
+/// only), and checking a definition.
+const READS_BY_POST: [&str; 3] = ["/signin", "/signout", "/api/v1/definitions/validate"];
+
+/// Refuses every request that could change something when its token may only read
+/// (`signoff token issue --read-only`): 403, and the attempt recorded in the security stream.
+/// One gate for every door of the server (API, pages), before any handler runs.
+pub async fn read_only_guard(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let reads = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) || READS_BY_POST.contains(&request.uri().path());
+    if reads {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Some(secret) = presented_secret(&parts).filter(|s| state.runtime.is_read_only(s)) else {
+        return next
+            .run(axum::extract::Request::from_parts(parts, body))
+            .await;
+    };
+    let person = state
+        .runtime
+        .authenticate(&secret)
+        .map(|actor| actor.id)
+        .unwrap_or_default();
+    let what = format!("{} {}", parts.method, parts.uri.path());
+    state.metrics.refused("read-only");
+    tracing::info!(%person, request = %what, "refused: read-only token");
+    let channel = if parts.uri.path().starts_with("/api/") {
+        crate::api::CHANNEL
+    } else {
+        "web"
+    };
+    if let Err(error) = state
+        .runtime
+        .refuse_read_only(&what, &person, channel)
+        .await
+    {
+        tracing::error!(%error, "recording a refused request failed");
+    }
+    Problem::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "forbidden",
+        signoff_runtime::access::READ_ONLY_REFUSAL,
+    )
+    .at(None, "read-only")
+    .into_response()
+}

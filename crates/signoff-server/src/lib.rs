@@ -62,6 +62,10 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::routes())
         .merge(pages::routes())
         .fallback(problem::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::read_only_guard,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -99,6 +99,10 @@ pub enum Token {
         /// When it stops working (RFC 3339), e.g. 2027-01-01T00:00:00Z.
         #[arg(long, value_name = "TIME")]
         expires: Option<String>,
+        /// It may read (status, timelines, the live stream, `signoff wait`) and change nothing:
+        /// every other request is refused (403) and recorded in the security stream.
+        #[arg(long)]
+        read_only: bool,
     },
     /// Revoke a token by id; it never works again.
     Revoke {
@@ -121,13 +125,16 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
             owner,
             name,
             expires,
+            read_only,
         } => {
             let expires_at = expires
                 .as_deref()
                 .map(Timestamp::parse_rfc3339)
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
-            let issued = rt.issue_token(&owner, &name, expires_at, by).await?;
+            let issued = rt
+                .issue_token(&owner, &name, expires_at, read_only, by)
+                .await?;
             if g.json {
                 outln!("{}", serde_json::to_string(&issued)?)?;
             } else {
@@ -157,6 +164,11 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
                     (Some(at), _) => format!("revoked {}", at.to_rfc3339()),
                     (None, Some(at)) => format!("expires {}", at.to_rfc3339()),
                     (None, None) => "no expiry".to_owned(),
+                };
+                let state = if t.read_only {
+                    format!("read-only, {state}")
+                } else {
+                    state
                 };
                 outln!("{}  {:<12} {:<16} {state}", t.id, t.owner, t.name)?;
             }

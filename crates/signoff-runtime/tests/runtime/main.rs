@@ -215,7 +215,7 @@ async fn an_issued_token_s_secret_is_in_its_answer_but_never_in_its_debug_text()
     let env = Env::sqlite();
     let rt = env.open().await;
     let issued = rt
-        .issue_token("rita", "laptop", None, "system")
+        .issue_token("rita", "laptop", None, false, "system")
         .await
         .unwrap();
     let secret = issued.secret.expose().to_owned();

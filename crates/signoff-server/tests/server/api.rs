@@ -306,7 +306,7 @@ pub async fn bad_input_gets_the_right_problem_and_writes_nothing(s: &Server) {
 
     let revoked = s
         .runtime
-        .issue_token("bob", "old laptop", None, "system")
+        .issue_token("bob", "old laptop", None, false, "system")
         .await
         .unwrap();
     s.runtime
@@ -319,6 +319,7 @@ pub async fn bad_input_gets_the_right_problem_and_writes_nothing(s: &Server) {
             "bob",
             "short",
             Some(signoff_core::Timestamp(s.runtime.now().0 - 1)),
+            false,
             "system",
         )
         .await
@@ -734,4 +735,97 @@ pub async fn a_retry_is_for_operators_and_only_of_a_stopped_step(s: &Server) {
         .await
         .unwrap();
     assert!(doc["paths"]["/api/v1/instances/{id}/retry"]["post"].is_object());
+}
+
+/// A pipeline's token (`signoff token issue --read-only`) reads and follows an instance and
+/// changes nothing, through any door: each attempt is refused with 403 and recorded.
+pub async fn a_read_only_token_reads_and_is_refused_every_change(s: &Server) {
+    let id = s.low_risk_deployment("carol").await;
+    let token = s
+        .runtime
+        .issue_token("bob", "ci-pipeline", None, true, "system")
+        .await
+        .unwrap();
+    assert!(token.token.read_only);
+    let secret = token.secret.expose();
+    let get = |path: String| {
+        let request = s.http.get(s.url(&path)).bearer_auth(secret);
+        async move { answer(request.send().await.unwrap()).await }
+    };
+    let (status, view) = get(format!("/api/v1/instances/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["state"]["status"], "running", "{view}");
+    let (status, timeline) = get(format!("/api/v1/instances/{id}/timeline")).await;
+    assert_eq!(status, StatusCode::OK, "{timeline}");
+    // Checking a definition changes nothing either.
+    let (status, _) = answer(
+        s.http
+            .post(s.url("/api/v1/definitions/validate"))
+            .bearer_auth(secret)
+            .json(&json!({"source": "id: x"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_ne!(status, StatusCode::FORBIDDEN);
+
+    // bob may approve with his own full token; with this one he may not.
+    let before = s.tail().await;
+    let refused = answer(
+        s.http
+            .post(s.url(&format!("/api/v1/instances/{id}/decide")))
+            .bearer_auth(secret)
+            .json(&json!({"step": "team_review", "verdict": "approve",
+                          "justification": "approved from a pipeline"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, None, Some("read-only"));
+    // The web form is a door too.
+    let page = s
+        .http
+        .post(s.url(&format!("/instances/{id}/decide/team_review")))
+        .header("cookie", format!("signoff_token={secret}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("verdict=approve&justification=approved+from+a+pipeline")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.tail().await,
+        before + 2,
+        "only the two refusals are recorded"
+    );
+    let refusals = s
+        .runtime
+        .events_of_type("signoff.security.refused")
+        .await
+        .unwrap();
+    let last: Vec<Value> = refusals[refusals.len() - 2..]
+        .iter()
+        .map(|e| serde_json::from_str(e.data.as_str()).unwrap())
+        .collect();
+    assert_eq!(last[0]["person"], "bob", "{last:?}");
+    assert_eq!(
+        last[0]["command"],
+        format!("POST /api/v1/instances/{id}/decide"),
+        "{last:?}"
+    );
+    assert_eq!(last[1]["channel"], "web", "{last:?}");
+    assert!(
+        last[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("may only read"),
+        "{last:?}"
+    );
+    let (_, view) = get(format!("/api/v1/instances/{id}")).await;
+    assert_eq!(
+        view["state"]["status"], "running",
+        "nothing was decided: {view}"
+    );
 }

@@ -106,7 +106,7 @@ impl Server {
         let mut tokens = HashMap::new();
         for person in PEOPLE {
             let issued = runtime
-                .issue_token(person, "tests", None, "system")
+                .issue_token(person, "tests", None, false, "system")
                 .await
                 .expect("issue token");
             tokens.insert(person, issued.secret.expose().to_owned());
@@ -263,6 +263,7 @@ mod api_cases {
         the_api_describes_itself_and_counts_for_operators,
         an_idempotency_key_belongs_to_its_caller_and_its_request,
         a_retry_is_for_operators_and_only_of_a_stopped_step,
+        a_read_only_token_reads_and_is_refused_every_change,
     );
 }
 

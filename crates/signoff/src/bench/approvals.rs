@@ -320,13 +320,13 @@ impl Server {
         let runtime =
             Arc::new(signoff_runtime::open_on(log.log.clone(), &config, definitions).await?);
         let requester = runtime
-            .issue_token("requester", "bench", None, "system")
+            .issue_token("requester", "bench", None, false, "system")
             .await?
             .secret
             .expose()
             .to_owned();
         let approver = runtime
-            .issue_token("approver", "bench", None, "system")
+            .issue_token("approver", "bench", None, false, "system")
             .await?
             .secret
             .expose()

@@ -436,6 +436,25 @@ fn a_configuration_file_fills_what_flags_and_environment_leave_unset() {
     ]);
     let list = p.json(&["--config", "signoff.yaml", "token", "list"]);
     assert!(list[0]["revoked_at"].is_number(), "{list}");
+    // A pipeline's token reads and changes nothing, and says so in the list.
+    p.ok(&[
+        "--config",
+        "signoff.yaml",
+        "token",
+        "issue",
+        "carol",
+        "--name",
+        "pipeline",
+        "--read-only",
+    ]);
+    let list = p.json(&["--config", "signoff.yaml", "token", "list"]);
+    assert_eq!(list[1]["read_only"], true, "{list}");
+    assert!(list[0].get("read_only").is_none(), "{list}");
+    let text = p.ok(&["--config", "signoff.yaml", "token", "list"]);
+    assert!(
+        text.contains("pipeline") && text.contains("read-only"),
+        "{text}"
+    );
 
     std::fs::write(p.dir.path().join("bad.yaml"), "lisen: 1\n").unwrap();
     let run = p.run(&["--config", "bad.yaml", "workflows"]);
