@@ -173,19 +173,6 @@ impl Runtime {
         self.catch_up_to(appended.last_sequence).await
     }
 
-    /// The actor a presented secret acts as, with the roles the directory gives them now.
-    ///
-    /// # Errors
-    /// [`AuthError`]: unknown, expired or revoked token; its owner left the directory.
-    /// Whether a secret is a live token that may only read.
-    #[must_use]
-    pub fn is_read_only(&self, secret: &str) -> bool {
-        self.view()
-            .tokens
-            .check(&secret_hash(secret), self.now())
-            .is_ok_and(|token| token.read_only)
-    }
-
     /// Records in the security stream that `person` was refused `what` (a request's method and
     /// path) because their token may only read.
     ///
@@ -201,15 +188,29 @@ impl Runtime {
             .await
     }
 
+    /// The actor a presented secret acts as, with the roles the directory gives them now.
+    ///
+    /// # Errors
+    /// [`AuthError`]: unknown, expired or revoked token; its owner left the directory.
     pub fn authenticate(&self, secret: &str) -> Result<Actor, AuthError> {
-        let owner = {
+        self.authenticate_token(secret).map(|(actor, _)| actor)
+    }
+
+    /// The actor a presented secret acts as, and whether its token may only read (both from
+    /// one reading of the tokens).
+    ///
+    /// # Errors
+    /// As [`Runtime::authenticate`].
+    pub fn authenticate_token(&self, secret: &str) -> Result<(Actor, bool), AuthError> {
+        let (owner, read_only) = {
             let view = self.view();
-            view.tokens
-                .check(&secret_hash(secret), self.now())?
-                .owner
-                .clone()
+            let token = view.tokens.check(&secret_hash(secret), self.now())?;
+            (token.owner.clone(), token.read_only)
         };
-        self.actor(&owner).map_err(|_| AuthError::OwnerGone(owner))
+        let actor = self
+            .actor(&owner)
+            .map_err(|_| AuthError::OwnerGone(owner))?;
+        Ok((actor, read_only))
     }
 
     /// Loads an instance for `actor` to read: refused (and the refusal recorded in the

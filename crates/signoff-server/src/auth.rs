@@ -59,12 +59,25 @@ pub fn presented_secret(parts: &Parts) -> Option<String> {
 /// # Errors
 /// Unknown, expired or revoked token; its owner left the directory.
 pub async fn authenticate(state: &AppState, secret: &str) -> Result<Actor, AuthError> {
-    match state.runtime.authenticate(secret) {
+    authenticate_token(state, secret)
+        .await
+        .map(|(actor, _)| actor)
+}
+
+/// As [`authenticate`], with whether the token may only read.
+///
+/// # Errors
+/// As [`authenticate`].
+pub async fn authenticate_token(
+    state: &AppState,
+    secret: &str,
+) -> Result<(Actor, bool), AuthError> {
+    match state.runtime.authenticate_token(secret) {
         Err(AuthError::Token(TokenRefusal::Unknown)) => {
             if let Err(e) = state.runtime.catch_up().await {
                 tracing::error!(error = %e, "reading the log before refusing a token failed");
             }
-            state.runtime.authenticate(secret)
+            state.runtime.authenticate_token(secret)
         }
         other => other,
     }
@@ -74,6 +87,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        // Already authenticated by the read-only gate (requests that may change something).
+        if let Some(caller) = parts.extensions.get::<Self>() {
+            return Ok(caller.clone());
+        }
         let Some(secret) = presented_secret(parts) else {
             state.metrics.refused("unauthenticated");
             tracing::info!(path = %parts.uri.path(), "refused: no token");
@@ -114,24 +131,36 @@ pub async fn read_only_guard(
     if reads {
         return next.run(request).await;
     }
-    let (parts, body) = request.into_parts();
-    let Some(secret) = presented_secret(&parts).filter(|s| state.runtime.is_read_only(s)) else {
-        return next
-            .run(axum::extract::Request::from_parts(parts, body))
-            .await;
+    let (mut parts, body) = request.into_parts();
+    // Authenticated as the handler would (a token issued a moment ago by another process is
+    // read from the log first): a token this process has not folded yet must not pass as one
+    // that may change things. Whatever fails here is the handler's to refuse (401).
+    let authenticated = match presented_secret(&parts) {
+        Some(secret) => authenticate_token(&state, &secret).await.ok(),
+        None => None,
     };
-    let person = state
-        .runtime
-        .authenticate(&secret)
-        .map(|actor| actor.id)
-        .unwrap_or_default();
+    let person = match authenticated {
+        Some((actor, true)) => actor.id,
+        Some((actor, false)) => {
+            // The handler's `Caller`, so it is not authenticated twice.
+            parts.extensions.insert(Caller { actor });
+            return next
+                .run(axum::extract::Request::from_parts(parts, body))
+                .await;
+        }
+        None => {
+            return next
+                .run(axum::extract::Request::from_parts(parts, body))
+                .await;
+        }
+    };
     let what = format!("{} {}", parts.method, parts.uri.path());
     state.metrics.refused("read-only");
     tracing::info!(%person, request = %what, "refused: read-only token");
     let channel = if parts.uri.path().starts_with("/api/") {
         crate::api::CHANNEL
     } else {
-        "web"
+        crate::pages::CHANNEL
     };
     if let Err(error) = state
         .runtime

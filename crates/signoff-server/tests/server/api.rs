@@ -752,6 +752,15 @@ pub async fn a_read_only_token_reads_and_is_refused_every_change(s: &Server) {
         let request = s.http.get(s.url(&path)).bearer_auth(secret);
         async move { answer(request.send().await.unwrap()).await }
     };
+    let approve = |secret: &str| {
+        let request = s
+            .http
+            .post(s.url(&format!("/api/v1/instances/{id}/decide")))
+            .bearer_auth(secret)
+            .json(&json!({"step": "team_review", "verdict": "approve",
+                          "justification": "approved from a pipeline"}));
+        async move { answer(request.send().await.unwrap()).await }
+    };
     let (status, view) = get(format!("/api/v1/instances/{id}")).await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["state"]["status"], "running", "{view}");
@@ -772,17 +781,7 @@ pub async fn a_read_only_token_reads_and_is_refused_every_change(s: &Server) {
 
     // bob may approve with his own full token; with this one he may not.
     let before = s.tail().await;
-    let refused = answer(
-        s.http
-            .post(s.url(&format!("/api/v1/instances/{id}/decide")))
-            .bearer_auth(secret)
-            .json(&json!({"step": "team_review", "verdict": "approve",
-                          "justification": "approved from a pipeline"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let refused = approve(secret).await;
     assert_problem(&refused, StatusCode::FORBIDDEN, None, Some("read-only"));
     // The web form is a door too.
     let page = s
@@ -823,6 +822,31 @@ pub async fn a_read_only_token_reads_and_is_refused_every_change(s: &Server) {
             .contains("may only read"),
         "{last:?}"
     );
+    let (_, view) = get(format!("/api/v1/instances/{id}")).await;
+    assert_eq!(
+        view["state"]["status"], "running",
+        "nothing was decided: {view}"
+    );
+
+    // Issued a moment ago by another process (`signoff token issue` next to the server): the
+    // server has not read it yet, and must not take it for a token that may change things.
+    let other = signoff_runtime::Runtime::new(
+        s.runtime.log().clone(),
+        std::sync::Arc::new(signoff_store::SystemClock),
+        signoff_runtime::Definitions::default(),
+        s.dir.path().join("evidence"),
+    );
+    other.catch_up().await.unwrap();
+    let fresh = other
+        .issue_token("bob", "another pipeline", None, true, "system")
+        .await
+        .unwrap();
+    assert!(
+        s.runtime.authenticate(fresh.secret.expose()).is_err(),
+        "the server has not folded the new token yet"
+    );
+    let refused = approve(fresh.secret.expose()).await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, None, Some("read-only"));
     let (_, view) = get(format!("/api/v1/instances/{id}")).await;
     assert_eq!(
         view["state"]["status"], "running",
