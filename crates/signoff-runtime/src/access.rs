@@ -51,7 +51,7 @@ fn expose<S: serde::Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok,
 }
 
 /// One instance in a list.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct InstanceSummary {
     /// Its id.
     pub id: String,
@@ -71,6 +71,12 @@ pub struct InstanceSummary {
     pub ended_at: Option<Timestamp>,
     /// Escalations so far (missed deadlines).
     pub escalations: u32,
+    /// The steps it is at (while running).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub current_steps: Vec<String>,
+    /// Of those, the ones a rule stopped (an operator retries them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<String>,
 }
 
 /// Which instances to list.
@@ -327,6 +333,8 @@ impl Runtime {
                     outcome: row.outcome,
                     ended_at: row.ended_at,
                     escalations: row.escalations,
+                    current_steps: row.current_steps,
+                    stopped: row.stopped,
                 });
                 if out.len() >= limit {
                     return Ok(out);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use signoff_core::Timestamp;
 use signoff_core::engine::{Command, InstanceEvent, OPERATOR, Status};
@@ -14,7 +14,7 @@ use crate::error::RuntimeError;
 use crate::runtime::{Applied, Runtime};
 
 /// Something waiting for a person.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InboxItem {
     /// The instance.
     pub instance: String,
@@ -28,12 +28,12 @@ pub struct InboxItem {
     /// The step's title.
     pub title: String,
     /// For a checklist: the open tasks that are theirs (all of them once it was escalated to them).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<String>,
     /// Since when.
     pub since: Timestamp,
     /// The deadline, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Timestamp>,
 }
 

@@ -1,12 +1,12 @@
 //! The timeline of an instance as people read it: one line per event saying who did what, when,
 //! and through which channel. The CLI, the web pages and the chat adapters all print this.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use signoff_core::engine::{InstanceEvent, TaskStatus, TimerPurpose};
 use signoff_core::{RecordedEvent, Timestamp};
 
 /// One line of a timeline.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Line {
     /// The event's global sequence.
     pub sequence: u64,

@@ -341,6 +341,53 @@ pub struct CancelRequest {
     pub reason: String,
 }
 
+/// Take back one's decision on a gate that is still open (where the workflow allows it).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// The gate.
+    #[schema(pattern = "^[a-z][a-z0-9_-]*$")]
+    pub step: String,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Hand one's decision on a gate to another holder of its role (where the workflow allows it).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelegateRequest {
+    /// The gate.
+    #[schema(pattern = "^[a-z][a-z0-9_-]*$")]
+    pub step: String,
+    /// The person it goes to (a directory id).
+    pub to: String,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Post a status update (incidents).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostStatusRequest {
+    /// The step whose cadence it answers (default: the one open step with a cadence).
+    #[serde(default)]
+    #[schema(pattern = "^[a-z][a-z0-9_-]*$")]
+    pub step: Option<String>,
+    /// The update.
+    #[schema(schema_with = some_text)]
+    pub text: String,
+}
+
+/// Send a signal a wait step may be waiting for.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignalRequest {
+    /// The signal's name.
+    pub name: String,
+}
+
 /// Retry a step a rule stopped.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -713,6 +760,29 @@ command_route!(
     |b| Command::Decide { step: b.step, verdict: b.verdict, justification: b.justification, shown: b.shown }
 );
 command_route!(
+    /// Takes back the caller's decision on a gate that is still open (where the workflow
+    /// allows it).
+    revoke, "/api/v1/instances/{id}/revoke", RevokeRequest,
+    |b| Command::Revoke { step: b.step, reason: b.reason }
+);
+command_route!(
+    /// Hands the caller's decision on a gate to another holder of its role (where the workflow
+    /// allows it).
+    delegate, "/api/v1/instances/{id}/delegate", DelegateRequest,
+    |b| Command::Delegate { step: b.step, to: b.to, reason: b.reason }
+);
+command_route!(
+    /// Posts a status update (incidents): it answers the cadence of the step named, or of the
+    /// one open step with a cadence.
+    post_status, "/api/v1/instances/{id}/post-status", PostStatusRequest,
+    |b| Command::PostStatus { step: b.step, text: b.text }
+);
+command_route!(
+    /// Sends a signal a wait step may be waiting for (by those its `by:` names).
+    signal, "/api/v1/instances/{id}/signal", SignalRequest,
+    |b| Command::Signal { name: b.name }
+);
+command_route!(
     /// Completes a task, or marks it as not being done (with the reason as note).
     complete, "/api/v1/instances/{id}/complete", CompleteRequest,
     |b| Command::Complete { step: b.step, item: b.item, status: b.status, note: b.note }
@@ -821,6 +891,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/instances/{id}/timeline", get(timeline))
         .route("/api/v1/instances/{id}/submit", post(submit))
         .route("/api/v1/instances/{id}/decide", post(decide))
+        .route("/api/v1/instances/{id}/revoke", post(revoke))
+        .route("/api/v1/instances/{id}/delegate", post(delegate))
+        .route("/api/v1/instances/{id}/post-status", post(post_status))
+        .route("/api/v1/instances/{id}/signal", post(signal))
         .route("/api/v1/instances/{id}/complete", post(complete))
         .route("/api/v1/instances/{id}/comment", post(comment))
         .route("/api/v1/instances/{id}/cancel", post(cancel))

@@ -32,7 +32,8 @@ use crate::{api, events, problem};
     paths(
         api::list_definitions, api::show_definition, api::validate_definition,
         api::list_instances, api::start_instance, api::show_instance, api::state_at,
-        api::timeline, api::submit, api::decide, api::complete, api::comment, api::cancel,
+        api::timeline, api::submit, api::decide, api::revoke, api::delegate, api::complete,
+        api::post_status, api::comment, api::signal, api::cancel,
         api::retry, api::inbox, api::me, api::export, api::verify, events::events,
     ),
     components(schemas(problem::Problem, problem::FieldError, events::StreamEvent)),

@@ -1,5 +1,6 @@
-//! The commands that act on an instance: start, submit, decide, complete… Each runs as the person
-//! given by `--as`, through the `cli` channel, and prints what it recorded.
+//! The commands that act on an instance: start, submit, decide, complete… With `--server`, each
+//! goes through the server's API as the token's person; without, it opens the database and
+//! runs as the person `--as` names. Either way it prints what it recorded, the same.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use signoff_runtime::Applied;
 use signoff_runtime::timeline::summary;
 
 use crate::Global;
+use crate::client::Client;
 
 /// The channel commands of the CLI are recorded with.
 pub const CHANNEL: &str = "cli";
@@ -85,9 +87,14 @@ async fn execute(
     command: Command,
     key: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let person = g.actor()?;
-    let rt = g.open().await?;
-    let applied = rt.execute(instance, command, person, CHANNEL, key).await?;
+    let applied = match Client::of(g)? {
+        Some(client) => client.execute(instance, &command, key).await?,
+        None => {
+            let person = g.actor()?;
+            let rt = g.open().await?;
+            rt.execute(instance, command, person, CHANNEL, key).await?
+        }
+    };
     print_applied(g, what, &applied)
 }
 
@@ -105,18 +112,17 @@ pub struct StartArgs {
 }
 
 pub async fn start(g: &Global, args: StartArgs) -> anyhow::Result<ExitCode> {
-    let person = g.actor()?;
     let input = Value::Object(args.input.to_map()?);
-    let rt = g.open().await?;
-    let applied = rt
-        .start_for_client(
-            &args.workflow,
-            input,
-            person,
-            CHANNEL,
-            args.idempotency_key.as_deref(),
-        )
-        .await?;
+    let key = args.idempotency_key.as_deref();
+    let applied = match Client::of(g)? {
+        Some(client) => client.start(&args.workflow, input, key).await?,
+        None => {
+            let person = g.actor()?;
+            let rt = g.open().await?;
+            rt.start_for_client(&args.workflow, input, person, CHANNEL, key)
+                .await?
+        }
+    };
     if !g.json {
         // The id first, alone on its line, for shell scripts that capture it.
         outln!("{}", applied.instance)?;
@@ -355,6 +361,7 @@ pub struct AttachArgs {
 }
 
 pub async fn attach(g: &Global, args: AttachArgs) -> anyhow::Result<ExitCode> {
+    g.direct_only("attach (evidence upload through the server is not built yet)")?;
     let person = g.actor()?;
     let file = args.file.clone();
     // Off the async threads: evidence may be large.

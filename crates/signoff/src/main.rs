@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod act;
 mod bench;
+mod client;
 mod config;
 mod definitions;
 mod projections;
@@ -113,6 +114,21 @@ pub struct Global {
         value_name = "PERSON"
     )]
     person: Option<String>,
+    /// A signoff server to act through (its HTTP API, as the token's person) instead of
+    /// opening the database: start, submit, decide, complete, comment, cancel, status, inbox,
+    /// timeline, replay, export and wait. Without it, commands open the database directly
+    /// (operators: `--as` is then taken on trust and recorded as `cli-direct`).
+    #[arg(long, global = true, env = "SIGNOFF_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// The API token to act with on --server (`signoff token issue PERSON` makes one).
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     json: bool,
@@ -151,6 +167,17 @@ impl Global {
             signoff_runtime::Definitions::default(),
             self.evidence.clone(),
         ))
+    }
+
+    /// Refuses `--server` for a command that works on the database itself.
+    pub fn direct_only(&self, what: &str) -> anyhow::Result<()> {
+        if self.server.is_some() {
+            anyhow::bail!(
+                "{what} works on the database itself and is not taken with --server; run it \
+                 where the database is (leave out --server and SIGNOFF_SERVER)"
+            );
+        }
+        Ok(())
     }
 
     /// The person acting, from `--as` or `SIGNOFF_USER`.
@@ -258,12 +285,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => show::export(g, args).await,
         Command::Notifications(args) => show::notifications(g, args).await,
         Command::Wait(args) => wait::wait(g, args).await,
-        Command::Run(args) => worker::run(g, args).await,
-        Command::Worker(args) => worker::worker(g, args).await,
-        Command::Serve(args) => serve::serve(g, args).await,
-        Command::Token(command) => serve::token(g, command).await,
-        Command::Verify(args) => verify::run(&g.url()?, args).await,
-        Command::Projections(command) => projections::run(g, command).await,
+        Command::Run(args) => {
+            g.direct_only("run")?;
+            worker::run(g, args).await
+        }
+        Command::Worker(args) => {
+            g.direct_only("worker")?;
+            worker::worker(g, args).await
+        }
+        Command::Serve(args) => {
+            g.direct_only("serve")?;
+            serve::serve(g, args).await
+        }
+        Command::Token(command) => {
+            g.direct_only("token")?;
+            serve::token(g, command).await
+        }
+        Command::Verify(args) => {
+            g.direct_only("verify (it walks the log itself; auditors may GET /api/v1/verify)")?;
+            verify::run(&g.url()?, args).await
+        }
+        Command::Projections(command) => {
+            g.direct_only("projections")?;
+            projections::run(g, command).await
+        }
         Command::Bench(b) => bench::run(g, b).await,
     }
 }
@@ -309,6 +354,12 @@ async fn main() -> ExitCode {
             match error.downcast_ref::<RuntimeError>() {
                 Some(RuntimeError::Rejected(rejection)) => {
                     say(format_args!("refused: {rejection}"));
+                }
+                _ if error
+                    .downcast_ref::<client::Problem>()
+                    .is_some_and(client::Problem::is_refusal) =>
+                {
+                    say(format_args!("refused: {error}"));
                 }
                 _ => say(format_args!("error: {error:#}")),
             }

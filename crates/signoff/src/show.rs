@@ -11,6 +11,7 @@ use signoff_runtime::timeline::Line;
 use signoff_runtime::{Entry, Runtime, runtime::instance_stream};
 
 use crate::Global;
+use crate::client::Client;
 
 #[derive(clap::Args)]
 pub struct StatusArgs {
@@ -117,7 +118,72 @@ fn state_json(entry: &Entry) -> serde_json::Value {
     value
 }
 
+/// One running instance's line in `status` without an id.
+fn print_running(id: &str, workflow: &str, requester: &str, at: &[String]) -> std::io::Result<()> {
+    outln!("{id}  {workflow:<24} {requester:<12} at {}", at.join(", "))
+}
+
+/// An instance as the server shows it: its state for people, or its JSON as the direct mode
+/// prints it (the state with its `view_hash`).
+fn print_view(g: &Global, view: &serde_json::Value, at: Option<Timestamp>) -> anyhow::Result<()> {
+    let mut state = view["state"].clone();
+    if g.json {
+        state["view_hash"] = view["view_hash"].clone();
+        outln!("{state}")?;
+        return Ok(());
+    }
+    let state: Instance = serde_json::from_value(state)
+        .map_err(|e| anyhow::anyhow!("the server's instance is not one this CLI reads: {e}"))?;
+    if let Some(at) = at {
+        outln!("as of {}:", at.to_rfc3339())?;
+    }
+    print_state(&state)?;
+    Ok(())
+}
+
+async fn status_remote(
+    g: &Global,
+    client: &Client,
+    instance: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    if let Some(id) = instance {
+        print_view(g, &client.state(id, None).await?, None)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut running: Vec<signoff_runtime::access::InstanceSummary> = client
+        .get(
+            "/api/v1/instances",
+            &[("status", "running"), ("limit", "1000")],
+        )
+        .await?;
+    running.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+    if g.json {
+        outln!("{}", serde_json::to_string(&running)?)?;
+    } else if running.is_empty() {
+        outln!("no instance is running")?;
+    } else {
+        for row in &running {
+            let at: Vec<String> = row
+                .current_steps
+                .iter()
+                .map(|step| {
+                    if row.stopped.contains(step) {
+                        format!("{step} (stopped)")
+                    } else {
+                        step.clone()
+                    }
+                })
+                .collect();
+            print_running(&row.id, &row.workflow, &row.requester, &at)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    if let Some(client) = Client::of(g)? {
+        return status_remote(g, &client, args.instance.as_deref()).await;
+    }
     let rt = g.open().await?;
     let Some(id) = args.instance else {
         let mut running = rt.running();
@@ -140,13 +206,7 @@ pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
                         None => step.clone(),
                     })
                     .collect();
-                outln!(
-                    "{}  {:<24} {:<12} at {}",
-                    e.state.id,
-                    e.state.workflow,
-                    e.state.requester,
-                    at.join(", ")
-                )?;
+                print_running(&e.state.id, &e.state.workflow, &e.state.requester, &at)?;
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -162,20 +222,38 @@ pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(clap::Args)]
 pub struct InboxArgs {
-    /// The person (default: --as).
-    person: Option<String>,
+    /// The person (default: --as). Named apart from the global `--as` (clap would take one
+    /// for the other).
+    #[arg(value_name = "PERSON")]
+    whose: Option<String>,
 }
 
 pub async fn inbox(g: &Global, args: InboxArgs) -> anyhow::Result<ExitCode> {
-    let person = match &args.person {
-        Some(p) => p.as_str(),
-        None => g.actor()?,
+    let (person, items) = if let Some(client) = Client::of(g)? {
+        // The server shows the token's person their own inbox, and nobody else's.
+        let me: serde_json::Value = client.get("/api/v1/me", &[]).await?;
+        let me = me["id"].as_str().unwrap_or_default().to_owned();
+        if let Some(other) = args.whose.as_ref().filter(|p| **p != me) {
+            anyhow::bail!(
+                "the token is {me}'s: the server shows {me}'s inbox, not {other}'s (leave out \
+                 the person, or use {other}'s token)"
+            );
+        }
+        let items: Vec<signoff_runtime::queries::InboxItem> =
+            client.get("/api/v1/inbox", &[]).await?;
+        (me, items)
+    } else {
+        let person = match &args.whose {
+            Some(p) => p.clone(),
+            None => g.actor()?.to_owned(),
+        };
+        let rt = g.open().await?;
+        if rt.directory().person(&person).is_none() {
+            anyhow::bail!("{person:?} is not a person of {}", g.people.display());
+        }
+        let items = rt.inbox(&person);
+        (person, items)
     };
-    let rt = g.open().await?;
-    if rt.directory().person(person).is_none() {
-        anyhow::bail!("{person:?} is not a person of {}", g.people.display());
-    }
-    let items = rt.inbox(person);
     if g.json {
         outln!("{}", serde_json::to_string(&items)?)?;
     } else if items.is_empty() {
@@ -220,8 +298,15 @@ async fn timeline_lines(rt: &Runtime, id: &str) -> anyhow::Result<Vec<Line>> {
 }
 
 pub async fn timeline(g: &Global, args: TimelineArgs) -> anyhow::Result<ExitCode> {
-    let rt = g.open_for_reading().await?;
-    let lines = timeline_lines(&rt, &args.instance).await?;
+    let lines = if let Some(client) = Client::of(g)? {
+        let id = &args.instance;
+        client
+            .get::<Vec<Line>>(&format!("/api/v1/instances/{id}/timeline"), &[])
+            .await?
+    } else {
+        let rt = g.open_for_reading().await?;
+        timeline_lines(&rt, &args.instance).await?
+    };
     let mut out = std::io::stdout().lock();
     for line in &lines {
         if g.json {
@@ -257,6 +342,11 @@ pub async fn replay(g: &Global, args: ReplayArgs) -> anyhow::Result<ExitCode> {
             args.at
         )
     })?;
+    if let Some(client) = Client::of(g)? {
+        let view = client.state(&args.instance, Some(&at.to_rfc3339())).await?;
+        print_view(g, &view, Some(at))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let rt = g.open().await?;
     let entry = rt.state_at(&args.instance, at).await.map_err(|e| match e {
         signoff_runtime::RuntimeError::UnknownInstance(id) => {
@@ -284,6 +374,22 @@ pub struct ExportArgs {
 }
 
 pub async fn export(g: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(client) = Client::of(g)? {
+        if args.from != 1 {
+            anyhow::bail!(
+                "--from is not taken with --server: the API exports a whole log or one instance"
+            );
+        }
+        let query: Vec<(&str, &str)> = match &args.instance {
+            Some(id) => vec![("instance", id.as_str())],
+            None => Vec::new(),
+        };
+        let text = client.get_text("/api/v1/export", &query).await?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let rt = g.open_for_reading().await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if let Some(id) = &args.instance {
@@ -317,18 +423,20 @@ pub async fn export(g: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(clap::Args)]
 pub struct NotificationsArgs {
-    /// Only those to this person.
-    #[arg(long)]
-    person: Option<String>,
+    /// Only those to this person. (Named apart from the global `--as`, which clap would
+    /// otherwise take for it.)
+    #[arg(long = "person", value_name = "PERSON")]
+    to: Option<String>,
     /// Only those of this instance.
     #[arg(long)]
     instance: Option<String>,
 }
 
 pub async fn notifications(g: &Global, args: NotificationsArgs) -> anyhow::Result<ExitCode> {
+    g.direct_only("notifications (not served by the API yet)")?;
     let rt = g.open_for_reading().await?;
     let list: Vec<_> = rt
-        .notifications(args.person.as_deref())
+        .notifications(args.to.as_deref())
         .await?
         .into_iter()
         .filter(|n| args.instance.as_ref().is_none_or(|i| *i == n.instance))

@@ -25,12 +25,16 @@ pub struct Args {
 }
 
 pub async fn wait(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let rt = g.open().await?;
-    // Fires due timers while waiting, so a deadline ends the instance even when nothing else
-    // runs the engine's clock; each fires once whoever fires it.
-    let status = rt
-        .wait_for_end(&args.instance, args.timeout.map(Duration::from_secs), true)
-        .await?;
+    let timeout = args.timeout.map(Duration::from_secs);
+    let status = if let Some(client) = crate::client::Client::of(g)? {
+        // The server's clock fires the timers; a read-only token is enough to follow.
+        client.wait_for_end(&args.instance, timeout).await?
+    } else {
+        let rt = g.open().await?;
+        // Fires due timers while waiting, so a deadline ends the instance even when nothing
+        // else runs the engine's clock; each fires once whoever fires it.
+        rt.wait_for_end(&args.instance, timeout, true).await?
+    };
     let (code, word) = match &status {
         Status::Ended { success: true, .. } => (0, "success"),
         Status::Ended { success: false, .. } => (EXIT_NOT_SUCCESS, "not a success"),

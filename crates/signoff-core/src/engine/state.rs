@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -13,7 +13,7 @@ use super::event::{
 use crate::event::Timestamp;
 
 /// Where an instance is in its life.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum Status {
     /// Not started (no events yet).
@@ -40,7 +40,7 @@ pub enum Status {
 }
 
 /// One decision standing on a gate.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     /// Approve or reject.
     pub verdict: Verdict,
@@ -55,7 +55,7 @@ pub struct Decision {
 }
 
 /// An open gate.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gate {
     /// As it opened.
     pub opened: GateOpened,
@@ -68,7 +68,7 @@ pub struct Gate {
 }
 
 /// One task of an open checklist.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
     /// As it opened.
     pub opened: TaskOpened,
@@ -77,7 +77,7 @@ pub struct Task {
 }
 
 /// A step that is active.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Active {
     /// Which time it was entered.
     pub activation: u32,
@@ -99,12 +99,12 @@ pub struct Active {
     pub last_update: Timestamp,
     /// Set when a rule of the step could not be evaluated: the step is stopped, open to nobody,
     /// until an operator retries it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
 }
 
 /// Why a step stopped: the rule that could not be evaluated, as `signoff.step.failed` recorded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// What kind of rule.
     pub rule: Rule,
@@ -121,7 +121,7 @@ pub struct Failure {
 }
 
 /// A pending timer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timer {
     /// The step it belongs to.
     pub step: String,
@@ -132,7 +132,7 @@ pub struct Timer {
 }
 
 /// A piece of evidence.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
     /// Name.
     pub name: String,
@@ -145,7 +145,7 @@ pub struct Evidence {
 }
 
 /// The state of one instance.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Instance {
     /// Its id.
     pub id: String,

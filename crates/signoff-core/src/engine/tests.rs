@@ -486,6 +486,26 @@ fn a_decision_records_what_was_shown_and_refuses_a_stale_view() {
         InstanceEvent::Decided { shown: s, roles, .. } if *s == shown && roles == &["team-lead"])));
 }
 
+/// Clients of the API (the CLI with `--server`) read an instance back from its JSON: nothing
+/// may be lost or changed on the way, open gates, decisions and timers included.
+#[test]
+fn an_instance_reads_back_from_its_json_as_it_was() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", high_risk()).unwrap();
+    run.decide("bea", "cab", Verdict::Approve, "fine by me")
+        .unwrap();
+    assert!(run.state.active.values().any(|a| a.gate.is_some()));
+    let text = serde_json::to_string(&run.state).unwrap();
+    let back: Instance = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, run.state);
+    let started = Run::start(DEPLOY, "rita");
+    let text = serde_json::to_string(&started.state).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Instance>(&text).unwrap(),
+        started.state
+    );
+}
+
 #[test]
 fn replaying_the_events_gives_the_live_state() {
     let mut run = Run::start(DEPLOY, "rita");

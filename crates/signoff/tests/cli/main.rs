@@ -357,5 +357,6 @@ fn serve_stops_cleanly_on_sigterm() {
     assert_eq!(code, 0, "{out}{err}");
 }
 
+mod client;
 mod crash;
 mod workflows;

@@ -10,18 +10,18 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-struct Project {
-    dir: tempfile::TempDir,
+pub(crate) struct Project {
+    pub(crate) dir: tempfile::TempDir,
 }
 
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) out: String,
+    pub(crate) err: String,
 }
 
 impl Project {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let workflows = dir.path().join("workflows");
         std::fs::create_dir(&workflows).unwrap();
@@ -33,11 +33,19 @@ impl Project {
         Self { dir }
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    /// Runs with these environment variables set (and none of signoff's others).
+    pub(crate) fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_signoff"))
             .current_dir(self.dir.path())
             .env_remove("SIGNOFF_DATABASE_URL")
             .env_remove("SIGNOFF_USER")
+            .env_remove("SIGNOFF_SERVER")
+            .env_remove("SIGNOFF_TOKEN")
+            .envs(env.iter().copied())
             .args(args)
             .output()
             .expect("run signoff");
@@ -49,7 +57,7 @@ impl Project {
     }
 
     /// Runs and expects success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let run = self.run(args);
         assert_eq!(run.code, 0, "signoff {args:?}: {}{}", run.out, run.err);
         run.out
@@ -62,37 +70,37 @@ impl Project {
     }
 
     /// Starts a low-risk deployment request as `who` and submits its form.
-    fn low_risk_deployment(&self, who: &str) -> String {
+    pub(crate) fn low_risk_deployment(&self, who: &str) -> String {
         let id = self.ok(&["start", "deployment-approval", "--as", who]);
         let id = id.lines().next().unwrap().trim().to_owned();
-        self.ok(&[
-            "submit",
-            &id,
-            "request",
-            "--as",
-            who,
-            "--set",
-            "service=payments-api",
-            "--set",
-            "team=payments",
-            "--set",
-            "environment=production",
-            "--set",
-            "version=v1.2.3",
-            "--set",
-            "change_type=normal",
-            "--set",
-            "risk=low",
-            "--set",
-            "description=Raise the connection pool size to 50",
-            "--set",
-            "rollback_plan=Redeploy v1.2.2 from the pipeline, 5 minutes",
-            "--set",
-            "ticket=https://tracker.example.com/browse/CHG-1234",
-        ]);
+        let mut submit = vec!["submit", id.as_str(), "request", "--as", who];
+        submit.extend(LOW_RISK_REQUEST);
+        self.ok(&submit);
         id
     }
 }
+
+/// The request form of a low-risk change to the payments service, as `--set` arguments.
+pub(crate) const LOW_RISK_REQUEST: [&str; 18] = [
+    "--set",
+    "service=payments-api",
+    "--set",
+    "team=payments",
+    "--set",
+    "environment=production",
+    "--set",
+    "version=v1.2.3",
+    "--set",
+    "change_type=normal",
+    "--set",
+    "risk=low",
+    "--set",
+    "description=Raise the connection pool size to 50",
+    "--set",
+    "rollback_plan=Redeploy v1.2.2 from the pipeline, 5 minutes",
+    "--set",
+    "ticket=https://tracker.example.com/browse/CHG-1234",
+];
 
 #[test]
 fn validate_passes_the_shipped_workflows_and_names_each_problem_with_its_position() {

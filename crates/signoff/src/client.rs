@@ -1,0 +1,388 @@
+//! The CLI as a client of a signoff server (`--server URL --token TOKEN`): commands go through
+//! the HTTP API as the token's person, so the CLI needs neither the database nor `--as`, and
+//! the server checks identity and rights as it does for every other client.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use signoff_core::engine::{Command, InstanceEvent, Status};
+use signoff_runtime::Applied;
+
+use crate::Global;
+
+/// How long one request may take before the CLI gives up on it (the live stream excepted).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A signoff server and the token to act with.
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    token: String,
+}
+
+/// A problem document the server answered with (RFC 9457), kept as the server said it.
+#[derive(Debug, Deserialize)]
+pub struct Problem {
+    /// `/problems/<slug>`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The HTTP status.
+    #[serde(default)]
+    pub status: u16,
+    /// The sentence for a person.
+    #[serde(default)]
+    pub detail: String,
+    /// Every problem, for a request with several.
+    #[serde(default)]
+    pub errors: Vec<FieldError>,
+}
+
+/// One of several problems.
+#[derive(Debug, Deserialize)]
+pub struct FieldError {
+    /// Where.
+    pub field: String,
+    /// What.
+    pub detail: String,
+}
+
+impl Problem {
+    /// Whether this is the engine refusing what was asked (rights, a closed gate, a workflow's
+    /// rule), which the CLI prints as "refused: …" in both modes.
+    #[must_use]
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self.kind.rsplit('/').next(),
+            Some("forbidden" | "invalid" | "closed" | "not-found")
+        )
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)?;
+        for e in &self.errors {
+            write!(f, "\n  {}: {}", e.field, e.detail)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problem {}
+
+/// The event types after which an instance runs no more.
+const END_TYPES: [&str; 2] = ["signoff.instance.ended", "signoff.instance.cancelled"];
+
+/// Whether the address is this machine, where a token may travel without TLS.
+fn is_loopback(url: &Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
+impl Client {
+    /// The client `--server` asks for, or `None` to open the database directly.
+    ///
+    /// # Errors
+    /// `--as` given with `--server`, no token, or an address that is not one.
+    pub fn of(g: &Global) -> anyhow::Result<Option<Self>> {
+        let Some(server) = g.server.as_deref() else {
+            return Ok(None);
+        };
+        if g.person.is_some() {
+            bail!(
+                "--as (or SIGNOFF_USER) is not taken with --server: the token says who you are; \
+                 leave it out, or leave out --server to act directly on the database (operators)"
+            );
+        }
+        let Some(token) = g.token.clone().filter(|t| !t.trim().is_empty()) else {
+            bail!(
+                "--server needs a token: --token TOKEN or SIGNOFF_TOKEN (an operator makes one \
+                 with `signoff token issue PERSON`)"
+            );
+        };
+        let base = Url::parse(server)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .with_context(|| {
+                format!("--server {server:?} is not an http:// or https:// address")
+            })?;
+        if base.scheme() == "http" && !is_loopback(&base) {
+            bail!(
+                "--server {server:?}: the token would cross the network in clear; use https:// \
+                 (plain http is taken only for a loopback address)"
+            );
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Some(Self {
+            http,
+            base,
+            token: token.trim().to_owned(),
+        }))
+    }
+
+    fn url(&self, path: &str) -> anyhow::Result<Url> {
+        Ok(self.base.join(path)?)
+    }
+
+    fn request(&self, method: Method, path: &str) -> anyhow::Result<RequestBuilder> {
+        Ok(self
+            .http
+            .request(method, self.url(path)?)
+            .bearer_auth(&self.token))
+    }
+
+    /// Sends a request; an answer that is not a success becomes its problem as an error.
+    async fn send(&self, request: RequestBuilder) -> anyhow::Result<Response> {
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("could not reach the signoff server at {}", self.base))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(problem_of(response).await.into())
+    }
+
+    /// GETs JSON.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<T> {
+        let request = self
+            .request(Method::GET, path)?
+            .query(query)
+            .timeout(REQUEST_TIMEOUT);
+        let response = self.send(request).await?;
+        response.json().await.with_context(|| {
+            format!("the server's answer to GET {path} is not what this CLI reads")
+        })
+    }
+
+    /// GETs text (JSON Lines).
+    pub async fn get_text(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<String> {
+        let request = self
+            .request(Method::GET, path)?
+            .query(query)
+            .timeout(REQUEST_TIMEOUT);
+        Ok(self.send(request).await?.text().await?)
+    }
+
+    /// POSTs a command's body; what it recorded, as the direct mode reports it.
+    async fn post(&self, path: &str, body: &Value, key: Option<&str>) -> anyhow::Result<Applied> {
+        let mut request = self
+            .request(Method::POST, path)?
+            .json(body)
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = self.send(request).await?;
+        let replayed = response
+            .headers()
+            .get("Idempotent-Replayed")
+            .is_some_and(|v| v.as_bytes() == b"true");
+        let result: CommandResult = response.json().await.with_context(|| {
+            format!("the server's answer to POST {path} is not what this CLI reads")
+        })?;
+        Ok(Applied {
+            instance: result.instance,
+            // A replay records nothing: the direct mode shows no events either.
+            events: if replayed { Vec::new() } else { result.events },
+            version: result.version,
+            deduplicated: replayed,
+        })
+    }
+
+    /// Starts an instance as the token's person.
+    pub async fn start(
+        &self,
+        workflow: &str,
+        input: Value,
+        key: Option<&str>,
+    ) -> anyhow::Result<Applied> {
+        let body = serde_json::json!({ "workflow": workflow, "input": input });
+        self.post("/api/v1/instances", &body, key).await
+    }
+
+    /// Runs a command on an instance as the token's person.
+    pub async fn execute(
+        &self,
+        instance: &str,
+        command: &Command,
+        key: Option<&str>,
+    ) -> anyhow::Result<Applied> {
+        let Value::Object(mut body) = serde_json::to_value(command)? else {
+            bail!("a command is a JSON object");
+        };
+        let Some(Value::String(name)) = body.remove("command") else {
+            bail!("a command names itself");
+        };
+        let path = format!(
+            "/api/v1/instances/{}/{}",
+            segment(instance)?,
+            name.replace('_', "-")
+        );
+        self.post(&path, &Value::Object(body), key).await
+    }
+
+    /// An instance's state now (`at: None`) or at a moment, with its `view_hash`.
+    pub async fn state(&self, instance: &str, at: Option<&str>) -> anyhow::Result<Value> {
+        let id = segment(instance)?;
+        match at {
+            None => self.get(&format!("/api/v1/instances/{id}"), &[]).await,
+            Some(at) => {
+                self.get(&format!("/api/v1/instances/{id}/state"), &[("at", at)])
+                    .await
+            }
+        }
+    }
+
+    /// Follows the live event stream until the instance is no longer running, across
+    /// reconnects (a server restarting, a proxy cutting idle connections): resumes after the
+    /// last event seen, so nothing is missed. `Status::Running` when `timeout` passed first.
+    pub async fn wait_for_end(
+        &self,
+        instance: &str,
+        timeout: Option<Duration>,
+    ) -> anyhow::Result<Status> {
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        match deadline {
+            Some(deadline) => {
+                match tokio::time::timeout_at(deadline, self.follow(instance)).await {
+                    Ok(ended) => ended,
+                    // Still running as far as anyone could tell.
+                    Err(_) => Ok(Status::Running),
+                }
+            }
+            None => self.follow(instance).await,
+        }
+    }
+
+    async fn follow(&self, instance: &str) -> anyhow::Result<Status> {
+        use eventsource_stream::Eventsource as _;
+        let id = segment(instance)?;
+        let mut last_seen: Option<String> = None;
+        let mut pause = Duration::from_millis(200);
+        loop {
+            // Subscribed first, then looked at: an end committed in between is in the stream.
+            let mut request = self
+                .request(Method::GET, "/api/v1/events")?
+                .query(&[("instance", id)]);
+            if let Some(last) = &last_seen {
+                request = request.header("Last-Event-ID", last);
+            }
+            let stream = match self.send(request).await {
+                Ok(response) => Some(response.bytes_stream().eventsource()),
+                Err(e) if is_unreachable(&e) => None,
+                Err(e) => return Err(e),
+            };
+            match self.state(instance, None).await {
+                Ok(view) => {
+                    if let Some(status) = ended(&view)? {
+                        return Ok(status);
+                    }
+                }
+                Err(e) if is_unreachable(&e) => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(mut stream) = stream {
+                pause = Duration::from_millis(200);
+                while let Some(Ok(event)) = stream.next().await {
+                    if !event.id.is_empty() {
+                        last_seen = Some(event.id.clone());
+                    }
+                    if END_TYPES.contains(&event.event.as_str()) {
+                        break;
+                    }
+                }
+            }
+            // The stream ended (an end, a restart, a cut): look again after a pause that grows
+            // while the server is away.
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// A command's answer.
+#[derive(Deserialize)]
+struct CommandResult {
+    instance: String,
+    version: u64,
+    events: Vec<InstanceEvent>,
+}
+
+/// The status of an instance's view, when it is no longer running.
+fn ended(view: &Value) -> anyhow::Result<Option<Status>> {
+    let status: Status = serde_json::from_value(view["state"].clone())
+        .context("the server's instance has no status this CLI reads")?;
+    Ok(match status {
+        Status::New | Status::Running => None,
+        done => Some(done),
+    })
+}
+
+/// Whether an error is the server being away (not answering, a gateway without it).
+fn is_unreachable(error: &anyhow::Error) -> bool {
+    if let Some(problem) = error.downcast_ref::<Problem>() {
+        return matches!(problem.status, 502..=504);
+    }
+    error
+        .chain()
+        .any(|e| e.downcast_ref::<reqwest::Error>().is_some())
+}
+
+/// An instance id as a path segment: only what an id may hold.
+fn segment(id: &str) -> anyhow::Result<&str> {
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        bail!("{id:?} is not an instance id");
+    }
+    Ok(id)
+}
+
+/// The problem of an answer that is not a success; a body that is not one is described.
+async fn problem_of(response: Response) -> Problem {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    match serde_json::from_str::<Problem>(&text) {
+        Ok(mut problem) if !problem.detail.is_empty() => {
+            problem.status = status.as_u16();
+            if status == StatusCode::UNAUTHORIZED {
+                problem.detail = format!("the server refused the token: {}", problem.detail);
+            }
+            problem
+        }
+        _ => Problem {
+            kind: String::new(),
+            status: status.as_u16(),
+            detail: format!(
+                "the server answered {status}{}",
+                if text.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", text.trim().chars().take(300).collect::<String>())
+                }
+            ),
+            errors: Vec::new(),
+        },
+    }
+}
