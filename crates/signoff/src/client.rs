@@ -278,6 +278,10 @@ impl Client {
         let id = segment(instance)?;
         let mut last_seen: Option<String> = None;
         let mut pause = Duration::from_millis(200);
+        // A server that never answered is a wrong address, said at once; one that answered
+        // and went away is waited for (a restart), and said once per outage.
+        let mut answered = false;
+        let mut told = false;
         loop {
             // Subscribed first, then looked at: an end committed in between is in the stream.
             let mut request = self
@@ -286,30 +290,41 @@ impl Client {
             if let Some(last) = &last_seen {
                 request = request.header("Last-Event-ID", last);
             }
-            let stream = match self.send(request).await {
-                Ok(response) => Some(response.bytes_stream().eventsource()),
-                Err(e) if is_unreachable(&e) => None,
-                Err(e) => return Err(e),
+            let looked = match self.send(request).await {
+                Ok(response) => match self.state(instance, None).await {
+                    Ok(view) => Ok((response, view)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
             };
-            match self.state(instance, None).await {
-                Ok(view) => {
+            match looked {
+                Ok((response, view)) => {
+                    answered = true;
+                    told = false;
                     if let Some(status) = ended(&view)? {
                         return Ok(status);
                     }
+                    pause = Duration::from_millis(200);
+                    let mut stream = response.bytes_stream().eventsource();
+                    while let Some(Ok(event)) = stream.next().await {
+                        if !event.id.is_empty() {
+                            last_seen = Some(event.id.clone());
+                        }
+                        if END_TYPES.contains(&event.event.as_str()) {
+                            break;
+                        }
+                    }
                 }
-                Err(e) if is_unreachable(&e) => {}
+                Err(e) if answered && is_unreachable(&e) => {
+                    if !told {
+                        crate::say(format_args!(
+                            "signoff wait: the server at {} is not answering ({e:#}); waiting for it",
+                            self.base
+                        ));
+                        told = true;
+                    }
+                }
                 Err(e) => return Err(e),
-            }
-            if let Some(mut stream) = stream {
-                pause = Duration::from_millis(200);
-                while let Some(Ok(event)) = stream.next().await {
-                    if !event.id.is_empty() {
-                        last_seen = Some(event.id.clone());
-                    }
-                    if END_TYPES.contains(&event.event.as_str()) {
-                        break;
-                    }
-                }
             }
             // The stream ended (an end, a restart, a cut): look again after a pause that grows
             // while the server is away.

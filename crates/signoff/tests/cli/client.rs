@@ -246,6 +246,9 @@ fn a_read_only_token_follows_and_is_refused_every_change_and_as_is_refused() {
     assert_failed(&run, 2, "https://");
     let run = remote(&p, &server.url, "signoff_not-a-token", &["status"]);
     assert_failed(&run, 2, "refused the token");
+    // A wait on an address where no server ever answered is a mistake, said at once.
+    let run = remote(&p, "http://127.0.0.1:9", &reader, &["wait", &id]);
+    assert_failed(&run, 2, "could not reach the signoff server");
 }
 
 #[test]
