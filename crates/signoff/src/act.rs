@@ -1,6 +1,7 @@
 //! The commands that act on an instance: start, submit, decide, complete… With `--server`, each
 //! goes through the server's API as the token's person; without, it opens the database and
-//! runs as the person `--as` names. Either way it prints what it recorded, the same.
+//! runs as the person `--as` names, recorded with the channel `cli-direct:<os user>`. Either
+//! way it prints what it recorded, the same.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,8 +14,27 @@ use signoff_runtime::timeline::summary;
 use crate::Global;
 use crate::client::Client;
 
-/// The channel commands of the CLI are recorded with.
-pub const CHANNEL: &str = "cli";
+/// The channel of commands run directly on the database, where `--as` is taken on trust: an
+/// auditor tells them from those a token proved (`api`), and sees which account of the
+/// machine ran them.
+pub const DIRECT: &str = "cli-direct";
+
+/// `cli-direct:<user>`: the operating-system account, as the environment names it (`USER`,
+/// else `LOGNAME`), reduced to printable ASCII.
+pub fn direct_channel() -> String {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|user| {
+            user.chars()
+                .filter(char::is_ascii_graphic)
+                .take(64)
+                .collect::<String>()
+        })
+        .find(|user| !user.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned());
+    format!("{DIRECT}:{user}")
+}
 
 /// Values given as `--values JSON` and `--set NAME=VALUE` (repeatable).
 #[derive(clap::Args)]
@@ -92,7 +112,8 @@ async fn execute(
         None => {
             let person = g.actor()?;
             let rt = g.open().await?;
-            rt.execute(instance, command, person, CHANNEL, key).await?
+            rt.execute(instance, command, person, &direct_channel(), key)
+                .await?
         }
     };
     print_applied(g, what, &applied)
@@ -119,7 +140,7 @@ pub async fn start(g: &Global, args: StartArgs) -> anyhow::Result<ExitCode> {
         None => {
             let person = g.actor()?;
             let rt = g.open().await?;
-            rt.start_for_client(&args.workflow, input, person, CHANNEL, key)
+            rt.start_for_client(&args.workflow, input, person, &direct_channel(), key)
                 .await?
         }
     };
@@ -382,7 +403,7 @@ pub async fn attach(g: &Global, args: AttachArgs) -> anyhow::Result<ExitCode> {
             &args.media_type,
             &content,
             person,
-            CHANNEL,
+            &direct_channel(),
         )
         .await?;
     print_applied(g, "attached", &applied)

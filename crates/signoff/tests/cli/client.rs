@@ -94,7 +94,7 @@ fn assert_failed(run: &Run, code: i32, what: &str) {
 }
 
 /// What differs between two runs of the same story: ids, times, hashes, and the channel a
-/// command came through (`cli` directly, `api` through the server).
+/// command came through (`cli-direct:<os user>` directly, `api` through the server).
 fn normalized(text: &str) -> String {
     const SEPARATORS: [char; 6] = [' ', '\n', '(', ')', ',', '"'];
     let mut out = String::new();
@@ -110,14 +110,17 @@ fn normalized(text: &str) -> String {
             "TIME"
         } else if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             "HASH"
-        } else if bare == "cli" || bare == "api" {
+        } else if bare == "api" || bare.starts_with("cli-direct:") {
             "CHANNEL"
         } else {
             bare
         };
         out.push_str(replaced);
         out.push_str(tail);
-        out.push_str(sep);
+        // Columns are padded to the widest value; a channel's name is not the same width.
+        if !(sep == " " && out.ends_with(' ')) {
+            out.push_str(sep);
+        }
     }
     out
 }

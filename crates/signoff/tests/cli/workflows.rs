@@ -217,7 +217,7 @@ fn a_pipeline_gates_on_wait_and_refusals_say_why() {
         .find(|l| l.contains("approved team_review"))
         .expect("the decision is in the timeline");
     assert!(
-        decision.contains("bob") && decision.contains("cli"),
+        decision.contains("bob") && decision.contains(" cli-direct:"),
         "{decision}"
     );
     assert!(decision.contains("pool size is fine"), "{decision}");
