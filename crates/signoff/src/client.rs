@@ -2,6 +2,10 @@
 //! the HTTP API as the token's person, so the CLI needs neither the database nor `--as`, and
 //! the server checks identity and rights as it does for every other client.
 
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -92,26 +96,48 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 impl Client {
-    /// The client `--server` asks for, or `None` to open the database directly.
+    /// The client `--server` asks for, or the one `signoff login` saved when neither a server
+    /// nor a database was named; `None` to open the database directly.
     ///
     /// # Errors
-    /// `--as` given with `--server`, no token, or an address that is not one.
+    /// `--as` given with a server, no token, an address that is not one, a login file others
+    /// may read.
     pub fn of(g: &Global) -> anyhow::Result<Option<Self>> {
-        let Some(server) = g.server.as_deref() else {
-            return Ok(None);
+        let saved = if g.server.is_none() && g.database_chosen {
+            None
+        } else {
+            Login::read()?
+        };
+        let (server, token) = match (&g.server, saved) {
+            (Some(server), saved) => {
+                // The saved token goes only to the server it was saved for.
+                let saved = saved.filter(|l| l.server == *server).map(|l| l.token);
+                (server.clone(), g.token.clone().or(saved))
+            }
+            (None, Some(login)) => (login.server, g.token.clone().or(Some(login.token))),
+            (None, None) => return Ok(None),
         };
         if g.person.is_some() {
             bail!(
-                "--as (or SIGNOFF_USER) is not taken with --server: the token says who you are; \
-                 leave it out, or leave out --server to act directly on the database (operators)"
+                "--as (or SIGNOFF_USER) is not taken with a server ({server}): the token says who \
+                 you are; leave it out, or name the database (--database) to act on it directly \
+                 (operators)"
             );
         }
-        let Some(token) = g.token.clone().filter(|t| !t.trim().is_empty()) else {
+        let Some(token) = token.filter(|t| !t.trim().is_empty()) else {
             bail!(
-                "--server needs a token: --token TOKEN or SIGNOFF_TOKEN (an operator makes one \
-                 with `signoff token issue PERSON`)"
+                "--server needs a token: --token TOKEN, SIGNOFF_TOKEN, or `signoff login {server}` \
+                 (an operator makes one with `signoff token issue PERSON`)"
             );
         };
+        Self::new(&server, &token).map(Some)
+    }
+
+    /// A client of `server` acting with `token`.
+    ///
+    /// # Errors
+    /// An address that is not one, or plain http beyond this machine.
+    pub fn new(server: &str, token: &str) -> anyhow::Result<Self> {
         let base = Url::parse(server)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -127,11 +153,11 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()?;
-        Ok(Some(Self {
+        Ok(Self {
             http,
             base,
             token: token.trim().to_owned(),
-        }))
+        })
     }
 
     fn url(&self, path: &str) -> anyhow::Result<Url> {
@@ -332,6 +358,127 @@ impl Client {
             pause = (pause * 2).min(Duration::from_secs(5));
         }
     }
+}
+
+/// What `signoff login` keeps: the server and the token to act with there, in a file only its
+/// owner may read (`$XDG_CONFIG_HOME/signoff/login.json`, else `~/.config/signoff/login.json`).
+#[derive(Debug, Deserialize, serde::Serialize)]
+pub struct Login {
+    server: String,
+    token: String,
+}
+
+impl Login {
+    /// Where it is kept.
+    fn path() -> anyhow::Result<PathBuf> {
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .context("neither XDG_CONFIG_HOME nor HOME is set: nowhere to keep a login")?;
+        Ok(config.join("signoff").join("login.json"))
+    }
+
+    /// The saved login, if any; refused when others may read it (the token would be theirs).
+    fn read() -> anyhow::Result<Option<Self>> {
+        let path = Self::path()?;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+        };
+        let mode = std::fs::metadata(&path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "{} holds a token and others may read it (mode {:o}): chmod 600 it, or \
+                 `signoff logout` and log in again",
+                path.display(),
+                mode & 0o777
+            );
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("{} is not a login this CLI wrote", path.display()))
+    }
+
+    /// Writes it readable by its owner alone, in place of any other.
+    fn write(&self) -> anyhow::Result<PathBuf> {
+        let path = Self::path()?;
+        let dir = path.parent().context("a login file has a folder")?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("{}", dir.display()))?;
+        let temporary = dir.join(".login.json.tmp");
+        let _ = std::fs::remove_file(&temporary);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .with_context(|| format!("{}", temporary.display()))?;
+        file.write_all(serde_json::to_string(self)?.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &path).with_context(|| format!("{}", path.display()))?;
+        Ok(path)
+    }
+}
+
+/// `signoff login URL`: checks a token against the server and keeps both for the commands
+/// that follow (they then act through the server unless a database is named).
+#[derive(clap::Args)]
+pub struct LoginArgs {
+    /// The server's address, e.g. https://signoff.example.com.
+    url: String,
+}
+
+pub async fn login(g: &Global, args: LoginArgs) -> anyhow::Result<ExitCode> {
+    if g.person.is_some() {
+        bail!("--as is not taken by login: the token says who you are");
+    }
+    let token = match g.token.clone().filter(|t| !t.trim().is_empty()) {
+        Some(token) => token,
+        None => {
+            use std::io::IsTerminal as _;
+            if std::io::stdin().is_terminal() {
+                crate::say(format_args!(
+                    "paste your signoff token (signoff_…) and press Enter:"
+                ));
+            }
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim().to_owned()
+        }
+    };
+    if token.is_empty() {
+        bail!("no token given: --token, SIGNOFF_TOKEN, or paste it on standard input");
+    }
+    let client = Client::new(&args.url, &token)?;
+    let me: Value = client.get("/api/v1/me", &[]).await?;
+    let who = me["id"].as_str().unwrap_or("?").to_owned();
+    let path = Login {
+        server: args.url.clone(),
+        token,
+    }
+    .write()?;
+    outln!(
+        "logged in to {} as {who}; the token is kept in {} (readable by you alone)",
+        args.url,
+        path.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `signoff logout`: forgets the saved login.
+pub fn logout() -> anyhow::Result<ExitCode> {
+    let path = Login::path()?;
+    match std::fs::remove_file(&path) {
+        Ok(()) => outln!("logged out: removed {}", path.display())?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => outln!("not logged in")?,
+        Err(e) => bail!("{}: {e}", path.display()),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A command's answer.

@@ -20,7 +20,7 @@ use serde::Deserialize;
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct File {
-    database: Option<String>,
+    pub database: Option<String>,
     workflows: Option<PathBuf>,
     people: Option<PathBuf>,
     evidence: Option<PathBuf>,
@@ -42,7 +42,7 @@ impl File {
 }
 
 /// Whether the value of `id` came from its default (not a flag, not the environment).
-fn defaulted(matches: &ArgMatches, id: &str) -> bool {
+pub fn defaulted(matches: &ArgMatches, id: &str) -> bool {
     matches!(
         matches.value_source(id),
         Some(ValueSource::DefaultValue) | None

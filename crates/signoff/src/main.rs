@@ -129,6 +129,10 @@ pub struct Global {
         hide_env_values = true
     )]
     token: Option<String>,
+    /// Whether a database was named (flag, environment or settings file): then a saved
+    /// `signoff login` is not used, and commands act on the database directly.
+    #[arg(skip)]
+    database_chosen: bool,
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     json: bool,
@@ -237,6 +241,11 @@ enum Command {
     Export(show::ExportArgs),
     /// Notifications recorded in the log (what each person was told).
     Notifications(show::NotificationsArgs),
+    /// Check an API token against a server and keep both (readable by you alone): commands
+    /// then act through that server unless a database is named.
+    Login(client::LoginArgs),
+    /// Forget the saved login.
+    Logout,
     /// Block until an instance ends: exit 0 when it ended with a success (approved…), 1 when
     /// it ended otherwise (rejected, expired…), 3 when cancelled, 4 on --timeout, 2 on error.
     Wait(wait::Args),
@@ -285,6 +294,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => show::export(g, args).await,
         Command::Notifications(args) => show::notifications(g, args).await,
         Command::Wait(args) => wait::wait(g, args).await,
+        Command::Login(args) => client::login(g, args).await,
+        Command::Logout => client::logout(),
         Command::Run(args) => {
             g.direct_only("run")?;
             worker::run(g, args).await
@@ -321,8 +332,11 @@ fn parse() -> anyhow::Result<Cli> {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    cli.global.database_chosen = !config::defaulted(&matches, "database");
     if let Some(path) = cli.global.config.clone() {
-        config::apply(config::File::read(&path)?, &matches, &mut cli)?;
+        let file = config::File::read(&path)?;
+        cli.global.database_chosen |= file.database.is_some();
+        config::apply(file, &matches, &mut cli)?;
     }
     Ok(cli)
 }

@@ -305,3 +305,52 @@ fn wait_through_the_server_outlives_its_restart_and_exits_with_the_outcome() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("approved"));
 }
+
+#[test]
+fn login_keeps_the_token_for_the_commands_that_follow_until_a_database_is_named() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let p = Project::new();
+    let id = p.low_risk_deployment("carol");
+    let bob = token(&p, "bob", &[]);
+    let server = serve(&p, 0);
+    let run = p.run_with(&["login", &server.url], &[("SIGNOFF_TOKEN", &bob)]);
+    assert_eq!(run.code, 0, "{}", run.err);
+    assert!(run.out.contains("as bob"), "{}", run.out);
+    let file = p.dir.path().join(".config/signoff/login.json");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+
+    // No server, no token, no --as: bob's inbox, through the server.
+    let inbox = p.ok(&["inbox"]);
+    assert!(
+        inbox.contains(&id) && inbox.contains("team_review"),
+        "{inbox}"
+    );
+    // A database named: direct, as --as says.
+    let direct = p.ok(&[
+        "--database",
+        "sqlite://signoff.db",
+        "inbox",
+        "--as",
+        "carol",
+    ]);
+    assert!(direct.contains("nothing waits for carol"), "{direct}");
+    // A login others may read is refused, not used.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_failed(&p.run(&["inbox"]), 2, "others may read it");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A wrong token is not kept.
+    let run = p.run_with(
+        &["login", &server.url],
+        &[("SIGNOFF_TOKEN", "signoff_nope")],
+    );
+    assert_failed(&run, 2, "refused the token");
+    assert!(
+        p.ok(&["inbox"]).contains(&id),
+        "the first login still holds"
+    );
+
+    assert!(p.ok(&["logout"]).contains("logged out"));
+    assert!(!file.exists());
+    assert_failed(&p.run(&["inbox"]), 2, "--as PERSON");
+}

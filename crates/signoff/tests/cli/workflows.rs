@@ -45,6 +45,8 @@ impl Project {
             .env_remove("SIGNOFF_USER")
             .env_remove("SIGNOFF_SERVER")
             .env_remove("SIGNOFF_TOKEN")
+            // A login saved on this machine must not turn the tests into its clients.
+            .env("XDG_CONFIG_HOME", self.dir.path().join(".config"))
             .envs(env.iter().copied())
             .args(args)
             .output()
