@@ -155,7 +155,7 @@ pub fn compute_hash(prev: &Hash, event: &RecordedEvent) -> Hash {
 }
 
 /// What is wrong at the first broken place of the chain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BreakKind {
     /// The event's content does not produce its stored hash: it was altered after it was written.
@@ -197,7 +197,7 @@ pub enum BreakKind {
 }
 
 /// The first broken place of the chain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainBreak {
     /// Sequence number of the first event that fails.
     pub sequence: u64,

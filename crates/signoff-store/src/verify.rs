@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use signoff_core::{BreakKind, ChainBreak, ChainVerifier, Hash};
 
 use crate::error::StoreError;
@@ -11,7 +11,7 @@ use crate::log::EventLog;
 use crate::subscribe::read_all_stream;
 
 /// What a verification found.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
     /// Events that passed.
     pub checked: u64,

@@ -312,10 +312,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             g.direct_only("token")?;
             serve::token(g, command).await
         }
-        Command::Verify(args) => {
-            g.direct_only("verify (it walks the log itself; auditors may GET /api/v1/verify)")?;
-            verify::run(&g.url()?, args).await
-        }
+        Command::Verify(args) => verify::run(g, args).await,
         Command::Projections(command) => {
             g.direct_only("projections")?;
             projections::run(g, command).await

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use signoff_core::EventTypes;
-use signoff_store::{DatabaseUrl, OpenOptions};
+use signoff_store::{OpenOptions, VerifyReport};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,14 +15,25 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn run(url: &DatabaseUrl, args: Args) -> anyhow::Result<ExitCode> {
-    let options = OpenOptions {
-        create_if_missing: false,
-        ..OpenOptions::new(EventTypes::new())
+/// Walks the chain of the database named, or asks the server to (`--server`: auditors).
+pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
+    let report = if let Some(client) = crate::client::Client::of(g)? {
+        if args.from != 1 {
+            anyhow::bail!("--from is not taken with --server: the server verifies the whole log");
+        }
+        let answer: serde_json::Value = client.get("/api/v1/verify", &[]).await?;
+        serde_json::from_value::<VerifyReport>(answer["report"].clone()).map_err(|e| {
+            anyhow::anyhow!("the server's verification is not one this CLI reads: {e}")
+        })?
+    } else {
+        let options = OpenOptions {
+            create_if_missing: false,
+            ..OpenOptions::new(EventTypes::new())
+        };
+        let log = signoff_store::open(&g.url()?, options).await?;
+        signoff_store::verify(log, args.from).await?
     };
-    let log = signoff_store::open(url, options).await?;
-    let report = signoff_store::verify(log, args.from).await?;
-    if args.json {
+    if args.json || g.json {
         outln!("{}", serde_json::to_string(&report)?)?;
     } else if let Some(broken) = &report.broken {
         outln!("BROKEN at sequence {}: {broken}", broken.sequence)?;

@@ -163,6 +163,11 @@ fn tour(act: &dyn Fn(&str, &[&str]) -> Run) -> Vec<(String, i32, String)> {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
         .collect();
     seen.push(("export".into(), export.code, types.join("\n")));
+    // The logs hold different numbers of events (tokens were issued for the server's): what
+    // must agree is the verdict.
+    let verify = act("ruth", &["verify"]);
+    let verdict = verify.out.split(':').next().unwrap_or_default().to_owned();
+    seen.push(("verify".into(), verify.code, verdict));
     seen
 }
 
@@ -180,11 +185,13 @@ fn the_readme_tour_through_a_server_with_tokens_prints_what_it_prints_directly()
     let carol = token(&p, "carol", &[]);
     let bob = token(&p, "bob", &[]);
     let pipeline = token(&p, "carol", &["--name", "pipeline", "--read-only"]);
+    let auditor = token(&p, "ruth", &["--read-only"]);
     let server = serve(&p, 0);
     let through = tour(&|who, args| {
         let secret = match who {
             "carol" => &carol,
             "bob" => &bob,
+            "ruth" => &auditor,
             _ => &pipeline,
         };
         remote(&p, &server.url, secret, args)
@@ -197,6 +204,7 @@ fn the_readme_tour_through_a_server_with_tokens_prints_what_it_prints_directly()
             "{step}: direct, then through the server"
         );
     }
+    assert_eq!(through.last().unwrap().2, "intact", "{through:?}");
     // The refusal is the engine's, in both modes.
     assert_eq!(through[3].1, 2);
     assert!(
