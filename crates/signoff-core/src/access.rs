@@ -26,7 +26,14 @@ pub const TOKEN_ISSUED: &str = "signoff.token.issued";
 /// Type of [`AccessEvent::TokenRevoked`].
 pub const TOKEN_REVOKED: &str = "signoff.token.revoked";
 /// Every access event type; the log must register them (all at schema version 1).
-pub const TYPES: [&str; 2] = [TOKEN_ISSUED, TOKEN_REVOKED];
+/// A token was used (recorded at most once per [`USE_RECORDED_EVERY`] a token).
+pub const TOKEN_USED: &str = "signoff.token.used";
+/// Every access event type.
+pub const TYPES: [&str; 3] = [TOKEN_ISSUED, TOKEN_REVOKED, TOKEN_USED];
+/// How stale a token's recorded last use may get before a use is recorded again
+/// (microseconds): an hour, so `token list` tells a token in use from a forgotten one without a
+/// log event per request.
+pub const USE_RECORDED_EVERY: i64 = 3_600_000_000;
 
 /// The directory role that reads and exports everything and changes nothing.
 pub const AUDITOR_ROLE: &str = "auditor";
@@ -62,6 +69,12 @@ pub enum AccessEvent {
         #[serde(default)]
         reason: String,
     },
+    /// A token was used (at most once an hour is recorded): the event's time is its last use.
+    #[serde(rename = "signoff.token.used")]
+    TokenUsed {
+        /// Its id.
+        id: String,
+    },
 }
 
 impl AccessEvent {
@@ -71,6 +84,7 @@ impl AccessEvent {
         let ty = match self {
             Self::TokenIssued { .. } => TOKEN_ISSUED,
             Self::TokenRevoked { .. } => TOKEN_REVOKED,
+            Self::TokenUsed { .. } => TOKEN_USED,
         };
         let data = serde_json::to_value(self)
             .ok()
@@ -111,6 +125,18 @@ pub struct Token {
     /// It may read, and change nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+    /// When it was last used, to the hour (see [`USE_RECORDED_EVERY`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<Timestamp>,
+}
+
+impl Token {
+    /// Whether a use at `now` should be recorded: never recorded, or not for an hour.
+    #[must_use]
+    pub fn use_due(&self, now: Timestamp) -> bool {
+        self.last_used
+            .is_none_or(|at| now.0.saturating_sub(at.0) >= USE_RECORDED_EVERY)
+    }
 }
 
 /// Why a presented token is refused.
@@ -173,12 +199,18 @@ impl Tokens {
                         expires_at: *expires_at,
                         revoked_at: None,
                         read_only: *read_only,
+                        last_used: None,
                     },
                 );
             }
             AccessEvent::TokenRevoked { id, .. } => {
                 if let Some(token) = self.by_id.get_mut(id) {
                     token.revoked_at.get_or_insert(at);
+                }
+            }
+            AccessEvent::TokenUsed { id } => {
+                if let Some(token) = self.by_id.get_mut(id) {
+                    token.last_used = Some(token.last_used.map_or(at, |last| last.max(at)));
                 }
             }
         }
@@ -364,6 +396,25 @@ mod tests {
     }
 
     #[test]
+    fn a_use_is_recorded_once_an_hour_and_the_latest_stands() {
+        let mut tokens = Tokens::default();
+        tokens.apply(&issued("t1", "h1", None), Timestamp(10));
+        let token = |tokens: &Tokens| tokens.check("h1", Timestamp(11)).unwrap().clone();
+        assert!(token(&tokens).use_due(Timestamp(11)), "never used");
+        let used = AccessEvent::TokenUsed { id: "t1".into() };
+        tokens.apply(&used, Timestamp(1_000));
+        assert_eq!(token(&tokens).last_used, Some(Timestamp(1_000)));
+        assert!(!token(&tokens).use_due(Timestamp(1_000 + USE_RECORDED_EVERY - 1)));
+        assert!(token(&tokens).use_due(Timestamp(1_000 + USE_RECORDED_EVERY)));
+        // Two processes recording the same hour: the later time stands, in any order.
+        tokens.apply(&used, Timestamp(900));
+        assert_eq!(token(&tokens).last_used, Some(Timestamp(1_000)));
+        // A use of a token nobody issued changes nothing.
+        tokens.apply(&AccessEvent::TokenUsed { id: "t9".into() }, Timestamp(5));
+        assert_eq!(tokens.list().len(), 1);
+    }
+
+    #[test]
     fn access_events_read_back_as_written() {
         for event in [
             issued("t1", "h1", Some(5)),
@@ -371,6 +422,7 @@ mod tests {
                 id: "t1".into(),
                 reason: String::new(),
             },
+            AccessEvent::TokenUsed { id: "t1".into() },
         ] {
             let (ty, data) = event.to_parts();
             assert_eq!(AccessEvent::decode(ty, &data.to_string()), Ok(event));

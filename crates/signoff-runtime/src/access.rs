@@ -219,6 +219,42 @@ impl Runtime {
         Ok((actor, read_only))
     }
 
+    /// Records that the token with this secret was used now, when its last recorded use is an
+    /// hour old or there is none (`token list` shows it); otherwise does nothing. A use being
+    /// recorded by a concurrent request is not recorded twice.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn record_token_use(&self, secret: &str) -> Result<(), RuntimeError> {
+        let now = self.now();
+        let (id, owner) = {
+            let view = self.view();
+            match view.tokens.check(&secret_hash(secret), now) {
+                Ok(token) if token.use_due(now) => (token.id.clone(), token.owner.clone()),
+                _ => return Ok(()),
+            }
+        };
+        let recording = |add: bool| {
+            let mut set = self
+                .recording_use
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if add {
+                set.insert(id.clone())
+            } else {
+                set.remove(&id)
+            }
+        };
+        if !recording(true) {
+            return Ok(());
+        }
+        let result = self
+            .append_access(&AccessEvent::TokenUsed { id: id.clone() }, &owner)
+            .await;
+        recording(false);
+        result
+    }
+
     /// Loads an instance for `actor` to read: refused (and the refusal recorded in the
     /// security stream) when their roles do not let them see it.
     ///

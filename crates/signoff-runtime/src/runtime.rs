@@ -147,6 +147,8 @@ pub struct Runtime {
     /// Whether a command's reactions are carried out right after it commits (the default), or
     /// left to the `starts` reactor (a `signoff worker starts` elsewhere).
     pub(crate) reacts_after_commit: std::sync::atomic::AtomicBool,
+    /// Tokens whose use is being recorded now, so that concurrent requests record it once.
+    pub(crate) recording_use: Mutex<HashSet<String>>,
 }
 
 /// What a command did.
@@ -189,6 +191,7 @@ impl Runtime {
             keys_forgotten_at: AtomicI64::new(0),
             projections_saved_at: tokio::sync::Mutex::new(0),
             reacts_after_commit: std::sync::atomic::AtomicBool::new(true),
+            recording_use: Mutex::default(),
         }
     }
 

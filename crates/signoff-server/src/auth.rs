@@ -72,7 +72,7 @@ pub async fn authenticate_token(
     state: &AppState,
     secret: &str,
 ) -> Result<(Actor, bool), AuthError> {
-    match state.runtime.authenticate_token(secret) {
+    let authenticated = match state.runtime.authenticate_token(secret) {
         Err(AuthError::Token(TokenRefusal::Unknown)) => {
             if let Err(e) = state.runtime.catch_up().await {
                 tracing::error!(error = %e, "reading the log before refusing a token failed");
@@ -80,7 +80,12 @@ pub async fn authenticate_token(
             state.runtime.authenticate_token(secret)
         }
         other => other,
+    }?;
+    // Bookkeeping for `token list`: a failure to record it does not refuse the request.
+    if let Err(e) = state.runtime.record_token_use(secret).await {
+        tracing::warn!(error = %e, "recording a token's use failed");
     }
+    Ok(authenticated)
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -170,7 +170,12 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
                 } else {
                     state
                 };
-                outln!("{}  {:<12} {:<16} {state}", t.id, t.owner, t.name)?;
+                // Accurate to the hour: a use is recorded when the last record is an hour old.
+                let used = t.last_used.map_or_else(
+                    || "never used".to_owned(),
+                    |at| format!("last used {}", at.to_rfc3339()),
+                );
+                outln!("{}  {:<12} {:<16} {state}, {used}", t.id, t.owner, t.name)?;
             }
         }
     }

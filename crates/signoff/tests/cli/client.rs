@@ -242,6 +242,22 @@ fn a_read_only_token_follows_and_is_refused_every_change_and_as_is_refused() {
         .find(|e| e["type"] == "signoff.security.refused")
         .expect("the refusal is recorded");
     assert_eq!(refusal["data"]["person"], "bob", "{refusal}");
+    // Its use is in `token list`, recorded once for all these requests (once an hour).
+    let list: serde_json::Value =
+        serde_json::from_str(&p.ok(&["token", "list", "--json"])).unwrap();
+    let used = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["owner"] == "bob")
+        .unwrap();
+    assert!(used["last_used"].is_i64(), "{used}");
+    let uses = exported
+        .lines()
+        .filter(|l| l.contains("signoff.token.used") && l.contains(used["id"].as_str().unwrap()))
+        .count();
+    assert_eq!(uses, 1, "{exported}");
+    assert!(p.ok(&["token", "list"]).contains("last used"));
     // Nothing was decided.
     let status = remote(&p, &server.url, &reader, &["status", &id, "--json"]);
     let state: serde_json::Value = serde_json::from_str(&status.out).unwrap();
