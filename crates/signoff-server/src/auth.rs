@@ -81,10 +81,6 @@ pub async fn authenticate_token(
         }
         other => other,
     }?;
-    // Bookkeeping for `token list`: a failure to record it does not refuse the request.
-    if let Err(e) = state.runtime.record_token_use(secret).await {
-        tracing::warn!(error = %e, "recording a token's use failed");
-    }
     Ok(authenticated)
 }
 
@@ -121,9 +117,34 @@ const READS_BY_POST: [&str; 3] = ["/signin", "/signout", "/api/v1/definitions/va
 
 /// Refuses every request that could change something when its token may only read
 /// (`signoff token issue --read-only`): 403, and the attempt recorded in the security stream.
-/// One gate for every door of the server (API, pages), before any handler runs.
+/// One gate for every door of the server (API, pages), before any handler runs. Once a request
+/// with a token was answered with a success, the token's use is recorded (at most hourly).
 pub async fn read_only_guard(
     axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let secret = presented_secret(&parts);
+    let response = gate(
+        &state,
+        axum::extract::Request::from_parts(parts, body),
+        next,
+    )
+    .await;
+    // The token's use, for `token list`, once a request it made was answered: a refused
+    // request writes nothing. A failure to record it is not the request's.
+    if response.status().is_success()
+        && let Some(secret) = secret
+        && let Err(e) = state.runtime.record_token_use(&secret).await
+    {
+        tracing::warn!(error = %e, "recording a token's use failed");
+    }
+    response
+}
+
+async fn gate(
+    state: &AppState,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -141,7 +162,7 @@ pub async fn read_only_guard(
     // read from the log first): a token this process has not folded yet must not pass as one
     // that may change things. Whatever fails here is the handler's to refuse (401).
     let authenticated = match presented_secret(&parts) {
-        Some(secret) => authenticate_token(&state, &secret).await.ok(),
+        Some(secret) => authenticate_token(state, &secret).await.ok(),
         None => None,
     };
     let person = match authenticated {

@@ -79,6 +79,9 @@ impl std::fmt::Display for Problem {
 
 impl std::error::Error for Problem {}
 
+/// `open(2)`'s flag not to follow a symbolic link (Linux's value).
+const O_NOFOLLOW: i32 = 0o400_000;
+
 /// The event types after which an instance runs no more.
 const END_TYPES: [&str; 2] = ["signoff.instance.ended", "signoff.instance.cancelled"];
 
@@ -103,11 +106,24 @@ impl Client {
     /// `--as` given with a server, no token, an address that is not one, a login file others
     /// may read.
     pub fn of(g: &Global) -> anyhow::Result<Option<Self>> {
+        if g.server.is_some() && g.database_chosen {
+            bail!(
+                "both a server (--server or SIGNOFF_SERVER) and a database (--database or \
+                 SIGNOFF_DATABASE_URL) are named: act through one of them"
+            );
+        }
         let saved = if g.server.is_none() && g.database_chosen {
             None
         } else {
             Login::read()?
         };
+        if g.server.is_none() && saved.is_none() && g.token.is_some() {
+            bail!(
+                "a token (--token or SIGNOFF_TOKEN) is for a server: name it with --server URL \
+                 (or SIGNOFF_SERVER, or `signoff login URL`); directly on the database, --as \
+                 says who acts"
+            );
+        }
         let (server, token) = match (&g.server, saved) {
             (Some(server), saved) => {
                 // The saved token goes only to the server it was saved for.
@@ -152,6 +168,13 @@ impl Client {
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // The live stream sends a keep-alive every 15 s: a connection silent for longer
+            // is dead, even when no one closed it.
+            .read_timeout(Duration::from_secs(45))
+            // The token goes to the server named, and nowhere else: not through a proxy of
+            // the environment (in clear for http), not after a redirect.
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             http,
@@ -199,13 +222,21 @@ impl Client {
         })
     }
 
-    /// GETs text (JSON Lines).
-    pub async fn get_text(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<String> {
-        let request = self
-            .request(Method::GET, path)?
-            .query(query)
-            .timeout(REQUEST_TIMEOUT);
-        Ok(self.send(request).await?.text().await?)
+    /// GETs a body of any length (JSON Lines) into `out`, as it comes: no deadline on the
+    /// whole, only on silence.
+    pub async fn get_into(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        out: &mut impl std::io::Write,
+    ) -> anyhow::Result<()> {
+        let request = self.request(Method::GET, path)?.query(query);
+        let mut body = self.send(request).await?.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            out.write_all(&chunk?)?;
+        }
+        out.flush()?;
+        Ok(())
     }
 
     /// POSTs a command's body; what it recorded, as the direct mode reports it.
@@ -337,6 +368,11 @@ impl Client {
                             last_seen = Some(event.id.clone());
                         }
                         if END_TYPES.contains(&event.event.as_str()) {
+                            // The event says how it ended: the server's view of the instance
+                            // may not have folded it yet (another process committed it).
+                            if let Some(status) = end_of(&event.data) {
+                                return Ok(status);
+                            }
                             break;
                         }
                     }
@@ -369,25 +405,50 @@ pub struct Login {
 }
 
 impl Login {
-    /// Where it is kept.
-    fn path() -> anyhow::Result<PathBuf> {
+    /// Where it is kept (none without `XDG_CONFIG_HOME` or `HOME`, as under some services).
+    fn path() -> Option<PathBuf> {
         let config = std::env::var_os("XDG_CONFIG_HOME")
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-            .context("neither XDG_CONFIG_HOME nor HOME is set: nowhere to keep a login")?;
-        Ok(config.join("signoff").join("login.json"))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        Some(config.join("signoff").join("login.json"))
+    }
+
+    fn path_to_write() -> anyhow::Result<PathBuf> {
+        Self::path().context("neither XDG_CONFIG_HOME nor HOME is set: nowhere to keep a login")
     }
 
     /// The saved login, if any; refused when others may read it (the token would be theirs).
     fn read() -> anyhow::Result<Option<Self>> {
-        let path = Self::path()?;
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+        use std::io::Read as _;
+        use std::os::unix::fs::MetadataExt as _;
+        let Some(path) = Self::path() else {
+            return Ok(None);
         };
-        let mode = std::fs::metadata(&path)?.permissions().mode();
+        // Opened without following a link, and judged by what was opened: the file read is
+        // the file checked.
+        let mut file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => bail!(
+                "{}: {e} (a login file must be a plain file of yours; `signoff logout` removes it)",
+                path.display()
+            ),
+        };
+        let meta = file.metadata()?;
+        // /proc/self belongs to the process's effective user.
+        let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+        if !meta.is_file() || me.is_some_and(|me| me != meta.uid()) {
+            bail!(
+                "{} is not a plain file of yours: not used (`signoff logout` removes it)",
+                path.display()
+            );
+        }
+        let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
             bail!(
                 "{} holds a token and others may read it (mode {:o}): chmod 600 it, or \
@@ -396,6 +457,8 @@ impl Login {
                 mode & 0o777
             );
         }
+        let mut text = String::new();
+        file.read_to_string(&mut text)?;
         serde_json::from_str(&text)
             .map(Some)
             .with_context(|| format!("{} is not a login this CLI wrote", path.display()))
@@ -403,7 +466,7 @@ impl Login {
 
     /// Writes it readable by its owner alone, in place of any other.
     fn write(&self) -> anyhow::Result<PathBuf> {
-        let path = Self::path()?;
+        let path = Self::path_to_write()?;
         let dir = path.parent().context("a login file has a folder")?;
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -472,7 +535,7 @@ pub async fn login(g: &Global, args: LoginArgs) -> anyhow::Result<ExitCode> {
 
 /// `signoff logout`: forgets the saved login.
 pub fn logout() -> anyhow::Result<ExitCode> {
-    let path = Login::path()?;
+    let path = Login::path_to_write()?;
     match std::fs::remove_file(&path) {
         Ok(()) => outln!("logged out: removed {}", path.display())?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => outln!("not logged in")?,
@@ -499,18 +562,39 @@ fn ended(view: &Value) -> anyhow::Result<Option<Status>> {
     })
 }
 
-/// Whether an error is the server being away (not answering, a gateway without it).
+/// How an instance ended, from the CloudEvent of its end (`data` of the live stream).
+fn end_of(cloudevent: &str) -> Option<Status> {
+    let event: Value = serde_json::from_str(cloudevent).ok()?;
+    let ty = event["type"].as_str()?;
+    match InstanceEvent::from_parts(ty, &event["data"].to_string()).ok()? {
+        InstanceEvent::Ended {
+            outcome,
+            success,
+            at,
+        } => Some(Status::Ended {
+            outcome,
+            success,
+            at,
+        }),
+        InstanceEvent::Cancelled { reason, at, .. } => Some(Status::Cancelled { reason, at }),
+        _ => None,
+    }
+}
+
+/// Whether an error is the server being away (not answering, a gateway without it); not an
+/// answer this CLI cannot read (that would not get better by waiting).
 fn is_unreachable(error: &anyhow::Error) -> bool {
     if let Some(problem) = error.downcast_ref::<Problem>() {
         return matches!(problem.status, 502..=504);
     }
-    error
-        .chain()
-        .any(|e| e.downcast_ref::<reqwest::Error>().is_some())
+    error.chain().any(|e| {
+        e.downcast_ref::<reqwest::Error>()
+            .is_some_and(|e| !e.is_decode() && !e.is_status() && !e.is_builder())
+    })
 }
 
 /// An instance id as a path segment: only what an id may hold.
-fn segment(id: &str) -> anyhow::Result<&str> {
+pub fn segment(id: &str) -> anyhow::Result<&str> {
     if id.is_empty()
         || !id
             .bytes()

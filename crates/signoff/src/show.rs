@@ -299,7 +299,7 @@ async fn timeline_lines(rt: &Runtime, id: &str) -> anyhow::Result<Vec<Line>> {
 
 pub async fn timeline(g: &Global, args: TimelineArgs) -> anyhow::Result<ExitCode> {
     let lines = if let Some(client) = Client::of(g)? {
-        let id = &args.instance;
+        let id = crate::client::segment(&args.instance)?;
         client
             .get::<Vec<Line>>(&format!("/api/v1/instances/{id}/timeline"), &[])
             .await?
@@ -384,10 +384,8 @@ pub async fn export(g: &Global, args: ExportArgs) -> anyhow::Result<ExitCode> {
             Some(id) => vec![("instance", id.as_str())],
             None => Vec::new(),
         };
-        let text = client.get_text("/api/v1/export", &query).await?;
-        let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())?;
-        out.flush()?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        client.get_into("/api/v1/export", &query, &mut out).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let rt = g.open_for_reading().await?;

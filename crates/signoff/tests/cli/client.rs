@@ -27,6 +27,9 @@ fn serve(p: &Project, port: u16) -> Server {
         .current_dir(p.dir.path())
         .env_remove("SIGNOFF_DATABASE_URL")
         .env_remove("SIGNOFF_SERVER")
+        .env_remove("SIGNOFF_TOKEN")
+        .env_remove("SIGNOFF_USER")
+        .env("XDG_CONFIG_HOME", p.dir.path().join(".config"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -69,8 +72,6 @@ fn remote(p: &Project, server: &str, token: &str, args: &[&str]) -> Run {
         &[
             ("SIGNOFF_SERVER", server),
             ("SIGNOFF_TOKEN", token),
-            // Nothing may fall back to a database: this one does not exist.
-            ("SIGNOFF_DATABASE_URL", "sqlite:///nonexistent/signoff.db"),
         ],
     )
 }
@@ -270,7 +271,21 @@ fn a_read_only_token_follows_and_is_refused_every_change_and_as_is_refused() {
     let run = p.run_with(&["status"], &[("SIGNOFF_SERVER", &server.url)]);
     assert_failed(&run, 2, "needs a token");
     let run = remote(&p, "http://signoff.example.com", &reader, &["status"]);
-    assert_failed(&run, 2, "https://");
+    assert_failed(&run, 2, "in clear");
+    // A token is for a server; a server and a database at once are one too many.
+    let run = p.run_with(&["status"], &[("SIGNOFF_TOKEN", &reader)]);
+    assert_failed(
+        &run,
+        2,
+        "a token (--token or SIGNOFF_TOKEN) is for a server",
+    );
+    let run = remote(
+        &p,
+        &server.url,
+        &reader,
+        &["--database", "sqlite://signoff.db", "status"],
+    );
+    assert_failed(&run, 2, "both a server");
     let run = remote(&p, &server.url, "signoff_not-a-token", &["status"]);
     assert_failed(&run, 2, "refused the token");
     // A wait on an address where no server ever answered is a mistake, said at once.
@@ -293,6 +308,8 @@ fn wait_through_the_server_outlives_its_restart_and_exits_with_the_outcome() {
     let mut waiting = Command::new(env!("CARGO_BIN_EXE_signoff"))
         .current_dir(p.dir.path())
         .env_remove("SIGNOFF_DATABASE_URL")
+        .env_remove("SIGNOFF_USER")
+        .env("XDG_CONFIG_HOME", p.dir.path().join(".config"))
         .env("SIGNOFF_SERVER", &url)
         .env("SIGNOFF_TOKEN", &reader)
         .args(["wait", &id, "--timeout", "120"])
@@ -300,7 +317,15 @@ fn wait_through_the_server_outlives_its_restart_and_exits_with_the_outcome() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Following the stream before the server goes.
+    let started = Instant::now();
+    while !metrics(&url).contains("signoff_stream_subscribers 1") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "wait never subscribed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(server);
     // Down for a while: the wait keeps trying.
     std::thread::sleep(Duration::from_millis(1_500));
@@ -328,6 +353,21 @@ fn wait_through_the_server_outlives_its_restart_and_exits_with_the_outcome() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("approved"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.matches("is not answering").count(), 1, "{said}");
+}
+
+/// The server's metrics page (it needs no token).
+fn metrics(url: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let address = url.trim_start_matches("http://");
+    let Ok(mut tcp) = std::net::TcpStream::connect(address) else {
+        return String::new();
+    };
+    let _ = tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    answer
 }
 
 #[test]
