@@ -69,10 +69,7 @@ fn token(p: &Project, person: &str, extra: &[&str]) -> String {
 fn remote(p: &Project, server: &str, token: &str, args: &[&str]) -> Run {
     p.run_with(
         args,
-        &[
-            ("SIGNOFF_SERVER", server),
-            ("SIGNOFF_TOKEN", token),
-        ],
+        &[("SIGNOFF_SERVER", server), ("SIGNOFF_TOKEN", token)],
     )
 }
 
