@@ -25,10 +25,10 @@ pub const TOKENS_STREAM: &str = "access/tokens";
 pub const TOKEN_ISSUED: &str = "signoff.token.issued";
 /// Type of [`AccessEvent::TokenRevoked`].
 pub const TOKEN_REVOKED: &str = "signoff.token.revoked";
-/// Every access event type; the log must register them (all at schema version 1).
-/// A token was used (recorded at most once per [`USE_RECORDED_EVERY`] a token).
+/// Type of [`AccessEvent::TokenUsed`] (recorded at most once per [`USE_RECORDED_EVERY`] a
+/// token).
 pub const TOKEN_USED: &str = "signoff.token.used";
-/// Every access event type.
+/// Every access event type; the log must register them (all at schema version 1).
 pub const TYPES: [&str; 3] = [TOKEN_ISSUED, TOKEN_REVOKED, TOKEN_USED];
 /// How stale a token's recorded last use may get before a use is recorded again
 /// (microseconds): an hour, so `token list` tells a token in use from a forgotten one without a

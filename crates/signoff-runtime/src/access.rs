@@ -79,6 +79,31 @@ pub struct InstanceSummary {
     pub stopped: Vec<String>,
 }
 
+impl InstanceSummary {
+    /// The list row of an instance's state (as its read model row would hold it).
+    #[must_use]
+    pub fn of(state: &signoff_core::engine::Instance) -> Self {
+        InstanceRow::of(state, 0).into()
+    }
+}
+
+impl From<InstanceRow> for InstanceSummary {
+    fn from(row: InstanceRow) -> Self {
+        Self {
+            id: row.id,
+            workflow: row.workflow,
+            requester: row.requester,
+            started_at: row.started_at,
+            status: row.status,
+            outcome: row.outcome,
+            ended_at: row.ended_at,
+            escalations: row.escalations,
+            current_steps: row.current_steps,
+            stopped: row.stopped,
+        }
+    }
+}
+
 /// Which instances to list.
 #[derive(Clone, Debug, Default)]
 pub struct InstanceFilter {
@@ -234,24 +259,18 @@ impl Runtime {
                 _ => return Ok(()),
             }
         };
-        let recording = |add: bool| {
-            let mut set = self
-                .recording_use
+        let recording = || {
+            self.recording_use
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if add {
-                set.insert(id.clone())
-            } else {
-                set.remove(&id)
-            }
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
-        if !recording(true) {
+        if !recording().insert(id.clone()) {
             return Ok(());
         }
         let result = self
             .append_access(&AccessEvent::TokenUsed { id: id.clone() }, &owner)
             .await;
-        recording(false);
+        recording().remove(&id);
         result
     }
 
@@ -360,18 +379,7 @@ impl Runtime {
                 if !self.may_list(actor, &row).await {
                     continue;
                 }
-                out.push(InstanceSummary {
-                    id: row.id,
-                    workflow: row.workflow,
-                    requester: row.requester,
-                    started_at: row.started_at,
-                    status: row.status,
-                    outcome: row.outcome,
-                    ended_at: row.ended_at,
-                    escalations: row.escalations,
-                    current_steps: row.current_steps,
-                    stopped: row.stopped,
-                });
+                out.push(row.into());
                 if out.len() >= limit {
                     return Ok(out);
                 }

@@ -72,7 +72,7 @@ pub async fn authenticate_token(
     state: &AppState,
     secret: &str,
 ) -> Result<(Actor, bool), AuthError> {
-    let authenticated = match state.runtime.authenticate_token(secret) {
+    match state.runtime.authenticate_token(secret) {
         Err(AuthError::Token(TokenRefusal::Unknown)) => {
             if let Err(e) = state.runtime.catch_up().await {
                 tracing::error!(error = %e, "reading the log before refusing a token failed");
@@ -80,8 +80,7 @@ pub async fn authenticate_token(
             state.runtime.authenticate_token(secret)
         }
         other => other,
-    }?;
-    Ok(authenticated)
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -115,11 +114,11 @@ impl FromRequestParts<AppState> for Caller {
 /// only), and checking a definition.
 const READS_BY_POST: [&str; 3] = ["/signin", "/signout", "/api/v1/definitions/validate"];
 
-/// Refuses every request that could change something when its token may only read
-/// (`signoff token issue --read-only`): 403, and the attempt recorded in the security stream.
-/// One gate for every door of the server (API, pages), before any handler runs. Once a request
+/// The one gate for every door of the server (API, pages), before any handler runs: refuses
+/// every request that could change something when its token may only read (`signoff token
+/// issue --read-only`): 403, and the attempt recorded in the security stream. Once a request
 /// with a token was answered with a success, the token's use is recorded (at most hourly).
-pub async fn read_only_guard(
+pub async fn token_gate(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,

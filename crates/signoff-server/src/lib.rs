@@ -64,7 +64,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(problem::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::read_only_guard,
+            auth::token_gate,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -382,7 +382,7 @@ pub struct AttachArgs {
 }
 
 pub async fn attach(g: &Global, args: AttachArgs) -> anyhow::Result<ExitCode> {
-    g.direct_only("attach (evidence upload through the server is not built yet)")?;
+    crate::client::not_served(g, "attach (evidence upload)")?;
     let person = g.actor()?;
     let file = args.file.clone();
     // Off the async threads: evidence may be large.

@@ -14,7 +14,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use signoff_core::engine::{Command, InstanceEvent, Status};
+use signoff_core::engine::{Command, Instance, InstanceEvent, Status};
 use signoff_runtime::Applied;
 
 use crate::Global;
@@ -112,7 +112,8 @@ impl Client {
                  SIGNOFF_DATABASE_URL) are named: act through one of them"
             );
         }
-        let saved = if g.server.is_none() && g.database_chosen {
+        // A database named means direct (a server with it was refused above).
+        let saved = if g.database_chosen {
             None
         } else {
             Login::read()?
@@ -317,15 +318,11 @@ impl Client {
         instance: &str,
         timeout: Option<Duration>,
     ) -> anyhow::Result<Status> {
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-        match deadline {
-            Some(deadline) => {
-                match tokio::time::timeout_at(deadline, self.follow(instance)).await {
-                    Ok(ended) => ended,
-                    // Still running as far as anyone could tell.
-                    Err(_) => Ok(Status::Running),
-                }
-            }
+        match timeout {
+            // Past it: still running as far as anyone could tell.
+            Some(t) => tokio::time::timeout(t, self.follow(instance))
+                .await
+                .unwrap_or(Ok(Status::Running)),
             None => self.follow(instance).await,
         }
     }
@@ -347,13 +344,12 @@ impl Client {
             if let Some(last) = &last_seen {
                 request = request.header("Last-Event-ID", last);
             }
-            let looked = match self.send(request).await {
-                Ok(response) => match self.state(instance, None).await {
-                    Ok(view) => Ok((response, view)),
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            };
+            let looked = async {
+                let response = self.send(request).await?;
+                let view = self.state(instance, None).await?;
+                anyhow::Ok((response, view))
+            }
+            .await;
             match looked {
                 Ok((response, view)) => {
                     answered = true;
@@ -544,6 +540,21 @@ pub fn logout() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Refuses a command the API does not serve yet when the CLI would act through a server
+/// (`--server`, or a saved login): it must not act on a local database instead.
+///
+/// # Errors
+/// Through a server; what [`Client::of`] refuses.
+pub fn not_served(g: &Global, what: &str) -> anyhow::Result<()> {
+    if Client::of(g)?.is_some() {
+        bail!(
+            "{what} is not served by the API yet: run it where the database is, with the \
+             database named (--database)"
+        );
+    }
+    Ok(())
+}
+
 /// A command's answer.
 #[derive(Deserialize)]
 struct CommandResult {
@@ -552,33 +563,30 @@ struct CommandResult {
     events: Vec<InstanceEvent>,
 }
 
+/// The status, once it is no longer running.
+fn finished(status: Status) -> Option<Status> {
+    match status {
+        Status::New | Status::Running => None,
+        done => Some(done),
+    }
+}
+
 /// The status of an instance's view, when it is no longer running.
 fn ended(view: &Value) -> anyhow::Result<Option<Status>> {
     let status: Status = serde_json::from_value(view["state"].clone())
         .context("the server's instance has no status this CLI reads")?;
-    Ok(match status {
-        Status::New | Status::Running => None,
-        done => Some(done),
-    })
+    Ok(finished(status))
 }
 
-/// How an instance ended, from the CloudEvent of its end (`data` of the live stream).
+/// How an instance ended, from the CloudEvent of its end (`data` of the live stream), as the
+/// engine's own fold reads that event.
 fn end_of(cloudevent: &str) -> Option<Status> {
     let event: Value = serde_json::from_str(cloudevent).ok()?;
     let ty = event["type"].as_str()?;
-    match InstanceEvent::from_parts(ty, &event["data"].to_string()).ok()? {
-        InstanceEvent::Ended {
-            outcome,
-            success,
-            at,
-        } => Some(Status::Ended {
-            outcome,
-            success,
-            at,
-        }),
-        InstanceEvent::Cancelled { reason, at, .. } => Some(Status::Cancelled { reason, at }),
-        _ => None,
-    }
+    let event = InstanceEvent::from_parts(ty, &event["data"].to_string()).ok()?;
+    let mut state = Instance::default();
+    state.evolve(&event);
+    finished(state.status)
 }
 
 /// Whether an error is the server being away (not answering, a gateway without it); not an

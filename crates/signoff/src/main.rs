@@ -115,12 +115,13 @@ pub struct Global {
     )]
     person: Option<String>,
     /// A signoff server to act through (its HTTP API, as the token's person) instead of
-    /// opening the database: start, submit, decide, complete, comment, cancel, status, inbox,
-    /// timeline, replay, export and wait. Without it, commands open the database directly
-    /// (operators: `--as` is then taken on trust and recorded as `cli-direct`).
+    /// opening the database: the commands that act on instances and read them, `verify` and
+    /// `wait`. Without it (and without `signoff login`), commands open the database directly
+    /// (operators: `--as` is then taken on trust and recorded as `cli-direct:<user>`).
     #[arg(long, global = true, env = "SIGNOFF_SERVER", value_name = "URL")]
     server: Option<String>,
-    /// The API token to act with on --server (`signoff token issue PERSON` makes one).
+    /// The API token to act with on --server (`signoff token issue PERSON` makes one); it
+    /// wins over a saved login's.
     #[arg(
         long,
         global = true,
@@ -171,17 +172,6 @@ impl Global {
             signoff_runtime::Definitions::default(),
             self.evidence.clone(),
         ))
-    }
-
-    /// Refuses `--server` for a command that works on the database itself.
-    pub fn direct_only(&self, what: &str) -> anyhow::Result<()> {
-        if self.server.is_some() {
-            anyhow::bail!(
-                "{what} works on the database itself and is not taken with --server; run it \
-                 where the database is (leave out --server and SIGNOFF_SERVER)"
-            );
-        }
-        Ok(())
     }
 
     /// The person acting, from `--as` or `SIGNOFF_USER`.
@@ -269,8 +259,31 @@ enum Command {
     Bench(bench::Bench),
 }
 
+impl Command {
+    /// The name of an operator's command, which works on the database itself and refuses
+    /// `--server`.
+    fn on_the_database(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Run(_) => "run",
+            Self::Worker(_) => "worker",
+            Self::Serve(_) => "serve",
+            Self::Token(_) => "token",
+            Self::Projections(_) => "projections",
+            _ => return None,
+        })
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
+    if let Some(what) = cli.command.on_the_database()
+        && g.server.is_some()
+    {
+        anyhow::bail!(
+            "{what} works on the database itself and is not taken with --server; run it where \
+             the database is (leave out --server and SIGNOFF_SERVER)"
+        );
+    }
     match cli.command {
         Command::Validate(args) => definitions::validate(g, &args),
         Command::Schema => definitions::schema(),
@@ -296,27 +309,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Wait(args) => wait::wait(g, args).await,
         Command::Login(args) => client::login(g, args).await,
         Command::Logout => client::logout(),
-        Command::Run(args) => {
-            g.direct_only("run")?;
-            worker::run(g, args).await
-        }
-        Command::Worker(args) => {
-            g.direct_only("worker")?;
-            worker::worker(g, args).await
-        }
-        Command::Serve(args) => {
-            g.direct_only("serve")?;
-            serve::serve(g, args).await
-        }
-        Command::Token(command) => {
-            g.direct_only("token")?;
-            serve::token(g, command).await
-        }
+        Command::Run(args) => worker::run(g, args).await,
+        Command::Worker(args) => worker::worker(g, args).await,
+        Command::Serve(args) => serve::serve(g, args).await,
+        Command::Token(command) => serve::token(g, command).await,
         Command::Verify(args) => verify::run(g, args).await,
-        Command::Projections(command) => {
-            g.direct_only("projections")?;
-            projections::run(g, command).await
-        }
+        Command::Projections(command) => projections::run(g, command).await,
         Command::Bench(b) => bench::run(g, b).await,
     }
 }

@@ -10,6 +10,8 @@ use signoff_core::engine::{Instance, Status};
 use signoff_runtime::timeline::Line;
 use signoff_runtime::{Entry, Runtime, runtime::instance_stream};
 
+use signoff_runtime::access::InstanceSummary;
+
 use crate::Global;
 use crate::client::Client;
 
@@ -118,9 +120,27 @@ fn state_json(entry: &Entry) -> serde_json::Value {
     value
 }
 
-/// One running instance's line in `status` without an id.
-fn print_running(id: &str, workflow: &str, requester: &str, at: &[String]) -> std::io::Result<()> {
-    outln!("{id}  {workflow:<24} {requester:<12} at {}", at.join(", "))
+/// One running instance's line in `status` without an id, from its list row (as the API
+/// lists it, or as the read model would hold it).
+fn print_running(row: &InstanceSummary) -> std::io::Result<()> {
+    let at: Vec<String> = row
+        .current_steps
+        .iter()
+        .map(|step| {
+            if row.stopped.contains(step) {
+                format!("{step} (stopped)")
+            } else {
+                step.clone()
+            }
+        })
+        .collect();
+    outln!(
+        "{}  {:<24} {:<12} at {}",
+        row.id,
+        row.workflow,
+        row.requester,
+        at.join(", ")
+    )
 }
 
 /// An instance as the server shows it: its state for people, or its JSON as the direct mode
@@ -150,7 +170,7 @@ async fn status_remote(
         print_view(g, &client.state(id, None).await?, None)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut running: Vec<signoff_runtime::access::InstanceSummary> = client
+    let mut running: Vec<InstanceSummary> = client
         .get(
             "/api/v1/instances",
             &[("status", "running"), ("limit", "1000")],
@@ -163,18 +183,7 @@ async fn status_remote(
         outln!("no instance is running")?;
     } else {
         for row in &running {
-            let at: Vec<String> = row
-                .current_steps
-                .iter()
-                .map(|step| {
-                    if row.stopped.contains(step) {
-                        format!("{step} (stopped)")
-                    } else {
-                        step.clone()
-                    }
-                })
-                .collect();
-            print_running(&row.id, &row.workflow, &row.requester, &at)?;
+            print_running(row)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -197,16 +206,7 @@ pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
             outln!("no instance is running")?;
         } else {
             for e in &running {
-                let at: Vec<String> = e
-                    .state
-                    .active
-                    .iter()
-                    .map(|(step, a)| match a.failure {
-                        Some(_) => format!("{step} (stopped)"),
-                        None => step.clone(),
-                    })
-                    .collect();
-                print_running(&e.state.id, &e.state.workflow, &e.state.requester, &at)?;
+                print_running(&InstanceSummary::of(&e.state))?;
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -431,7 +431,7 @@ pub struct NotificationsArgs {
 }
 
 pub async fn notifications(g: &Global, args: NotificationsArgs) -> anyhow::Result<ExitCode> {
-    g.direct_only("notifications (not served by the API yet)")?;
+    crate::client::not_served(g, "notifications")?;
     let rt = g.open_for_reading().await?;
     let list: Vec<_> = rt
         .notifications(args.to.as_deref())

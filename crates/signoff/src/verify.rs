@@ -10,9 +10,6 @@ pub struct Args {
     /// Start at this sequence number (the event before it is trusted as the anchor).
     #[arg(long, default_value_t = 1)]
     from: u64,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 /// Walks the chain of the database named, or asks the server to (`--server`: auditors).
@@ -33,7 +30,7 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         let log = signoff_store::open(&g.url()?, options).await?;
         signoff_store::verify(log, args.from).await?
     };
-    if args.json || g.json {
+    if g.json {
         outln!("{}", serde_json::to_string(&report)?)?;
     } else if let Some(broken) = &report.broken {
         outln!("BROKEN at sequence {}: {broken}", broken.sequence)?;

@@ -387,6 +387,8 @@ fn login_keeps_the_token_for_the_commands_that_follow_until_a_database_is_named(
         inbox.contains(&id) && inbox.contains("team_review"),
         "{inbox}"
     );
+    // What the API does not serve is refused, not done on a local database instead.
+    assert_failed(&p.run(&["notifications"]), 2, "not served by the API");
     // A database named: direct, as --as says.
     let direct = p.ok(&[
         "--database",
