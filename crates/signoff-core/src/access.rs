@@ -59,6 +59,10 @@ pub enum AccessEvent {
         /// It may read, and change nothing (a pipeline's `signoff wait`, a dashboard).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         read_only: bool,
+        /// The workflows it reaches (a deployment pipeline's token: `deployment-approval`);
+        /// empty: every workflow its owner's roles reach.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        workflows: Vec<String>,
     },
     /// A token was revoked; it never works again.
     #[serde(rename = "signoff.token.revoked")]
@@ -125,12 +129,27 @@ pub struct Token {
     /// It may read, and change nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+    /// The workflows it reaches; empty: every one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workflows: Vec<String>,
     /// When it was last used, to the hour (see [`USE_RECORDED_EVERY`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<Timestamp>,
 }
 
 impl Token {
+    /// Limits an actor of its owner to the workflows it reaches.
+    #[must_use]
+    pub fn scope(&self, actor: Actor) -> Actor {
+        if self.workflows.is_empty() {
+            return actor;
+        }
+        Actor {
+            workflows: Some(self.workflows.iter().cloned().collect()),
+            ..actor
+        }
+    }
+
     /// Whether a use at `now` should be recorded: never recorded, or not for an hour.
     #[must_use]
     pub fn use_due(&self, now: Timestamp) -> bool {
@@ -182,6 +201,7 @@ impl Tokens {
                 hash,
                 expires_at,
                 read_only,
+                workflows,
             } => {
                 // An id is issued once; a second issue under it must not let its secret act
                 // as the first token's owner.
@@ -199,6 +219,7 @@ impl Tokens {
                         expires_at: *expires_at,
                         revoked_at: None,
                         read_only: *read_only,
+                        workflows: workflows.clone(),
                         last_used: None,
                     },
                 );
@@ -274,9 +295,15 @@ impl Tokens {
     }
 }
 
-/// Whether the actor reads and exports everything: auditors (and the engine itself).
+/// Whether the actor reads and exports everything: auditors (and the engine itself), through
+/// a credential not limited to some workflows.
 #[must_use]
 pub fn may_audit(actor: &Actor) -> bool {
+    actor.workflows.is_none() && audits(actor)
+}
+
+/// Whether the actor holds the auditor's rights (whatever their credential reaches).
+fn audits(actor: &Actor) -> bool {
     actor.id == SYSTEM || actor.roles.contains(AUDITOR_ROLE)
 }
 
@@ -284,24 +311,28 @@ pub fn may_audit(actor: &Actor) -> bool {
 /// someone holding a directory role the workflow names. Lists use it to skip reading instances.
 #[must_use]
 pub fn may_read_all(definition: &Definition, actor: &Actor) -> bool {
-    may_audit(actor) || holds_a_role_of(definition, actor)
+    actor.may_touch(&definition.id.value) && (audits(actor) || holds_a_role_of(definition, actor))
 }
 
 /// Whether the actor may see an instance: [`may_read_all`], or [`may_annotate`] (its requester,
 /// anyone who takes part in it, an operator while a step of it is stopped).
 #[must_use]
 pub fn may_read(definition: &Definition, state: &Instance, actor: &Actor) -> bool {
-    may_audit(actor) || may_annotate(definition, state, actor)
+    (actor.may_touch(&definition.id.value) && audits(actor))
+        || may_annotate(definition, state, actor)
 }
 
 /// Whether the actor may add to an instance what decides nothing (a comment, a signal no step
-/// waits for): whoever may read it, except through the auditor role alone, since an auditor reads
+/// waits for): nobody through a credential for other workflows; whoever may read it, except through the auditor role alone, since an auditor reads
 /// everything and changes nothing. That is the engine itself; someone holding a directory role
 /// the workflow names; its requester; anyone who submitted one of its forms, is asked to act on
 /// one of its steps, or is named by the person field that gives one of its roles.
 #[must_use]
 pub fn may_annotate(definition: &Definition, state: &Instance, actor: &Actor) -> bool {
     let me = actor.id.as_str();
+    if !actor.may_touch(&definition.id.value) {
+        return false;
+    }
     me == SYSTEM
         || holds_a_role_of(definition, actor)
         // A stopped step waits for an operator.
@@ -317,6 +348,19 @@ pub fn may_annotate(definition: &Definition, state: &Instance, actor: &Actor) ->
                 .as_ref()
                 .is_some_and(|field| state.person_in_field(field.as_str()) == Some(me))
         })
+}
+
+/// Whether the person may attach evidence to an instance: its requester, someone an open step
+/// of it waits for, or the engine itself. (Checked by the engine; asked before a file is stored,
+/// so that a refused upload leaves nothing on disk.)
+#[must_use]
+pub fn may_attach(state: &Instance, person: &str) -> bool {
+    person == state.requester
+        || person == SYSTEM
+        || state
+            .active
+            .values()
+            .any(|a| a.assignees.iter().any(|p| p == person))
 }
 
 /// Whether the actor holds a directory role the workflow names (not one taken from a form).
@@ -344,6 +388,7 @@ mod tests {
                 .map(|r| (*r).to_owned())
                 .collect::<BTreeSet<_>>(),
             team: None,
+            workflows: None,
         }
     }
 
@@ -355,6 +400,7 @@ mod tests {
             hash: hash.into(),
             expires_at: expires_at.map(Timestamp),
             read_only: false,
+            workflows: Vec::new(),
         }
     }
 

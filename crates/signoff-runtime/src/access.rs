@@ -34,6 +34,15 @@ pub enum AuthError {
     OwnerGone(String),
 }
 
+/// What a token may do beyond acting as its owner: everything (the default), or less.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// It may read, and change nothing.
+    pub read_only: bool,
+    /// The workflows it reaches (each must be a workflow signoff knows); empty: every one.
+    pub workflows: Vec<String>,
+}
+
 /// A token just issued: the secret is shown once and never stored. `Debug` shows `***` in its
 /// place; serialising it (the answer to the one who asked for it) shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -133,10 +142,17 @@ impl Runtime {
         owner: &str,
         name: &str,
         expires_at: Option<Timestamp>,
-        read_only: bool,
+        scope: &Scope,
         by: &str,
     ) -> Result<Issued, RuntimeError> {
         self.actor(owner)?;
+        if let Some(unknown) = scope
+            .workflows
+            .iter()
+            .find(|w| self.definition(w).is_none())
+        {
+            return Err(RuntimeError::UnknownWorkflow(unknown.clone()));
+        }
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| corrupt(&e))?;
         let secret = format!("{SECRET_PREFIX}{}", hex::encode(bytes));
@@ -148,7 +164,8 @@ impl Runtime {
                 name: name.to_owned(),
                 hash: secret_hash(&secret),
                 expires_at,
-                read_only,
+                read_only: scope.read_only,
+                workflows: scope.workflows.clone(),
             },
             by,
         )
@@ -233,15 +250,15 @@ impl Runtime {
     /// # Errors
     /// As [`Runtime::authenticate`].
     pub fn authenticate_token(&self, secret: &str) -> Result<(Actor, bool), AuthError> {
-        let (owner, read_only) = {
-            let view = self.view();
-            let token = view.tokens.check(&secret_hash(secret), self.now())?;
-            (token.owner.clone(), token.read_only)
-        };
+        let token = self
+            .view()
+            .tokens
+            .check(&secret_hash(secret), self.now())?
+            .clone();
         let actor = self
-            .actor(&owner)
-            .map_err(|_| AuthError::OwnerGone(owner))?;
-        Ok((actor, read_only))
+            .actor(&token.owner)
+            .map_err(|_| AuthError::OwnerGone(token.owner.clone()))?;
+        Ok((token.scope(actor), token.read_only))
     }
 
     /// Records that the token with this secret was used now, when its last recorded use is an
@@ -304,10 +321,14 @@ impl Runtime {
         if access::may_read(&entry.loaded.definition, &entry.state, actor) {
             return Ok(());
         }
-        let reason = format!(
-            "{} holds no role of workflow {:?} and takes no part in instance {}",
-            actor.id, entry.state.workflow, entry.state.id
-        );
+        let reason = if actor.may_touch(&entry.state.workflow) {
+            format!(
+                "{} holds no role of workflow {:?} and takes no part in instance {}",
+                actor.id, entry.state.workflow, entry.state.id
+            )
+        } else {
+            actor.out_of_scope(&entry.state.workflow)
+        };
         self.record_refusal_of(entry, what, None, &actor.id, channel, &reason)
             .await?;
         Err(signoff_core::engine::Rejection::forbidden(reason).into())
@@ -326,11 +347,19 @@ impl Runtime {
         if access::may_audit(actor) {
             return Ok(());
         }
-        let reason = format!(
-            "{what} of the whole log is for the {:?} role, which {} does not hold",
-            access::AUDITOR_ROLE,
-            actor.id
-        );
+        let reason = if actor.workflows.is_some() {
+            format!(
+                "{what} of the whole log needs a token for every workflow; the one {} acts \
+                 through is not",
+                actor.id
+            )
+        } else {
+            format!(
+                "{what} of the whole log is for the {:?} role, which {} does not hold",
+                access::AUDITOR_ROLE,
+                actor.id
+            )
+        };
         self.record_global_refusal(what, &actor.id, channel, &reason)
             .await?;
         Err(signoff_core::engine::Rejection::forbidden(reason).into())
@@ -393,6 +422,9 @@ impl Runtime {
     /// Whether `actor` may see an instance in a list: by role, as its requester, or as a part
     /// in it (which depends on its state).
     async fn may_list(&self, actor: &Actor, row: &InstanceRow) -> bool {
+        if !actor.may_touch(&row.workflow) {
+            return false;
+        }
         let by_role = self
             .view()
             .definitions

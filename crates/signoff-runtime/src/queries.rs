@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use signoff_core::Timestamp;
-use signoff_core::engine::{Command, InstanceEvent, OPERATOR, Status};
+use signoff_core::engine::{Actor, Command, InstanceEvent, OPERATOR, Status};
 use signoff_core::workflow::StepKind;
 
 use crate::error::RuntimeError;
@@ -37,8 +36,11 @@ pub struct InboxItem {
     pub deadline: Option<Timestamp>,
 }
 
+/// The type of the event that records a notification.
+const NOTIFICATION_REQUESTED: &str = "signoff.notification.requested";
+
 /// A notification as recorded in the log.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Notification {
     /// Its id.
     pub id: String,
@@ -60,7 +62,7 @@ impl Notification {
     /// The notification a recorded event requests, if it is one.
     #[must_use]
     pub fn from_record(record: &signoff_core::RecordedEvent) -> Option<Self> {
-        if record.ty.as_str() != "signoff.notification.requested" {
+        if record.ty.as_str() != NOTIFICATION_REQUESTED {
             return None;
         }
         let Ok(InstanceEvent::NotificationRequested {
@@ -93,6 +95,15 @@ impl Notification {
 }
 
 impl Runtime {
+    /// What waits for `actor` now, in the workflows their credential reaches
+    /// ([`Actor::workflows`]).
+    #[must_use]
+    pub fn inbox_of(&self, actor: &Actor) -> Vec<InboxItem> {
+        let mut items = self.inbox(&actor.id);
+        items.retain(|item| actor.may_touch(&item.workflow));
+        items
+    }
+
     /// What waits for `person` now: forms to fill, gates to decide, tasks to do, and for an
     /// operator, steps a rule stopped.
     #[must_use]
@@ -182,7 +193,8 @@ impl Runtime {
         items
     }
 
-    /// Every notification recorded in the log, oldest first, optionally only those to `person`.
+    /// Every notification recorded in the log, oldest first, optionally only those to `person`
+    /// (read through the log's index by type: the notifications, not the whole log).
     ///
     /// # Errors
     /// A store error or an unreadable event.
@@ -190,18 +202,26 @@ impl Runtime {
         &self,
         person: Option<&str>,
     ) -> Result<Vec<Notification>, RuntimeError> {
-        let mut out = Vec::new();
-        let mut events = std::pin::pin!(signoff_store::read_all_stream(self.log().clone(), 0));
-        while let Some(record) = events.next().await {
-            let Some(notification) = Notification::from_record(&record?) else {
-                continue;
-            };
-            if person.is_some_and(|p| !notification.to.iter().any(|t| t == p)) {
-                continue;
-            }
-            out.push(notification);
-        }
-        Ok(out)
+        Ok(self
+            .events_of_type(NOTIFICATION_REQUESTED)
+            .await?
+            .iter()
+            .filter_map(Notification::from_record)
+            .filter(|n| person.is_none_or(|p| n.to.iter().any(|t| t == p)))
+            .collect())
+    }
+
+    /// The notifications of one instance, oldest first (from its own stream).
+    ///
+    /// # Errors
+    /// Unknown instance; a store error.
+    pub async fn notifications_of(&self, id: &str) -> Result<Vec<Notification>, RuntimeError> {
+        Ok(self
+            .instance_events(id)
+            .await?
+            .iter()
+            .filter_map(|(record, _)| Notification::from_record(record))
+            .collect())
     }
 
     /// Waits until the instance has ended or been cancelled, following the log (timers fired by
@@ -234,7 +254,9 @@ impl Runtime {
         }
     }
 
-    /// Stores `content` by its hash and attaches it to the instance as evidence.
+    /// Stores `content` by its hash and attaches it to the instance as evidence, as `actor`.
+    /// Someone who may not attach to it is refused (and the attempt recorded) before anything
+    /// is stored.
     ///
     /// # Errors
     /// An IO error storing it, or the command's refusal.
@@ -244,33 +266,33 @@ impl Runtime {
         name: &str,
         media_type: &str,
         content: &[u8],
-        person: &str,
+        actor: &Actor,
         channel: &str,
     ) -> Result<Applied, RuntimeError> {
         let hex = hex::encode(Sha256::digest(content));
-        let dir = self.evidence_dir.join("sha256");
-        let io = |source| RuntimeError::Io {
-            path: dir.display().to_string(),
-            source,
+        let command = Command::Attach {
+            name: name.to_owned(),
+            hash: format!("sha256:{hex}"),
+            media_type: media_type.to_owned(),
+            size: content.len() as u64,
         };
-        let (into, name_of, owned) = (dir.clone(), hex.clone(), content.to_vec());
-        tokio::task::spawn_blocking(move || store_evidence(&into, &name_of, &owned))
-            .await
-            .map_err(|e| io(std::io::Error::other(e)))?
-            .map_err(io)?;
-        self.execute(
-            id,
-            Command::Attach {
-                name: name.to_owned(),
-                hash: format!("sha256:{hex}"),
-                media_type: media_type.to_owned(),
-                size: content.len() as u64,
-            },
-            person,
-            channel,
-            None,
-        )
-        .await
+        let entry = self.load(id).await?;
+        if actor.may_touch(&entry.state.workflow)
+            && signoff_core::access::may_attach(&entry.state, &actor.id)
+        {
+            let dir = self.evidence_dir.join("sha256");
+            let io = |source| RuntimeError::Io {
+                path: dir.display().to_string(),
+                source,
+            };
+            let (into, name_of, owned) = (dir.clone(), hex, content.to_vec());
+            tokio::task::spawn_blocking(move || store_evidence(&into, &name_of, &owned))
+                .await
+                .map_err(|e| io(std::io::Error::other(e)))?
+                .map_err(io)?;
+        }
+        // Decided by the engine either way: a refusal is its own, and recorded.
+        self.execute_as(id, command, actor, channel, None).await
     }
 }
 

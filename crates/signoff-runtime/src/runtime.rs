@@ -355,16 +355,8 @@ impl Runtime {
         if person == SYSTEM {
             return Ok(Actor::system());
         }
-        let view = self.view();
-        let p = view
-            .directory
-            .person(person)
-            .ok_or_else(|| RuntimeError::UnknownPerson(person.to_owned()))?;
-        Ok(Actor {
-            id: p.id.clone(),
-            roles: p.roles.clone(),
-            team: p.team.clone(),
-        })
+        signoff_core::engine::People::profile(&*self.view().directory, person)
+            .ok_or_else(|| RuntimeError::UnknownPerson(person.to_owned()))
     }
 
     /// Starts an instance of `workflow` as `person`, through `channel`.
@@ -394,7 +386,8 @@ impl Runtime {
         person: &str,
         channel: &str,
     ) -> Result<Applied, RuntimeError> {
-        self.start_keyed(id, workflow, input, person, channel, None)
+        let actor = self.actor(person)?;
+        self.start_keyed(id, workflow, input, &actor, channel, None)
             .await
     }
 
@@ -413,11 +406,30 @@ impl Runtime {
         channel: &str,
         key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        let actor = self.actor(person)?;
+        self.start_as(workflow, input, &actor, channel, key).await
+    }
+
+    /// As [`Runtime::start_for_client`], for an actor already resolved (and perhaps limited
+    /// by the token it acts through: [`Actor::workflows`]).
+    ///
+    /// # Errors
+    /// As [`Runtime::start`].
+    pub async fn start_as(
+        &self,
+        workflow: &str,
+        input: Value,
+        actor: &Actor,
+        channel: &str,
+        key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
         let Some(key) = key else {
-            return self.start(workflow, input, person, channel).await;
+            return self
+                .start_keyed(&new_instance_id(), workflow, input, actor, channel, None)
+                .await;
         };
         let print = idempotency::fingerprint("start", workflow, &input).map_err(|e| corrupt(&e))?;
-        let keyed = Keyed::client(person, channel, key, print).map_err(|e| corrupt(&e))?;
+        let keyed = Keyed::client(&actor.id, channel, key, print).map_err(|e| corrupt(&e))?;
         // The id comes from the key and the request: another request under a key forgotten
         // after its retention starts an instance of its own, never meets the old one.
         let id = derived_instance_id(&format!(
@@ -428,7 +440,7 @@ impl Runtime {
         if let Some(first) = self.replayed(&id, &keyed).await? {
             return Ok(first);
         }
-        self.start_keyed(&id, workflow, input, person, channel, Some(&keyed))
+        self.start_keyed(&id, workflow, input, actor, channel, Some(&keyed))
             .await
     }
 
@@ -437,25 +449,44 @@ impl Runtime {
         id: &str,
         workflow: &str,
         input: Value,
-        person: &str,
+        actor: &Actor,
         channel: &str,
         keyed: Option<&Keyed>,
     ) -> Result<Applied, RuntimeError> {
         let loaded = self
             .definition(workflow)
             .ok_or_else(|| RuntimeError::UnknownWorkflow(workflow.to_owned()))?;
-        self.record_definition(&loaded).await?;
-        let actor = self.actor(person)?;
+        let person = actor.id.as_str();
         let state = Instance::new(id);
         let events = {
             let directory = self.directory();
             let ctx = Context {
                 now: self.now(),
-                actor: &actor,
+                actor,
                 people: &*directory,
             };
-            decide(&loaded, &state, &Command::Start { input }, &ctx)?
+            decide(&loaded, &state, &Command::Start { input }, &ctx)
         };
+        let events = match events {
+            Ok(events) => events,
+            Err(rejection) => {
+                if rejection.kind == RejectionKind::Forbidden {
+                    let refusal = SecurityRefusal {
+                        instance: String::new(),
+                        workflow: workflow.to_owned(),
+                        step: None,
+                        command: "start".to_owned(),
+                        person: person.to_owned(),
+                        channel: channel.to_owned(),
+                        reason: rejection.message.clone(),
+                        at: self.now(),
+                    };
+                    self.append_refusal(&refusal, None).await?;
+                }
+                return Err(rejection.into());
+            }
+        };
+        self.record_definition(&loaded).await?;
         let stream = instance_stream(id)?;
         let (encoded, exact) = to_new_events(&events, person, channel, id)?;
         let mut request = AppendRequest::new(stream, ExpectedVersion::NoStream, encoded);
@@ -619,14 +650,43 @@ impl Runtime {
         channel: &str,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        let actor = match self.actor(person) {
+            Ok(actor) => actor,
+            Err(unknown) => {
+                // Someone the directory does not know tried to act: a matter for the auditor.
+                if let Ok(entry) = self.load(id).await {
+                    let reason = format!("{person:?} is not a person of the directory");
+                    self.record_refusal(&entry, &command, person, channel, &reason)
+                        .await?;
+                }
+                return Err(unknown);
+            }
+        };
+        self.execute_as(id, command, &actor, channel, idempotency_key)
+            .await
+    }
+
+    /// As [`Runtime::execute`], for an actor already resolved (and perhaps limited by the
+    /// token it acts through: [`Actor::workflows`]).
+    ///
+    /// # Errors
+    /// As [`Runtime::execute`].
+    pub async fn execute_as(
+        &self,
+        id: &str,
+        command: Command,
+        actor: &Actor,
+        channel: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
         let keyed = idempotency_key
             .map(|key| {
                 let print = idempotency::fingerprint(command.name(), id, &command)
                     .map_err(|e| corrupt(&e))?;
-                Keyed::client(person, channel, key, print).map_err(|e| corrupt(&e))
+                Keyed::client(&actor.id, channel, key, print).map_err(|e| corrupt(&e))
             })
             .transpose()?;
-        self.execute_keyed(id, command, person, channel, keyed.as_ref())
+        self.execute_keyed(id, command, actor, channel, keyed.as_ref())
             .await
     }
 
@@ -640,7 +700,7 @@ impl Runtime {
         key: &str,
     ) -> Result<Applied, RuntimeError> {
         let keyed = Keyed::engine(key).map_err(|e| corrupt(&e))?;
-        self.execute_keyed(id, command, SYSTEM, channel, Some(&keyed))
+        self.execute_keyed(id, command, &Actor::system(), channel, Some(&keyed))
             .await
     }
 
@@ -701,22 +761,11 @@ impl Runtime {
         &self,
         id: &str,
         command: Command,
-        person: &str,
+        actor: &Actor,
         channel: &str,
         keyed: Option<&Keyed>,
     ) -> Result<Applied, RuntimeError> {
-        let actor = match self.actor(person) {
-            Ok(actor) => actor,
-            Err(unknown) => {
-                // Someone the directory does not know tried to act: a matter for the auditor.
-                if let Ok(entry) = self.load(id).await {
-                    let reason = format!("{person:?} is not a person of the directory");
-                    self.record_refusal(&entry, &command, person, channel, &reason)
-                        .await?;
-                }
-                return Err(unknown);
-            }
-        };
+        let person = actor.id.as_str();
         if let Some(keyed) = keyed
             && let Some(first) = self.replayed(id, keyed).await?
         {
@@ -744,7 +793,7 @@ impl Runtime {
                 let directory = self.directory();
                 let ctx = Context {
                     now: self.now(),
-                    actor: &actor,
+                    actor,
                     people: &*directory,
                 };
                 let loaded = current.as_ref().unwrap_or(&entry.loaded);

@@ -408,6 +408,9 @@ pub struct Me {
     pub team: Option<String>,
     /// Whether they read and export everything.
     pub auditor: bool,
+    /// The workflows the token reaches, when it was issued for some only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflows: Option<Vec<String>>,
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
@@ -476,7 +479,7 @@ async fn command(
     let name = command.name();
     let run = state
         .runtime
-        .execute(id, command, caller.id(), CHANNEL, key.as_deref());
+        .execute_as(id, command, &caller.actor, CHANNEL, key.as_deref());
     let applied = counted(state, caller, name, id, run).await?;
     Ok(answer(StatusCode::OK, &[], applied))
 }
@@ -631,10 +634,10 @@ pub async fn start_instance(
     Body(request): Body<StartRequest>,
 ) -> Result<Response, Problem> {
     let key = idempotency_key(&headers)?;
-    let run = state.runtime.start_for_client(
+    let run = state.runtime.start_as(
         &request.workflow,
         Value::Object(request.input),
-        caller.id(),
+        &caller.actor,
         CHANNEL,
         key.as_deref(),
     );
@@ -810,7 +813,7 @@ command_route!(
 #[utoipa::path(get, path = "/api/v1/inbox", tag = "people",
     responses((status = 200, body = Vec<Object>)))]
 pub async fn inbox(State(state): State<AppState>, caller: Caller) -> Response {
-    Json(state.runtime.inbox(caller.id())).into_response()
+    Json(state.runtime.inbox_of(&caller.actor)).into_response()
 }
 
 /// The caller, as the directory knows them now.
@@ -821,6 +824,7 @@ pub async fn me(caller: Caller) -> Json<Me> {
         id: caller.actor.id,
         roles: caller.actor.roles.into_iter().collect(),
         team: caller.actor.team,
+        workflows: caller.actor.workflows.map(|w| w.into_iter().collect()),
     })
 }
 
@@ -876,6 +880,141 @@ pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Res
     .into_response())
 }
 
+/// Which notifications to list.
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationsQuery {
+    /// Only those to this person. Without `instance`: the caller's own by default; another
+    /// person's are for auditors.
+    #[param(min_length = 1, max_length = 200)]
+    pub person: Option<String>,
+    /// Only those of this instance (for whoever may read it).
+    #[param(pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    pub instance: Option<String>,
+}
+
+/// The notifications recorded in the log (who was told what, when and why), oldest first:
+/// one instance's, or one person's.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "people", params(NotificationsQuery),
+    responses((status = 200, body = Vec<Object>),
+              (status = 403, description = "The caller may not read this instance, or another \
+                  person's notifications (auditors only)", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No instance has this id", body = Problem, content_type = "application/problem+json")))]
+pub async fn notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<NotificationsQuery>,
+) -> Result<Response, Problem> {
+    let rt = &state.runtime;
+    let mut list = if let Some(id) = &query.instance {
+        rt.load_for(&caller.actor, id, CHANNEL).await?;
+        rt.notifications_of(id).await?
+    } else {
+        let person = query.person.as_deref().unwrap_or(caller.id());
+        if person != caller.id() {
+            rt.check_audit(&caller.actor, "notifications of another person", CHANNEL)
+                .await?;
+        }
+        let mut list = rt.notifications(Some(person)).await?;
+        // A token for some workflows tells of those only.
+        if caller.actor.workflows.is_some() {
+            let mut reached = std::collections::HashMap::new();
+            for n in &list {
+                if !reached.contains_key(&n.instance) {
+                    let workflow = rt.load(&n.instance).await?.state.workflow;
+                    reached.insert(n.instance.clone(), caller.actor.may_touch(&workflow));
+                }
+            }
+            list.retain(|n| reached.get(&n.instance).copied().unwrap_or(false));
+        }
+        list
+    };
+    if let Some(person) = &query.person {
+        list.retain(|n| n.to.contains(person));
+    }
+    Ok(Json(list).into_response())
+}
+
+/// The largest evidence file taken (the rest of the API takes small JSON bodies).
+pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The name evidence is shown under.
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EvidenceQuery {
+    /// The name it is shown under (a file name: `plan.txt`): up to 255 characters, no slash,
+    /// backslash or control character, not only spaces.
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^/\\\\\\u0000-\\u001f\\u007f]*[^/\\\\\\u0000-\\u0020\\u007f][^/\\\\\\u0000-\\u001f\\u007f]*$"
+    )]
+    pub name: String,
+}
+
+/// Attaches a file as evidence (a plan output, a diff, a report): the body is the file, its
+/// `Content-Type` its media type. It is stored by its SHA-256 and the hash recorded in the log
+/// (by the requester or someone an open step waits for). Not idempotent by key: the same file
+/// attached twice is recorded twice, under one stored copy.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/evidence", tag = "commands",
+    params(("id" = String, Path, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "The instance id (a UUID)"),
+           EvidenceQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, body = CommandResult),
+              (status = 403, description = "The caller may not attach to this instance", body = Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No instance has this id", body = Problem, content_type = "application/problem+json"),
+              (status = 409, description = "The instance ended", body = Problem, content_type = "application/problem+json"),
+              (status = 413, description = "Larger than 64 MiB", body = Problem, content_type = "application/problem+json")))]
+pub async fn attach(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<EvidenceQuery>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let content =
+        body.map_err(|e| Problem::new(e.status(), "invalid-body", e.body_text()).at(None, "size"))?;
+    if content.is_empty() {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+            "the body is the file to attach, and it is empty",
+        )
+        .at(None, "required"));
+    }
+    // As the parameter's pattern says.
+    let barred = |c: char| c == '/' || c == '\\' || c <= '\u{1f}' || c == '\u{7f}';
+    if query.name.chars().count() > 255
+        || query.name.chars().any(barred)
+        || query.name.chars().all(|c| c == ' ')
+    {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-parameter",
+            "the evidence needs a name that is a file name: up to 255 characters, no slash, \
+             backslash or control character, not only spaces",
+        )
+        .at(Some("name".to_owned()), "pattern"));
+    }
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    let run = state.runtime.attach(
+        &id,
+        &query.name,
+        media_type,
+        &content,
+        &caller.actor,
+        CHANNEL,
+    );
+    let applied = counted(&state, &caller, "attach", &id, run).await?;
+    Ok(answer(StatusCode::OK, &[], applied))
+}
+
 /// The API's routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -899,6 +1038,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/instances/{id}/comment", post(comment))
         .route("/api/v1/instances/{id}/cancel", post(cancel))
         .route("/api/v1/instances/{id}/retry", post(retry))
+        .route(
+            "/api/v1/instances/{id}/evidence",
+            post(attach).layer(axum::extract::DefaultBodyLimit::max(MAX_EVIDENCE_BYTES)),
+        )
+        .route("/api/v1/notifications", get(notifications))
         .route("/api/v1/inbox", get(inbox))
         .route("/api/v1/me", get(me))
         .route("/api/v1/export", get(export))

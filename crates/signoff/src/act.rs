@@ -382,8 +382,7 @@ pub struct AttachArgs {
 }
 
 pub async fn attach(g: &Global, args: AttachArgs) -> anyhow::Result<ExitCode> {
-    crate::client::not_served(g, "attach (evidence upload)")?;
-    let person = g.actor()?;
+    let client = crate::client::Client::of(g)?;
     let file = args.file.clone();
     // Off the async threads: evidence may be large.
     let content = tokio::task::spawn_blocking(move || std::fs::read(&file))
@@ -395,17 +394,27 @@ pub async fn attach(g: &Global, args: AttachArgs) -> anyhow::Result<ExitCode> {
             |n| n.to_string_lossy().into_owned(),
         )
     });
-    let rt = g.open().await?;
-    let applied = rt
-        .attach(
-            &args.instance,
-            &name,
-            &args.media_type,
-            &content,
-            person,
-            &direct_channel(),
-        )
-        .await?;
+    let applied = match client {
+        Some(client) => {
+            client
+                .attach(&args.instance, &name, &args.media_type, content)
+                .await?
+        }
+        None => {
+            let person = g.actor()?;
+            let rt = g.open().await?;
+            let actor = rt.actor(person)?;
+            rt.attach(
+                &args.instance,
+                &name,
+                &args.media_type,
+                &content,
+                &actor,
+                &direct_channel(),
+            )
+            .await?
+        }
+    };
     print_applied(g, "attached", &applied)
 }
 

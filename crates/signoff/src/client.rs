@@ -41,6 +41,9 @@ pub struct Problem {
     /// The sentence for a person.
     #[serde(default)]
     pub detail: String,
+    /// The rule that refused, when one did (`forbidden`, `closed`, `read-only`…).
+    #[serde(default)]
+    pub rule: Option<String>,
     /// Every problem, for a request with several.
     #[serde(default)]
     pub errors: Vec<FieldError>,
@@ -60,10 +63,12 @@ impl Problem {
     /// rule), which the CLI prints as "refused: …" in both modes.
     #[must_use]
     pub fn is_refusal(&self) -> bool {
+        // An engine's refusal names its rule; an unknown instance or workflow (an error in
+        // direct mode too) names none.
         matches!(
             self.kind.rsplit('/').next(),
             Some("forbidden" | "invalid" | "closed" | "not-found")
-        )
+        ) && self.rule.is_some()
     }
 }
 
@@ -249,6 +254,11 @@ impl Client {
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
         }
+        self.applied(request, path).await
+    }
+
+    /// Sends a command; what it recorded, as the direct mode reports it.
+    async fn applied(&self, request: RequestBuilder, path: &str) -> anyhow::Result<Applied> {
         let response = self.send(request).await?;
         let replayed = response
             .headers()
@@ -264,6 +274,24 @@ impl Client {
             version: result.version,
             deduplicated: replayed,
         })
+    }
+
+    /// Uploads a file as evidence of an instance, as the token's person. No deadline on the
+    /// whole upload (a large file on a slow link), only on silence.
+    pub async fn attach(
+        &self,
+        instance: &str,
+        name: &str,
+        media_type: &str,
+        content: Vec<u8>,
+    ) -> anyhow::Result<Applied> {
+        let path = format!("/api/v1/instances/{}/evidence", segment(instance)?);
+        let request = self
+            .request(Method::POST, &path)?
+            .query(&[("name", name)])
+            .header(reqwest::header::CONTENT_TYPE, media_type)
+            .body(content);
+        self.applied(request, &path).await
     }
 
     /// Starts an instance as the token's person.
@@ -540,21 +568,6 @@ pub fn logout() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Refuses a command the API does not serve yet when the CLI would act through a server
-/// (`--server`, or a saved login): it must not act on a local database instead.
-///
-/// # Errors
-/// Through a server; what [`Client::of`] refuses.
-pub fn not_served(g: &Global, what: &str) -> anyhow::Result<()> {
-    if Client::of(g)?.is_some() {
-        bail!(
-            "{what} is not served by the API yet: run it where the database is, with the \
-             database named (--database)"
-        );
-    }
-    Ok(())
-}
-
 /// A command's answer.
 #[derive(Deserialize)]
 struct CommandResult {
@@ -636,6 +649,7 @@ async fn problem_of(response: Response) -> Problem {
                     format!(": {}", text.trim().chars().take(300).collect::<String>())
                 }
             ),
+            rule: None,
             errors: Vec::new(),
         },
     }

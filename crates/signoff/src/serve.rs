@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use signoff_core::Timestamp;
-use signoff_runtime::access::SECRET_PREFIX;
+use signoff_runtime::access::{SECRET_PREFIX, Scope};
 use signoff_server::AppState;
 
 use crate::Global;
@@ -103,6 +103,10 @@ pub enum Token {
         /// every other request is refused (403) and recorded in the security stream.
         #[arg(long)]
         read_only: bool,
+        /// It reaches this workflow only (repeat for several): instances of any other are
+        /// neither read nor changed through it, and it cannot export or verify the whole log.
+        #[arg(long = "workflow", value_name = "WORKFLOW")]
+        only: Vec<String>,
     },
     /// Revoke a token by id; it never works again.
     Revoke {
@@ -126,6 +130,7 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
             name,
             expires,
             read_only,
+            only,
         } => {
             let expires_at = expires
                 .as_deref()
@@ -133,7 +138,16 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
             let issued = rt
-                .issue_token(&owner, &name, expires_at, read_only, by)
+                .issue_token(
+                    &owner,
+                    &name,
+                    expires_at,
+                    &Scope {
+                        read_only,
+                        workflows: only,
+                    },
+                    by,
+                )
                 .await?;
             if g.json {
                 outln!("{}", serde_json::to_string(&issued)?)?;
@@ -169,6 +183,11 @@ pub async fn token(g: &Global, command: Token) -> anyhow::Result<ExitCode> {
                     format!("read-only, {state}")
                 } else {
                     state
+                };
+                let state = if t.workflows.is_empty() {
+                    state
+                } else {
+                    format!("{} only, {state}", t.workflows.join(", "))
                 };
                 // Accurate to the hour: a use is recorded when the last record is an hour old.
                 let used = t.last_used.map_or_else(

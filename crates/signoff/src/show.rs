@@ -11,6 +11,7 @@ use signoff_runtime::timeline::Line;
 use signoff_runtime::{Entry, Runtime, runtime::instance_stream};
 
 use signoff_runtime::access::InstanceSummary;
+use signoff_runtime::queries::Notification;
 
 use crate::Global;
 use crate::client::Client;
@@ -199,14 +200,17 @@ pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
         running.sort_by(|a, b| {
             (a.state.started_at, &a.state.id).cmp(&(b.state.started_at, &b.state.id))
         });
+        let rows: Vec<InstanceSummary> = running
+            .iter()
+            .map(|e| InstanceSummary::of(&e.state))
+            .collect();
         if g.json {
-            let rows: Vec<_> = running.iter().map(state_json).collect();
             outln!("{}", serde_json::to_string(&rows)?)?;
-        } else if running.is_empty() {
+        } else if rows.is_empty() {
             outln!("no instance is running")?;
         } else {
-            for e in &running {
-                print_running(&InstanceSummary::of(&e.state))?;
+            for row in &rows {
+                print_running(row)?;
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -431,14 +435,25 @@ pub struct NotificationsArgs {
 }
 
 pub async fn notifications(g: &Global, args: NotificationsArgs) -> anyhow::Result<ExitCode> {
-    crate::client::not_served(g, "notifications")?;
-    let rt = g.open_for_reading().await?;
-    let list: Vec<_> = rt
-        .notifications(args.to.as_deref())
-        .await?
-        .into_iter()
-        .filter(|n| args.instance.as_ref().is_none_or(|i| *i == n.instance))
-        .collect();
+    let list: Vec<Notification> = if let Some(client) = Client::of(g)? {
+        let mut query = Vec::new();
+        if let Some(to) = &args.to {
+            query.push(("person", to.as_str()));
+        }
+        if let Some(instance) = &args.instance {
+            query.push(("instance", instance.as_str()));
+        }
+        client.get("/api/v1/notifications", &query).await?
+    } else {
+        let rt = g.open_for_reading().await?;
+        let list = match &args.instance {
+            Some(id) => rt.notifications_of(id).await?,
+            None => rt.notifications(args.to.as_deref()).await?,
+        };
+        list.into_iter()
+            .filter(|n| args.to.as_ref().is_none_or(|p| n.to.contains(p)))
+            .collect()
+    };
     if g.json {
         let mut out = std::io::stdout().lock();
         for n in &list {

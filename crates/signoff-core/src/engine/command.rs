@@ -171,9 +171,38 @@ pub struct Actor {
     pub roles: BTreeSet<String>,
     /// Team, if any.
     pub team: Option<String>,
+    /// The workflows the credential they act through may touch (a token issued with
+    /// `--workflow`); none named: every workflow. Outside it nothing is read or changed,
+    /// whatever the person's roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflows: Option<BTreeSet<String>>,
 }
 
 impl Actor {
+    /// Whether the credential they act through reaches `workflow` (see [`Actor::workflows`]).
+    #[must_use]
+    pub fn may_touch(&self, workflow: &str) -> bool {
+        self.workflows
+            .as_ref()
+            .is_none_or(|scope| scope.contains(workflow))
+    }
+
+    /// The refusal for a workflow outside [`Actor::workflows`].
+    #[must_use]
+    pub fn out_of_scope(&self, workflow: &str) -> String {
+        let named = self
+            .workflows
+            .iter()
+            .flatten()
+            .map(|w| format!("{w:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "the token {} acts through is for workflow {named} only, not {workflow:?}",
+            self.id
+        )
+    }
+
     /// The engine itself (timers, triggers).
     #[must_use]
     pub fn system() -> Self {
@@ -295,6 +324,7 @@ impl People for crate::directory::Directory {
             id: p.id.clone(),
             roles: p.roles.clone(),
             team: p.team.clone(),
+            workflows: None,
         })
     }
 }

@@ -47,6 +47,10 @@ fn decide_in(
     ctx: &Context<'_>,
     memo: Option<&Memo>,
 ) -> Result<Vec<InstanceEvent>, Rejection> {
+    let workflow = loaded.definition.id.value.as_str();
+    if !ctx.actor.may_touch(workflow) {
+        return Err(Rejection::forbidden(ctx.actor.out_of_scope(workflow)));
+    }
     let mut m = Machine::new(loaded, ctx, state, memo);
     if let Command::Start { input } = command {
         if state.status != Status::New {
@@ -181,13 +185,7 @@ fn apply(m: &mut Machine<'_>, command: &Command) -> Result<(), Rejection> {
             media_type,
             size,
         } => {
-            let involved = actor == m.state.requester
-                || actor == SYSTEM
-                || m.state
-                    .active
-                    .values()
-                    .any(|a| a.assignees.contains(&actor));
-            if !involved {
+            if !crate::access::may_attach(&m.state, &actor) {
                 return Err(Rejection::forbidden(
                     "only the requester or someone an open step waits for may attach evidence",
                 ));

@@ -32,6 +32,7 @@ impl People for Dir {
             id: person.to_owned(),
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             team: Some((*team).to_owned()),
+            workflows: None,
         })
     }
 }
@@ -172,6 +173,7 @@ impl Run {
                 id: who.to_owned(),
                 roles: BTreeSet::new(),
                 team: None,
+                workflows: None,
             })
         };
         let ctx = Context {

@@ -14,6 +14,7 @@ mod workflows;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use signoff_runtime::access::Scope;
 use signoff_runtime::{Config, Definitions, Runtime, event_types};
 use signoff_store::{DatabaseUrl, EventLog, ManualClock, OpenOptions, PgLog, SqliteLog};
 
@@ -215,7 +216,7 @@ async fn an_issued_token_s_secret_is_in_its_answer_but_never_in_its_debug_text()
     let env = Env::sqlite();
     let rt = env.open().await;
     let issued = rt
-        .issue_token("rita", "laptop", None, false, "system")
+        .issue_token("rita", "laptop", None, &Scope::default(), "system")
         .await
         .unwrap();
     let secret = issued.secret.expose().to_owned();
@@ -240,9 +241,9 @@ async fn a_truncated_evidence_file_is_repaired_by_attaching_it_again() {
         .unwrap()
         .instance;
     let content = b"the change plan, as signed\n".repeat(1_000);
-    rt.attach(&id, "plan.txt", "text/plain", &content, "rita", "cli")
-        .await
-        .unwrap();
+    let rita = rt.actor("rita").unwrap();
+    let attach = || rt.attach(&id, "plan.txt", "text/plain", &content, &rita, "cli");
+    attach().await.unwrap();
     let folder = env.dir.path().join("evidence").join("sha256");
     let files = || -> Vec<_> {
         std::fs::read_dir(&folder)
@@ -254,9 +255,7 @@ async fn a_truncated_evidence_file_is_repaired_by_attaching_it_again() {
     assert_eq!(std::fs::read(&path).unwrap(), content);
 
     std::fs::write(&path, &content[..100]).unwrap();
-    rt.attach(&id, "plan.txt", "text/plain", &content, "rita", "cli")
-        .await
-        .unwrap();
+    attach().await.unwrap();
     assert_eq!(
         std::fs::read(&path).unwrap(),
         content,

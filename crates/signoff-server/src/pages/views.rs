@@ -51,7 +51,7 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Response {
     let now = state.runtime.now();
     let items: Vec<Value> = state
         .runtime
-        .inbox(&viewer.actor.id)
+        .inbox_of(&viewer.actor)
         .into_iter()
         .map(|item| {
             json!({
@@ -341,7 +341,7 @@ async fn act(
     let step = command.step().map(str::to_owned);
     match state
         .runtime
-        .execute(id, command, &viewer.actor.id, CHANNEL, None)
+        .execute_as(id, command, &viewer.actor, CHANNEL, None)
         .await
     {
         Ok(_) => Redirect::to(&format!(
@@ -602,7 +602,7 @@ pub async fn start(
     let rt = &state.runtime;
     // The page's key makes a double submission one start (the key is the viewer's own).
     let id = match rt
-        .start_for_client(&workflow, json!({}), &viewer.actor.id, CHANNEL, Some(&key))
+        .start_as(&workflow, json!({}), &viewer.actor, CHANNEL, Some(&key))
         .await
     {
         Ok(applied) => applied.instance,
@@ -615,10 +615,10 @@ pub async fn start(
             values: values.clone(),
         };
         match rt
-            .execute(
+            .execute_as(
                 &id,
                 command,
-                &viewer.actor.id,
+                &viewer.actor,
                 CHANNEL,
                 Some(&format!("{id}:first-form")),
             )

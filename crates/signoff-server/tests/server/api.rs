@@ -3,6 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use signoff_runtime::access::Scope;
 
 use crate::{Server, answer};
 
@@ -306,7 +307,7 @@ pub async fn bad_input_gets_the_right_problem_and_writes_nothing(s: &Server) {
 
     let revoked = s
         .runtime
-        .issue_token("bob", "old laptop", None, false, "system")
+        .issue_token("bob", "old laptop", None, &Scope::default(), "system")
         .await
         .unwrap();
     s.runtime
@@ -319,7 +320,7 @@ pub async fn bad_input_gets_the_right_problem_and_writes_nothing(s: &Server) {
             "bob",
             "short",
             Some(signoff_core::Timestamp(s.runtime.now().0 - 1)),
-            false,
+            &Scope::default(),
             "system",
         )
         .await
@@ -743,7 +744,16 @@ pub async fn a_read_only_token_reads_and_is_refused_every_change(s: &Server) {
     let id = s.low_risk_deployment("carol").await;
     let token = s
         .runtime
-        .issue_token("bob", "ci-pipeline", None, true, "system")
+        .issue_token(
+            "bob",
+            "ci-pipeline",
+            None,
+            &Scope {
+                read_only: true,
+                ..Scope::default()
+            },
+            "system",
+        )
         .await
         .unwrap();
     assert!(token.token.read_only);
@@ -838,7 +848,16 @@ pub async fn a_read_only_token_reads_and_is_refused_every_change(s: &Server) {
     );
     other.catch_up().await.unwrap();
     let fresh = other
-        .issue_token("bob", "another pipeline", None, true, "system")
+        .issue_token(
+            "bob",
+            "another pipeline",
+            None,
+            &Scope {
+                read_only: true,
+                ..Scope::default()
+            },
+            "system",
+        )
         .await
         .unwrap();
     assert!(
@@ -852,4 +871,221 @@ pub async fn a_read_only_token_reads_and_is_refused_every_change(s: &Server) {
         view["state"]["status"], "running",
         "nothing was decided: {view}"
     );
+}
+
+/// A token issued for one workflow (`signoff token issue --workflow deployment-approval`)
+/// reaches that workflow only, whatever its owner's roles: the others are neither read, listed,
+/// started nor changed through it, and the whole log is not exported; each refusal is recorded.
+pub async fn a_token_for_one_workflow_reaches_no_other(s: &Server) {
+    let deployment = s.low_risk_deployment("carol").await;
+    let (status, body) = s
+        .post("alice", "/api/v1/instances", &json!({"workflow": "dpia"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let dpia = body["instance"].as_str().unwrap().to_owned();
+    let issue = |owner: &'static str, workflows: &[&str]| {
+        let scope = Scope {
+            read_only: false,
+            workflows: workflows.iter().map(|w| (*w).to_owned()).collect(),
+        };
+        async move {
+            s.runtime
+                .issue_token(owner, "pipeline", None, &scope, "system")
+                .await
+                .unwrap()
+                .secret
+                .expose()
+                .to_owned()
+        }
+    };
+    // grace is a controller (DPIA) and on the change board (deployments).
+    let full = issue("grace", &[]).await;
+    let scoped = issue("grace", &["deployment-approval"]).await;
+    let call = |secret: &str, method: Method, path: &str, body: Option<Value>| {
+        let mut request = s.http.request(method, s.url(path)).bearer_auth(secret);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move { answer(request.send().await.unwrap()).await }
+    };
+    let read_dpia = format!("/api/v1/instances/{dpia}");
+    let (status, view) = call(&full, Method::GET, &read_dpia, None).await;
+    assert_eq!(status, StatusCode::OK, "her roles reach it: {view}");
+
+    let before = s.tail().await;
+    let refused = call(&scoped, Method::GET, &read_dpia, None).await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, None, None);
+    let view = refused.1;
+    assert!(
+        view["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"deployment-approval\" only"),
+        "{view}"
+    );
+    let comment = json!({"text": "looks fine"});
+    let (status, _) = call(
+        &scoped,
+        Method::POST,
+        &format!("/api/v1/instances/{dpia}/comment"),
+        Some(comment.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        &scoped,
+        Method::POST,
+        "/api/v1/instances",
+        Some(json!({"workflow": "dpia"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let refusals = s
+        .runtime
+        .events_of_type("signoff.security.refused")
+        .await
+        .unwrap();
+    let recorded: Vec<Value> = refusals
+        .iter()
+        .filter(|e| e.sequence > before)
+        .map(|e| serde_json::from_str(e.data.as_str()).unwrap())
+        .collect();
+    assert_eq!(
+        recorded.len(),
+        3,
+        "read, comment and start refused: {recorded:?}"
+    );
+    assert!(
+        recorded
+            .iter()
+            .all(|r| r["person"] == "grace" && r["workflow"] == "dpia"),
+        "{recorded:?}"
+    );
+    assert_eq!(
+        s.tail().await,
+        before + 3,
+        "nothing but the refusals written"
+    );
+
+    // Its own workflow it reaches as her roles do.
+    let (status, view) = call(
+        &scoped,
+        Method::GET,
+        &format!("/api/v1/instances/{deployment}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let (status, view) = call(
+        &scoped,
+        Method::POST,
+        &format!("/api/v1/instances/{deployment}/comment"),
+        Some(comment),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let (status, list) = call(&scoped, Method::GET, "/api/v1/instances", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let listed: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["workflow"].as_str().unwrap())
+        .collect();
+    assert!(listed.contains(&"deployment-approval"), "{list}");
+    assert!(!listed.contains(&"dpia"), "{list}");
+    let (_, me) = call(&scoped, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(me["workflows"], json!(["deployment-approval"]), "{me}");
+
+    // An auditor's token for one workflow does not export the whole log.
+    let auditor = issue("ruth", &["deployment-approval"]).await;
+    let (status, _) = call(&auditor, Method::GET, "/api/v1/export", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        &auditor,
+        Method::GET,
+        &format!("/api/v1/export?instance={deployment}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A workflow signoff does not know is refused when the token is issued.
+    let unknown = s
+        .runtime
+        .issue_token(
+            "grace",
+            "typo",
+            None,
+            &Scope {
+                read_only: false,
+                workflows: vec!["deployment-aproval".into()],
+            },
+            "system",
+        )
+        .await;
+    assert!(unknown.is_err(), "{unknown:?}");
+}
+
+/// Evidence is uploaded by those an instance involves, and a refused upload stores nothing;
+/// notifications are read by their addressee, by whoever reads the instance, and by auditors.
+pub async fn evidence_and_notifications_through_the_api(s: &Server) {
+    let id = s.low_risk_deployment("carol").await;
+    let evidence = s.dir.path().join("evidence/sha256");
+    let stored = || std::fs::read_dir(&evidence).map_or(0, Iterator::count);
+    let upload = |who: &str, name: &str| {
+        let request = s
+            .request(
+                who,
+                Method::POST,
+                &format!("/api/v1/instances/{id}/evidence?name={name}"),
+            )
+            .header("content-type", "text/plain")
+            .body("Plan: 1 to change, 0 to destroy.\n");
+        async move { answer(request.send().await.unwrap()).await }
+    };
+    // alice takes no part in this deployment.
+    let refused = upload("alice", "plan.txt").await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, None, None);
+    assert_eq!(stored(), 0, "a refused upload stores nothing");
+    let bad_name = upload("carol", "..%2Fplan.txt").await;
+    assert_problem(
+        &bad_name,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("name"),
+        None,
+    );
+    let (status, body) = upload("carol", "plan.txt").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let attached = &body["events"][0];
+    assert_eq!(attached["type"], "signoff.evidence.attached", "{body}");
+    assert_eq!(attached["data"]["media_type"], "text/plain", "{body}");
+    assert_eq!(stored(), 1);
+
+    // bob is asked to review: he is told, and reads what he was told.
+    let (status, mine) = s.get("bob", "/api/v1/notifications").await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    let mine = mine.as_array().unwrap().clone();
+    assert!(
+        mine.iter()
+            .any(|n| n["instance"] == id.as_str()
+                && n["to"].as_array().unwrap().contains(&json!("bob"))),
+        "{mine:?}"
+    );
+    // Another person's are for auditors.
+    let refused = s.get("alice", "/api/v1/notifications?person=bob").await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, None, None);
+    let (status, theirs) = s.get("ruth", "/api/v1/notifications?person=bob").await;
+    assert_eq!(status, StatusCode::OK, "{theirs}");
+    assert_eq!(theirs.as_array().unwrap(), &mine);
+    // An instance's, for whoever reads it.
+    let (status, of_it) = s
+        .get("carol", &format!("/api/v1/notifications?instance={id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{of_it}");
+    assert!(!of_it.as_array().unwrap().is_empty(), "{of_it}");
+    let refused = s
+        .get("alice", &format!("/api/v1/notifications?instance={id}"))
+        .await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, None, None);
 }

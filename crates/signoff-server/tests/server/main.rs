@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use signoff_runtime::access::Scope;
 use signoff_runtime::{Config, Definitions, Runtime, event_types};
 use signoff_server::AppState;
 use signoff_store::{DatabaseUrl, OpenOptions, PgLog, SystemClock};
@@ -106,7 +107,7 @@ impl Server {
         let mut tokens = HashMap::new();
         for person in PEOPLE {
             let issued = runtime
-                .issue_token(person, "tests", None, false, "system")
+                .issue_token(person, "tests", None, &Scope::default(), "system")
                 .await
                 .expect("issue token");
             tokens.insert(person, issued.secret.expose().to_owned());
@@ -264,6 +265,8 @@ mod api_cases {
         an_idempotency_key_belongs_to_its_caller_and_its_request,
         a_retry_is_for_operators_and_only_of_a_stopped_step,
         a_read_only_token_reads_and_is_refused_every_change,
+        a_token_for_one_workflow_reaches_no_other,
+        evidence_and_notifications_through_the_api,
     );
 }
 

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use signoff_runtime::access::Scope;
 use signoff_runtime::{Config, Definitions, Runtime, event_types};
 use signoff_server::AppState;
 use signoff_store::{DatabaseUrl, OpenOptions, SystemClock};
@@ -320,13 +321,13 @@ impl Server {
         let runtime =
             Arc::new(signoff_runtime::open_on(log.log.clone(), &config, definitions).await?);
         let requester = runtime
-            .issue_token("requester", "bench", None, false, "system")
+            .issue_token("requester", "bench", None, &Scope::default(), "system")
             .await?
             .secret
             .expose()
             .to_owned();
         let approver = runtime
-            .issue_token("approver", "bench", None, false, "system")
+            .issue_token("approver", "bench", None, &Scope::default(), "system")
             .await?
             .secret
             .expose()

@@ -126,10 +126,10 @@ fn normalized(text: &str) -> String {
 /// The tour of README's "A deployment approval from the command line", with `act` running
 /// each step as the person named; returns what each step printed, normalized.
 fn tour(act: &dyn Fn(&str, &[&str]) -> Run) -> Vec<(String, i32, String)> {
-    let mut seen = Vec::new();
-    let mut step = |name: &str, who: &str, args: &[&str]| -> Run {
+    let seen = std::cell::RefCell::new(Vec::new());
+    let step = |name: &str, who: &str, args: &[&str]| -> Run {
         let run = act(who, args);
-        seen.push((
+        seen.borrow_mut().push((
             name.to_owned(),
             run.code,
             normalized(&format!("{}{}", run.out, run.err)),
@@ -142,6 +142,35 @@ fn tour(act: &dyn Fn(&str, &[&str]) -> Run) -> Vec<(String, i32, String)> {
     let mut submit = vec!["submit", id.as_str(), "request"];
     submit.extend(LOW_RISK_REQUEST);
     step("submit", "carol", &submit);
+    // What is running, as JSON: the same row shape both ways (one row, its fields).
+    let running = act("pipeline", &["status", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&running.out).unwrap_or_default();
+    let fields: Vec<&String> = rows[0]
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    let count = rows.as_array().map_or(0, Vec::len);
+    seen.borrow_mut().push((
+        "running".into(),
+        running.code,
+        format!("{count} {fields:?}"),
+    ));
+    let evidence = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(evidence.path(), "Plan: 1 to change, 0 to destroy.\n").unwrap();
+    let file = evidence.path().to_str().unwrap();
+    step(
+        "attach",
+        "carol",
+        &[
+            "attach",
+            &id,
+            file,
+            "--name",
+            "plan.txt",
+            "--media-type",
+            "text/plain",
+        ],
+    );
     step("inbox", "bob", &["inbox", "bob"]);
     step(
         "self-approval",
@@ -152,6 +181,16 @@ fn tour(act: &dyn Fn(&str, &[&str]) -> Run) -> Vec<(String, i32, String)> {
     step("wait", "pipeline", &["wait", &id]);
     step("timeline", "pipeline", &["timeline", &id]);
     step("status", "pipeline", &["status", &id]);
+    step(
+        "unknown",
+        "pipeline",
+        &["status", "01000000-0000-7000-8000-000000000000"],
+    );
+    step(
+        "notifications",
+        "pipeline",
+        &["notifications", "--instance", &id],
+    );
     let now = "2999-01-01T00:00:00Z";
     step("replay", "pipeline", &["replay", &id, "--at", now]);
     let export = act("pipeline", &["export", "--instance", &id]);
@@ -160,13 +199,15 @@ fn tour(act: &dyn Fn(&str, &[&str]) -> Run) -> Vec<(String, i32, String)> {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
         .collect();
-    seen.push(("export".into(), export.code, types.join("\n")));
+    seen.borrow_mut()
+        .push(("export".into(), export.code, types.join("\n")));
     // The logs hold different numbers of events (tokens were issued for the server's): what
     // must agree is the verdict.
     let verify = act("ruth", &["verify"]);
     let verdict = verify.out.split(':').next().unwrap_or_default().to_owned();
-    seen.push(("verify".into(), verify.code, verdict));
-    seen
+    seen.borrow_mut()
+        .push(("verify".into(), verify.code, verdict));
+    seen.into_inner()
 }
 
 #[test]
@@ -204,12 +245,18 @@ fn the_readme_tour_through_a_server_with_tokens_prints_what_it_prints_directly()
     }
     assert_eq!(through.last().unwrap().2, "intact", "{through:?}");
     // The refusal is the engine's, in both modes.
-    assert_eq!(through[3].1, 2);
+    let refused = &through[5];
+    assert_eq!((refused.0.as_str(), refused.1), ("self-approval", 2));
+    assert!(refused.2.contains("separation of duties"), "{}", refused.2);
     assert!(
-        through[3].2.contains("separation of duties"),
-        "{}",
-        through[3].2
+        through[2].2.starts_with("1 [\"current_steps\""),
+        "{:?}",
+        through[2]
     );
+    let attached = &through[3];
+    assert!(attached.2.contains("plan.txt"), "{attached:?}");
+    let told = through.iter().find(|s| s.0 == "notifications").unwrap();
+    assert!(told.2.contains("to bob"), "{told:?}");
 }
 
 #[test]
@@ -387,8 +434,14 @@ fn login_keeps_the_token_for_the_commands_that_follow_until_a_database_is_named(
         inbox.contains(&id) && inbox.contains("team_review"),
         "{inbox}"
     );
-    // What the API does not serve is refused, not done on a local database instead.
-    assert_failed(&p.run(&["notifications"]), 2, "not served by the API");
+    // bob's notifications, through the server; another person's are for auditors.
+    let told = p.ok(&["notifications"]);
+    assert!(told.contains(&id) && told.contains("to bob"), "{told}");
+    assert_failed(
+        &p.run(&["notifications", "--person", "carol"]),
+        2,
+        "auditor",
+    );
     // A database named: direct, as --as says.
     let direct = p.ok(&[
         "--database",

@@ -456,15 +456,36 @@ fn a_configuration_file_fills_what_flags_and_environment_leave_unset() {
         "--name",
         "pipeline",
         "--read-only",
+        "--workflow",
+        "deployment-approval",
     ]);
     let list = p.json(&["--config", "signoff.yaml", "token", "list"]);
     assert_eq!(list[1]["read_only"], true, "{list}");
+    assert_eq!(
+        list[1]["workflows"],
+        json!(["deployment-approval"]),
+        "{list}"
+    );
     assert!(list[0].get("read_only").is_none(), "{list}");
     let text = p.ok(&["--config", "signoff.yaml", "token", "list"]);
     assert!(
-        text.contains("pipeline") && text.contains("read-only"),
+        text.contains("pipeline")
+            && text.contains("read-only")
+            && text.contains("deployment-approval only"),
         "{text}"
     );
+    // A workflow signoff does not know is a typo, not a token that reaches nothing.
+    let run = p.run(&[
+        "--config",
+        "signoff.yaml",
+        "token",
+        "issue",
+        "carol",
+        "--workflow",
+        "deployment-aproval",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.err);
+    assert!(run.err.contains("deployment-aproval"), "{}", run.err);
 
     std::fs::write(p.dir.path().join("bad.yaml"), "lisen: 1\n").unwrap();
     let run = p.run(&["--config", "bad.yaml", "workflows"]);
