@@ -89,6 +89,18 @@ impl Timestamp {
             .map(|t| Self(t.timestamp_micros()))
             .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))
     }
+
+    /// A moment as people write one: an RFC 3339 time, or a `YYYY-MM-DD` date (midnight UTC).
+    /// A date that is not in the calendar (2026-02-30) is none.
+    #[must_use]
+    pub fn parse_moment(text: &str) -> Option<Self> {
+        Self::parse_rfc3339(text).ok().or_else(|| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| Self(t.and_utc().timestamp_micros()))
+        })
+    }
 }
 
 /// The `data` of an event: one JSON value, kept as the exact text that is stored and hashed.

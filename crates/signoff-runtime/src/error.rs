@@ -15,6 +15,9 @@ pub enum RuntimeError {
     /// No instance of that id exists.
     #[error("there is no instance {0:?}")]
     UnknownInstance(String),
+    /// The instance exists, but was started after the moment asked about.
+    #[error("instance {0} did not exist yet at {at}", at = .1.to_rfc3339())]
+    NotYet(String, signoff_core::Timestamp),
     /// A person the command names is not in the directory.
     #[error("{0:?} is not a person of the directory")]
     UnknownPerson(String),

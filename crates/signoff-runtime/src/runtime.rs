@@ -623,9 +623,13 @@ impl Runtime {
     /// The state of an instance as it was at `at`: its events recorded up to then, folded.
     ///
     /// # Errors
-    /// As [`Runtime::instance_events`]; unknown when it did not exist yet at `at`.
+    /// As [`Runtime::instance_events`]; [`RuntimeError::NotYet`] when it was started after
+    /// `at`.
     pub async fn state_at(&self, id: &str, at: Timestamp) -> Result<Entry, RuntimeError> {
         let events = self.instance_events(id).await?;
+        if events.first().is_none_or(|(r, _)| r.time > at) {
+            return Err(RuntimeError::NotYet(id.to_owned(), at));
+        }
         self.entry_from(
             id,
             events

@@ -690,13 +690,7 @@ pub async fn state_at(
     let at = Timestamp::parse_rfc3339(&query.at)
         .map_err(|e| Problem::bad_request(format!("at: {e}")).at(Some("at".into()), "rfc3339"))?;
     state.runtime.load_for(&caller.actor, &id, CHANNEL).await?;
-    let entry = state.runtime.state_at(&id, at).await.map_err(|e| match e {
-        RuntimeError::UnknownInstance(_) => Problem::not_found(format!(
-            "instance {id} did not exist yet at {}",
-            at.to_rfc3339()
-        )),
-        e => e.into(),
-    })?;
+    let entry = state.runtime.state_at(&id, at).await?;
     Ok(Json(view_of(&entry, Some(at.to_rfc3339()))))
 }
 
@@ -900,7 +894,8 @@ pub struct NotificationsQuery {
     responses((status = 200, body = Vec<Object>),
               (status = 403, description = "The caller may not read this instance, or another \
                   person's notifications (auditors only)", body = Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No instance has this id", body = Problem, content_type = "application/problem+json")))]
+              (status = 404, description = "No instance has this id", body = Problem, content_type = "application/problem+json"),
+              (status = 422, description = "The person is not one of the directory", body = Problem, content_type = "application/problem+json")))]
 pub async fn notifications(
     State(state): State<AppState>,
     caller: Caller,
@@ -931,6 +926,8 @@ pub async fn notifications(
         list
     };
     if let Some(person) = &query.person {
+        // Somebody the directory does not know is a typo, not somebody told nothing.
+        rt.actor(person)?;
         list.retain(|n| n.to.contains(person));
     }
     Ok(Json(list).into_response())

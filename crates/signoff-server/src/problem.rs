@@ -132,6 +132,7 @@ impl From<RuntimeError> for Problem {
             }
             RuntimeError::UnknownWorkflow(_)
             | RuntimeError::UnknownInstance(_)
+            | RuntimeError::NotYet(..)
             | RuntimeError::UnknownToken(_) => Self::not_found(e.to_string()),
             RuntimeError::UnknownPerson(_) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -80,13 +80,10 @@ fn print_state(state: &Instance) -> std::io::Result<()> {
         for task in &active.tasks {
             let mark = match &task.closed {
                 None => "[ ]".to_owned(),
-                Some((status, _, by)) => format!(
-                    "[{}] by {by}",
-                    match status {
-                        signoff_core::engine::TaskStatus::Done => "x",
-                        signoff_core::engine::TaskStatus::NotDoing => "-",
-                    }
-                ),
+                Some((signoff_core::engine::TaskStatus::Done, _, by)) => format!("[x] by {by}"),
+                Some((signoff_core::engine::TaskStatus::NotDoing, note, by)) => {
+                    format!("[-] not doing, by {by}: {note}")
+                }
             };
             outln!(
                 "      {mark} {} ({})",
@@ -352,12 +349,7 @@ pub async fn replay(g: &Global, args: ReplayArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let rt = g.open().await?;
-    let entry = rt.state_at(&args.instance, at).await.map_err(|e| match e {
-        signoff_runtime::RuntimeError::UnknownInstance(id) => {
-            anyhow::anyhow!("instance {id} did not exist yet at {}", at.to_rfc3339())
-        }
-        other => other.into(),
-    })?;
+    let entry = rt.state_at(&args.instance, at).await?;
     if g.json {
         outln!("{}", state_json(&entry))?;
     } else {
@@ -446,6 +438,9 @@ pub async fn notifications(g: &Global, args: NotificationsArgs) -> anyhow::Resul
         client.get("/api/v1/notifications", &query).await?
     } else {
         let rt = g.open_for_reading().await?;
+        if let Some(person) = &args.to {
+            rt.actor(person)?;
+        }
         let list = match &args.instance {
             Some(id) => rt.notifications_of(id).await?,
             None => rt.notifications(args.to.as_deref()).await?,

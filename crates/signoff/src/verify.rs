@@ -28,6 +28,15 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
             ..OpenOptions::new(EventTypes::new())
         };
         let log = signoff_store::open(&g.url()?, options).await?;
+        // A start past the head is a typo, not events added outside signoff.
+        let head = log.tail().await?.sequence;
+        if args.from > head + 1 {
+            anyhow::bail!(
+                "--from {}: the log's last event is {head}, so there is nothing to verify from \
+                 there",
+                args.from
+            );
+        }
         signoff_store::verify(log, args.from).await?
     };
     if g.json {

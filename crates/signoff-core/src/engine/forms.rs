@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::command::{People, Rejection};
+use crate::event::Timestamp;
 use crate::workflow::{Field, FieldType, Form};
 
 /// Checks `values` against `form`, returning them with empty optional values dropped.
@@ -114,11 +115,13 @@ fn check_value(
             if let Some(pattern) = &field.pattern {
                 let matches = super::compiled::matches(pattern.as_str(), text);
                 if !matches {
-                    return Err(fail(
-                        path,
-                        field,
-                        &format!("must match the pattern {}", pattern.as_str()),
-                    ));
+                    // The field's help says in words what the pattern says in a regex.
+                    let expected = if field.help.trim().is_empty() {
+                        format!("must match the pattern {}", pattern.as_str())
+                    } else {
+                        format!("is not in the form expected: {}", field.help.trim())
+                    };
+                    return Err(fail(path, field, &expected));
                 }
             }
             Ok(Value::String(text.to_owned()))
@@ -211,6 +214,21 @@ fn check_value(
                     path,
                     field,
                     &format!("must be a date YYYY-MM-DD, not {value}"),
+                ))
+            }
+        }
+        FieldType::Datetime => {
+            let text = value.as_str().unwrap_or_default();
+            if Timestamp::parse_moment(text).is_some() {
+                Ok(Value::String(text.to_owned()))
+            } else {
+                Err(fail(
+                    path,
+                    field,
+                    &format!(
+                        "must be an RFC 3339 time (2026-03-02T22:00:00+01:00) or a date \
+                         YYYY-MM-DD that is in the calendar, not {value}"
+                    ),
                 ))
             }
         }

@@ -223,6 +223,19 @@ fn standing(
 ) -> Result<Result<Standing, Broken>, Rejection> {
     let actor = &m.ctx.actor.id;
     if gate.opened.excluded.contains(actor) {
+        // Refusals name the first reason in order: not an approver at all, then separation of
+        // duties (a requester who holds no role of the gate is told the former).
+        let would_be = gate.escalated.contains(actor)
+            || approval.approvers.iter().any(|spec| {
+                spec.people.iter().any(|p| p.as_str() == actor)
+                    || spec
+                        .role
+                        .as_ref()
+                        .is_some_and(|r| m.role_holders(r.as_str()).contains(actor))
+            });
+        if !would_be {
+            return Err(Rejection::forbidden(not_an_approver(gate, step)));
+        }
         return Err(Rejection::forbidden(if actor == &m.state.requester {
             format!(
                 "you requested this, so you cannot decide the gate {step:?}: a second person \
@@ -284,20 +297,8 @@ fn standing(
         }
     }
     if groups.is_empty() && !escalated {
-        let needs: Vec<String> = gate
-            .opened
-            .groups
-            .iter()
-            .map(|g| match &g.role {
-                Some(role) => format!("{} from the {role} role", g.needed),
-                None => format!("{} of {}", g.needed, g.eligible.join(", ")),
-            })
-            .collect();
         return Err(Rejection::forbidden(if filtered.is_empty() {
-            format!(
-                "you are not an approver of the gate {step:?}; it needs {}",
-                needs.join(" and ")
-            )
+            not_an_approver(gate, step)
         } else {
             format!(
                 "your decision would not count on {step:?}: {}",
@@ -306,6 +307,23 @@ fn standing(
         }));
     }
     Ok(Ok((groups, on_behalf_of, escalated)))
+}
+
+/// The refusal for someone who is no approver of the gate, with who it needs.
+fn not_an_approver(gate: &Gate, step: &str) -> String {
+    let needs: Vec<String> = gate
+        .opened
+        .groups
+        .iter()
+        .map(|g| match &g.role {
+            Some(role) => format!("{} from the {role} role", g.needed),
+            None => format!("{} of {}", g.needed, g.eligible.join(", ")),
+        })
+        .collect();
+    format!(
+        "you are not an approver of the gate {step:?}; it needs {}",
+        needs.join(" and ")
+    )
 }
 
 /// Whether an approver predicate holds for `approver`, with the instance's variables.

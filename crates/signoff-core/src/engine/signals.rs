@@ -2,8 +2,9 @@
 //!
 //! A wait step names who may send its signal (`by:`); without it, the requester and whoever
 //! filled in one of the instance's forms may, since they are the people the instance is about.
-//! The engine itself always may. A signal no step waits for decides nothing: it is recorded as
-//! a comment would be, so only those who may comment may send it.
+//! The engine itself always may. A signal no open step waits for is refused (after the rights:
+//! those who may comment are told that nothing waits for it, others that they may not send
+//! it), so a signal sent too early or misspelt is never taken silently.
 
 use super::command::{Rejection, SYSTEM};
 use super::event::InstanceEvent;
@@ -35,6 +36,45 @@ pub(super) fn signal(m: &mut Machine<'_>, name: &str) -> Result<(), Rejection> {
              of a role of workflow {}",
             m.state.id,
             m.definition().id
+        )));
+    }
+    if waiting.is_empty() {
+        let takers: Vec<String> = m
+            .definition()
+            .steps
+            .iter()
+            .filter(|s| {
+                s.wait
+                    .as_ref()
+                    .and_then(|w| w.signal.as_ref())
+                    .is_some_and(|sig| sig.as_str() == name)
+            })
+            .map(|s| format!("{:?}", s.id.value))
+            .collect();
+        if takers.is_empty() {
+            let known: Vec<String> = m
+                .definition()
+                .steps
+                .iter()
+                .filter_map(|s| s.wait.as_ref()?.signal.as_ref())
+                .map(|sig| format!("{:?}", sig.as_str()))
+                .collect();
+            return Err(Rejection::invalid(format!(
+                "workflow {} takes no signal {name:?}{}",
+                m.definition().id,
+                if known.is_empty() {
+                    String::from(" (it takes none)")
+                } else {
+                    format!("; it takes {}", known.join(", "))
+                }
+            ))
+            .at_field("name"));
+        }
+        return Err(Rejection::closed(format!(
+            "no step of instance {} waits for the signal {name:?} now: step {} takes it once \
+             it is reached",
+            m.state.id,
+            takers.join(" or ")
         )));
     }
     let admitted: Vec<String> = waiting

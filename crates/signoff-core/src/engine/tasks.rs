@@ -8,6 +8,9 @@ use super::machine::{Broken, Machine, NewTimer, requester_party};
 use crate::event::Timestamp;
 use crate::workflow::{Escalation, Span, Step};
 
+/// The shortest reason taken for not doing a task: "x" explains nothing to an auditor.
+pub const NOT_DOING_MIN_CHARS: usize = 10;
+
 /// Opens a checklist: static items and items taken from a form's group field.
 pub(crate) fn open(
     m: &mut Machine<'_>,
@@ -149,8 +152,12 @@ pub(crate) fn complete(
             task.opened.owners.join(", ")
         )));
     }
-    if status == TaskStatus::NotDoing && note.trim().is_empty() {
-        return Err(Rejection::invalid("say why the task is not being done").at_field("note"));
+    if status == TaskStatus::NotDoing && note.trim().chars().count() < NOT_DOING_MIN_CHARS {
+        return Err(Rejection::invalid(format!(
+            "say why the task is not being done, in at least {NOT_DOING_MIN_CHARS} characters \
+             (those who read the record later need the reason)"
+        ))
+        .at_field("note"));
     }
     m.emit(InstanceEvent::TaskCompleted {
         step: step.to_owned(),
@@ -197,7 +204,7 @@ pub(crate) fn open_wait(
         let at = match m.eval(until.as_str(), None) {
             Ok(Value::Null) => None,
             Ok(Value::String(text)) if text.trim().is_empty() => None,
-            Ok(Value::String(text)) => match parse_time(&text) {
+            Ok(Value::String(text)) => match Timestamp::parse_moment(&text) {
                 Some(at) => Some(at),
                 None => {
                     let error =
@@ -243,16 +250,6 @@ pub(crate) fn open_wait(
     timers.extend(m.cadence_timer(step));
     m.entered_with(step, branch, Vec::new(), None, None, timers);
     Ok(())
-}
-
-/// An RFC 3339 time, or a `YYYY-MM-DD` date (midnight UTC).
-fn parse_time(text: &str) -> Option<Timestamp> {
-    Timestamp::parse_rfc3339(text).ok().or_else(|| {
-        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|t| Timestamp(t.and_utc().timestamp_micros()))
-    })
 }
 
 /// Escalates `step` the `n`-th time and schedules the next escalation if there is one.

@@ -286,6 +286,37 @@ fn requester_cannot_approve_own_deployment() {
 }
 
 #[test]
+fn a_refusal_names_the_first_reason_in_order() {
+    // Not open: the low-risk review is not on a high-risk change's path.
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", high_risk()).unwrap();
+    let err = run
+        .decide("tom", "team-review", Verdict::Approve, "")
+        .unwrap_err();
+    assert_ne!(err.kind, RejectionKind::Forbidden, "{err}");
+    // Not a holder of the role: the requester who holds no legal role is told that, not that
+    // she requested it.
+    let err = run
+        .decide("rita", "legal-review", Verdict::Approve, "")
+        .unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    assert!(
+        err.message.contains("not an approver") && err.message.contains("legal role"),
+        "{err}"
+    );
+    // Separation of duties: a requester who holds the role.
+    let mut run = Run::start(DEPLOY, "bo");
+    run.submit("bo", high_risk()).unwrap();
+    let err = run.decide("bo", "cab", Verdict::Approve, "").unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Forbidden);
+    assert!(err.message.contains("separation of duties"), "{err}");
+    // Already decided: after the rest.
+    run.decide("bea", "cab", Verdict::Approve, "").unwrap();
+    let err = run.decide("bea", "cab", Verdict::Approve, "").unwrap_err();
+    assert!(err.message.contains("you already"), "{err}");
+}
+
+#[test]
 fn rejection_needs_a_justification_long_enough() {
     let mut run = Run::start(DEPLOY, "rita");
     run.submit("rita", low_risk("payments")).unwrap();
@@ -723,10 +754,13 @@ fn tasks_close_the_step_when_done_or_explicitly_not_done() {
     assert_eq!(err.kind, RejectionKind::Forbidden);
     run.act("tom", complete("mitigate", TaskStatus::Done, ""))
         .unwrap();
-    let err = run
-        .act("tom", complete("comms", TaskStatus::NotDoing, " "))
-        .unwrap_err();
-    assert_eq!(err.field.as_deref(), Some("note"));
+    for reason in [" ", "x", "n/a      "] {
+        let err = run
+            .act("tom", complete("comms", TaskStatus::NotDoing, reason))
+            .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("note"));
+        assert!(err.message.contains("at least 10 characters"), "{err}");
+    }
     run.act(
         "tom",
         complete("comms", TaskStatus::NotDoing, "no customer impact"),
@@ -913,17 +947,33 @@ fn a_signal_with_by_is_sent_only_by_those_it_names_and_the_engine() {
 }
 
 #[test]
-fn a_signal_no_step_waits_for_is_recorded_only_for_those_who_may_comment() {
+fn a_signal_no_open_step_waits_for_is_refused_after_the_rights() {
     let mut run = Run::start(RELEASE, "rita");
     let err = signal(&mut run, "mallory", "deployed").unwrap_err();
     assert_eq!(err.kind, RejectionKind::Forbidden);
     assert!(signal(&mut run, "ruth", "deployed").is_err());
-    let events = signal(&mut run, "tom", "deployed").unwrap();
-    assert!(matches!(
-        events.as_slice(),
-        [InstanceEvent::SignalReceived { .. }]
-    ));
+    // tom may comment: he is told that nothing waits for it yet, and nothing is recorded.
+    let err = signal(&mut run, "tom", "deployed").unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Closed, "{err}");
+    assert!(
+        err.message
+            .contains("step \"deployed\" takes it once it is reached"),
+        "{err}"
+    );
+    let err = signal(&mut run, "tom", "deploy").unwrap_err();
+    assert_eq!(err.kind, RejectionKind::Invalid, "{err}");
+    assert!(
+        err.message
+            .contains("takes no signal \"deploy\"; it takes \"built\", \"deployed\""),
+        "{err}"
+    );
     assert!(run.state.active.contains_key("request"));
+    assert!(
+        !run.log
+            .iter()
+            .any(|e| matches!(e, InstanceEvent::SignalReceived { .. })),
+        "nothing recorded"
+    );
 }
 
 #[test]

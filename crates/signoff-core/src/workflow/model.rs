@@ -240,6 +240,9 @@ pub enum FieldType {
     MultiChoice,
     /// A calendar date, `YYYY-MM-DD`.
     Date,
+    /// A moment: an RFC 3339 time (`2026-03-02T22:00:00+01:00`), or a date `YYYY-MM-DD`
+    /// (midnight UTC).
+    Datetime,
     /// A person id from the directory.
     Person,
     /// An `http(s)://` link.

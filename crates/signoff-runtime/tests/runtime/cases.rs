@@ -348,7 +348,7 @@ pub async fn the_state_at_a_past_moment_is_the_state_that_was_live_then(env: &En
     assert_eq!(past, live_then);
     assert!(past.active.contains_key("cab"));
     let err = rt.state_at(&id, Timestamp(then.0 - 3_600_000_000)).await;
-    assert!(matches!(err, Err(RuntimeError::UnknownInstance(_))));
+    assert!(matches!(err, Err(RuntimeError::NotYet(..))));
 }
 
 pub async fn a_retried_command_with_the_same_key_is_recorded_once(env: &Env) {

@@ -723,11 +723,8 @@ pub async fn audit(
                         });
                         context["timeline"] = json!(since);
                     }
-                    Err(RuntimeError::UnknownInstance(_)) => {
-                        context["error"] = json!(format!(
-                            "the instance did not exist yet at {}",
-                            at.to_rfc3339()
-                        ));
+                    Err(e @ RuntimeError::NotYet(..)) => {
+                        context["error"] = json!(e.to_string());
                     }
                     Err(e) => return failed_page(actor, e),
                 }

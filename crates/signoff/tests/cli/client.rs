@@ -193,6 +193,11 @@ fn tour(act: &dyn Fn(&str, &[&str]) -> Run) -> Vec<(String, i32, String)> {
     );
     let now = "2999-01-01T00:00:00Z";
     step("replay", "pipeline", &["replay", &id, "--at", now]);
+    step(
+        "nobody's notifications",
+        "ruth",
+        &["notifications", "--person", "nobody"],
+    );
     let export = act("pipeline", &["export", "--instance", &id]);
     let types: Vec<String> = export
         .out
@@ -257,6 +262,12 @@ fn the_readme_tour_through_a_server_with_tokens_prints_what_it_prints_directly()
     assert!(attached.2.contains("plan.txt"), "{attached:?}");
     let told = through.iter().find(|s| s.0 == "notifications").unwrap();
     assert!(told.2.contains("to bob"), "{told:?}");
+    let nobody = through.iter().find(|s| s.0.starts_with("nobody")).unwrap();
+    assert_eq!(nobody.1, 2, "{nobody:?}");
+    assert!(
+        nobody.2.contains("not a person of the directory"),
+        "{nobody:?}"
+    );
 }
 
 #[test]

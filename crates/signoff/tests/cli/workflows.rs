@@ -305,6 +305,15 @@ fn replay_shows_the_state_that_was_live_and_export_is_cloudevents() {
     let run = p.run(&["replay", &id, "--at", "yesterday"]);
     assert_eq!(run.code, 2);
     assert!(run.err.contains("RFC 3339"), "{}", run.err);
+    // An id that names nothing is not an instance of the future.
+    let run = p.run(&["replay", "nope", "--at", "2001-01-01T00:00:00Z"]);
+    assert_eq!(run.code, 2);
+    assert!(run.err.contains("no instance \"nope\""), "{}", run.err);
+    // An auditor's typo in --from is not tampering.
+    let run = p.run(&["verify", "--from", "999999"]);
+    assert_eq!(run.code, 2, "{}{}", run.out, run.err);
+    assert!(run.err.contains("nothing to verify"), "{}", run.err);
+    assert!(!run.out.contains("BROKEN"), "{}", run.out);
 
     let lines: Vec<Value> = p
         .ok(&["export", "--instance", &id])

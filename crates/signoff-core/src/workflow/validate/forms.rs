@@ -44,6 +44,7 @@ pub(super) fn type_name(ty: FieldType) -> &'static str {
         FieldType::Choice => "choice",
         FieldType::MultiChoice => "multi_choice",
         FieldType::Date => "date",
+        FieldType::Datetime => "datetime",
         FieldType::Person => "person",
         FieldType::Link => "link",
         FieldType::Group => "group",
