@@ -51,6 +51,14 @@ pub async fn resolved_sev2(rt: &Runtime, reporter: &str) -> String {
         ),
     )
     .await;
+    // The commander may tell the world before she has acknowledged.
+    ok(
+        rt,
+        &id,
+        "laura",
+        post_status("Investigating failed card payments in the EU."),
+    )
+    .await;
     ok(
         rt,
         &id,

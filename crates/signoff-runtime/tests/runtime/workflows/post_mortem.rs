@@ -90,6 +90,7 @@ pub async fn a_resolved_incident_starts_its_post_mortem_which_is_reviewed_and_fo
         [
             "dave started",
             "dave submitted declare",
+            "laura posted a status",
             "laura did acknowledge.ack",
             "priya did respond.open_timeline",
             "erin did respond.status_page",
