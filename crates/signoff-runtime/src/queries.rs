@@ -141,21 +141,12 @@ impl Runtime {
                     }
                     continue;
                 }
-                if !active.assignees.iter().any(|a| a == person) {
+                if !active.waits_for(person) {
                     continue;
                 }
                 let def = entry.loaded.definition.step(step);
                 let kind = def.and_then(|d| d.kind());
                 let mut tasks = Vec::new();
-                if let Some(gate) = &active.gate {
-                    let delegated = gate.delegations.contains_key(person);
-                    if gate.decisions.contains_key(person)
-                        || delegated
-                        || gate.opened.excluded.iter().any(|x| x == person)
-                    {
-                        continue;
-                    }
-                }
                 if kind == Some(StepKind::Tasks) {
                     // Their own tasks; every open task once the checklist was escalated to them.
                     let escalated = active.escalated.iter().any(|e| e == person);

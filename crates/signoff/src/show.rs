@@ -65,10 +65,12 @@ fn print_state(state: &Instance) -> std::io::Result<()> {
     }
     for (step, active) in &state.active {
         let mut line = format!("  at {step}");
-        if !active.assignees.is_empty() {
-            line.push_str(&format!(", waiting for {}", active.assignees.join(", ")));
+        let waiting = active.waiting_for();
+        if !waiting.is_empty() {
+            line.push_str(&format!(", waiting for {}", waiting.join(", ")));
         }
         if let Some(gate) = &active.gate {
+            line.push_str(&format!(" ({})", gate.progress().join("; ")));
             if let Some(deadline) = gate.opened.deadline {
                 line.push_str(&format!(", deadline {}", deadline.to_rfc3339()));
             }

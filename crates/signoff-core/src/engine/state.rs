@@ -103,6 +103,49 @@ pub struct Active {
     pub failure: Option<Failure>,
 }
 
+impl Gate {
+    /// How far each group of approvers is: "1 of 2 from change-board".
+    #[must_use]
+    pub fn progress(&self) -> Vec<String> {
+        self.opened
+            .groups
+            .iter()
+            .map(|g| {
+                let approvals = self
+                    .decisions
+                    .values()
+                    .filter(|d| d.verdict == Verdict::Approve && d.groups.contains(&g.name))
+                    .count();
+                format!("{approvals} of {} from {}", g.needed, g.name)
+            })
+            .collect()
+    }
+}
+
+impl Active {
+    /// Whether the step still waits for `person`: one of its assignees who, on a gate, has not
+    /// decided, handed their decision on, or been excluded from it.
+    #[must_use]
+    pub fn waits_for(&self, person: &str) -> bool {
+        self.assignees.iter().any(|a| a == person)
+            && self.gate.as_ref().is_none_or(|gate| {
+                !gate.decisions.contains_key(person)
+                    && !gate.delegations.contains_key(person)
+                    && !gate.opened.excluded.iter().any(|x| x == person)
+            })
+    }
+
+    /// Those the step still waits for ([`Active::waits_for`]), in order.
+    #[must_use]
+    pub fn waiting_for(&self) -> Vec<&str> {
+        self.assignees
+            .iter()
+            .map(String::as_str)
+            .filter(|p| self.waits_for(p))
+            .collect()
+    }
+}
+
 /// Why a step stopped: the rule that could not be evaluated, as `signoff.step.failed` recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {

@@ -372,6 +372,19 @@ fn high_risk_needs_two_board_members_and_legal_each_counted_once() {
 }
 
 #[test]
+fn who_decided_is_no_longer_waited_for() {
+    let mut run = Run::start(DEPLOY, "rita");
+    run.submit("rita", high_risk()).unwrap();
+    assert_eq!(run.state.active["cab"].waiting_for(), ["bea", "ben", "bo"]);
+    run.decide("bea", "cab", Verdict::Approve, "").unwrap();
+    let cab = &run.state.active["cab"];
+    assert!(!cab.waits_for("bea"));
+    assert_eq!(cab.waiting_for(), ["ben", "bo"]);
+    // The requester is never waited for on her own change.
+    assert!(!run.state.active["legal-review"].waits_for("rita"));
+}
+
+#[test]
 fn one_person_counts_once_within_a_group() {
     let mut run = Run::start(DEPLOY, "rita");
     run.submit("rita", high_risk()).unwrap();

@@ -156,12 +156,18 @@ fn steps_view(entry: &Entry, actor: &Actor, refused: &Refused) -> Vec<Value> {
         .iter()
         .map(|(id, active)| {
             let def = definition.steps.iter().find(|s| s.id.as_str() == id);
-            let mine = active
-                .assignees
-                .iter()
-                .chain(&active.escalated)
-                .chain(active.gate.iter().flat_map(|g| &g.escalated))
-                .any(|p| *p == actor.id);
+            // Theirs to act on: waited for (not once they decided), or escalated to them.
+            let decided = active
+                .gate
+                .as_ref()
+                .is_some_and(|g| g.decisions.contains_key(&actor.id));
+            let mine = active.waits_for(&actor.id)
+                || (!decided
+                    && active
+                        .escalated
+                        .iter()
+                        .chain(active.gate.iter().flat_map(|g| &g.escalated))
+                        .any(|p| *p == actor.id));
             let kind = step_kind(def.and_then(|d| d.kind()));
             let here = refused.step == *id;
             let form = def.and_then(|d| d.form.as_ref()).map(|form| {
@@ -212,8 +218,10 @@ fn steps_view(entry: &Entry, actor: &Actor, refused: &Refused) -> Vec<Value> {
                 "description": def.map(|d| d.description.clone()),
                 "kind": kind,
                 "failure": failure,
-                "assignees": active.assignees,
+                "assignees": active.waiting_for(),
                 "deadline": active.gate.as_ref().and_then(|g| g.opened.deadline).map(when),
+                "progress": active.gate.as_ref().map(signoff_core::engine::state::Gate::progress),
+                "instructions": def.and_then(|d| d.approval.as_ref()).map(|a| a.instructions.trim().to_owned()),
                 "decisions": active.gate.as_ref().map(|g| g.decisions.iter().map(|(who, d)| {
                     format!("{who} {}: {}", d.verdict.past(), d.justification)
                 }).collect::<Vec<_>>()),

@@ -261,6 +261,42 @@ pub async fn a_person_signs_in_fills_decides_and_an_auditor_looks_back(s: &Serve
     d.until_text("#status", "ended: approved").await;
     d.until_text("#timeline", "Raising the pool").await;
     d.shot("07-approved").await;
+
+    // A high-risk change needs two of the board: with Bob's approval in, his page says what
+    // the gate asks to check and "1 of 2", and offers him no buttons any more.
+    let board = s.deployment_of_risk("carol", "high").await;
+    let (status, body) = s
+        .post(
+            "bob",
+            &format!("/api/v1/instances/{board}/decide"),
+            &json!({"step": "cab_approval", "verdict": "approve",
+                    "justification": "rollback tested in staging"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    d.client
+        .goto(&s.url(&format!("/instances/{board}")))
+        .await
+        .unwrap();
+    let progress = d.text("#step-cab_approval .progress").await;
+    assert!(
+        progress.contains("1 of 2 from change advisory board"),
+        "{progress}"
+    );
+    let check = d.text("#step-cab_approval .instructions").await;
+    assert!(
+        check.contains("Two members of the change advisory board"),
+        "{check}"
+    );
+    let waiting = d.text("#step-cab_approval .meta").await;
+    assert!(!waiting.contains("bob"), "{waiting}");
+    let buttons = d
+        .client
+        .find_all(fantoccini::Locator::Css("#step-cab_approval button"))
+        .await
+        .unwrap();
+    assert!(buttons.is_empty(), "no buttons for who decided");
+    d.shot("07b-one-of-two-board-approvals").await;
     d.sign_out().await;
 
     // Ruth audits: the chain is intact, and the instance as it was after its first event was

@@ -164,6 +164,11 @@ impl Server {
 
     /// Starts a low-risk deployment request as `who` and submits its form; its id.
     pub async fn low_risk_deployment(&self, who: &str) -> String {
+        self.deployment_of_risk(who, "low").await
+    }
+
+    /// Starts a deployment request of this `risk` as `who` and submits its form; its id.
+    pub async fn deployment_of_risk(&self, who: &str, risk: &str) -> String {
         let (status, body) = self
             .post(
                 who,
@@ -183,7 +188,7 @@ impl Server {
                     "environment": "production",
                     "version": "v1.2.3",
                     "change_type": "normal",
-                    "risk": "low",
+                    "risk": risk,
                     "description": "Raise the connection pool size to 50",
                     "rollback_plan": "Redeploy v1.2.2 from the pipeline, 5 minutes",
                     "ticket": "https://tracker.example.com/browse/CHG-1234",
