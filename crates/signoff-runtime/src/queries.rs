@@ -26,6 +26,10 @@ pub struct InboxItem {
     pub kind: String,
     /// The step's title.
     pub title: String,
+    /// What people call the instance (its definition's `instance_title`, or the workflow's
+    /// title).
+    #[serde(default)]
+    pub instance_title: String,
     /// For a checklist: the open tasks that are theirs (all of them once it was escalated to them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<String>,
@@ -134,6 +138,7 @@ impl Runtime {
                                         d.title.as_str()
                                     })
                             ),
+                            instance_title: entry.state.title(&entry.loaded.definition),
                             tasks: Vec::new(),
                             since: active.entered_at,
                             deadline: None,
@@ -147,6 +152,7 @@ impl Runtime {
                 let def = entry.loaded.definition.step(step);
                 let kind = def.and_then(|d| d.kind());
                 let mut tasks = Vec::new();
+                let mut deadline = active.gate.as_ref().and_then(|g| g.opened.deadline);
                 if kind == Some(StepKind::Tasks) {
                     // Their own tasks; every open task once the checklist was escalated to them.
                     let escalated = active.escalated.iter().any(|e| e == person);
@@ -162,6 +168,13 @@ impl Runtime {
                     if tasks.is_empty() {
                         continue;
                     }
+                    // The soonest due time of the tasks that are theirs.
+                    deadline = active
+                        .tasks
+                        .iter()
+                        .filter(|t| tasks.contains(&t.opened.id))
+                        .filter_map(|t| t.opened.due)
+                        .min();
                 }
                 items.push(InboxItem {
                     instance: entry.state.id.clone(),
@@ -174,9 +187,10 @@ impl Runtime {
                             .unwrap_or_default()
                     }),
                     title: def.map(|d| d.title.clone()).unwrap_or_default(),
+                    instance_title: entry.state.title(&entry.loaded.definition),
                     tasks,
                     since: active.entered_at,
-                    deadline: active.gate.as_ref().and_then(|g| g.opened.deadline),
+                    deadline,
                 });
             }
         }

@@ -272,13 +272,16 @@ pub async fn inbox(g: &Global, args: InboxArgs) -> anyhow::Result<ExitCode> {
             } else {
                 format!("  tasks: {}", item.tasks.join(", "))
             };
+            let step = if item.title.is_empty() {
+                &item.step
+            } else {
+                &item.title
+            };
             outln!(
-                "{}  {:<24} {:<8} {} ({}){deadline}{tasks}",
+                "{}  {}: {step} [{}]{deadline}{tasks}",
                 item.instance,
-                item.workflow,
+                item.instance_title,
                 item.kind,
-                item.step,
-                item.title
             )?;
         }
     }

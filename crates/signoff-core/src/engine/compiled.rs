@@ -45,7 +45,16 @@ pub(crate) fn render(template: &str, vars: &Value) -> Result<String, String> {
     if !template.contains("{{") && !template.contains("{%") {
         return Ok(template.to_owned());
     }
-    let mut env = TEMPLATES.lock().unwrap_or_else(PoisonError::into_inner);
+    render_in(&TEMPLATES, template, vars)
+}
+
+/// Renders `template` in `env`, compiling it there the first time.
+fn render_in(
+    env: &Mutex<minijinja::Environment<'static>>,
+    template: &str,
+    vars: &Value,
+) -> Result<String, String> {
+    let mut env = env.lock().unwrap_or_else(PoisonError::into_inner);
     if env.get_template(template).is_err() {
         if env.templates().count() >= MAX_ENTRIES {
             env.clear_templates();
@@ -56,6 +65,21 @@ pub(crate) fn render(template: &str, vars: &Value) -> Result<String, String> {
     env.get_template(template)
         .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(vars))))
         .map_err(|e| describe(&e))
+}
+
+/// Renders a template in which every variable it reads must be defined (an instance's title
+/// before its form is filled in reads fields that are not there yet: that is an error here,
+/// not a title with holes).
+///
+/// # Errors
+/// As [`render`], and a variable that is not defined.
+pub(crate) fn render_strict(template: &str, vars: &Value) -> Result<String, String> {
+    static STRICT: LazyLock<Mutex<minijinja::Environment<'static>>> = LazyLock::new(|| {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        Mutex::new(env)
+    });
+    render_in(&STRICT, template, vars)
 }
 
 /// A template error on one line, without the template's name (which is its whole text).

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::command::{Context, Rejection};
 use super::event::{GateOpened, InstanceEvent, Rule, TaskOpened, TimerPurpose, TimerSet};
@@ -150,17 +150,7 @@ impl<'a> Machine<'a> {
 
     /// The variables every expression and template sees.
     pub fn vars(&self) -> Value {
-        json!({
-            "data": self.state.data,
-            "input": self.state.input,
-            "requester": self.state.requester,
-            "submitted_by": self.state.submitted_by,
-            "instance": {
-                "id": self.state.id,
-                "workflow": self.state.workflow,
-                "title": self.definition().title,
-            },
-        })
+        self.state.vars(&self.definition().title)
     }
 
     /// Evaluates an expression of the definition with the instance's variables (and an

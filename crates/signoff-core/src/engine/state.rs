@@ -231,6 +231,38 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The variables every expression and template of its workflow (titled `title`) sees.
+    #[must_use]
+    pub fn vars(&self, title: &str) -> Value {
+        serde_json::json!({
+            "data": self.data,
+            "input": self.input,
+            "requester": self.requester,
+            "submitted_by": self.submitted_by,
+            "instance": {
+                "id": self.id,
+                "workflow": self.workflow,
+                "title": title,
+            },
+        })
+    }
+
+    /// What people call this instance: its definition's `instance_title` rendered (one line),
+    /// or the workflow's title while the fields it reads are not filled in (or it cannot be
+    /// rendered: a title is for reading, and must never stop anything).
+    #[must_use]
+    pub fn title(&self, definition: &crate::workflow::Definition) -> String {
+        definition
+            .instance_title
+            .as_ref()
+            .and_then(|t| {
+                super::compiled::render_strict(t.as_str(), &self.vars(&definition.title)).ok()
+            })
+            .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|text| !text.is_empty())
+            .unwrap_or_else(|| definition.title.clone())
+    }
+
     /// A blank instance with this id, before its first event.
     #[must_use]
     pub fn new(id: impl Into<String>) -> Self {

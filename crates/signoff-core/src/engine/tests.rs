@@ -385,6 +385,33 @@ fn who_decided_is_no_longer_waited_for() {
 }
 
 #[test]
+fn an_instance_is_called_by_its_title_template_once_its_fields_are_in() {
+    let titled = DEPLOY.replacen(
+        "title: Deployment\n",
+        "title: Deployment\ninstance_title: \"{{ data.request.service }} ({{ data.request.risk }} risk)\"\n",
+        1,
+    );
+    let mut run = Run::start(&titled, "rita");
+    let definition = &run.loaded.definition;
+    assert_eq!(
+        run.state.title(definition),
+        "Deployment",
+        "nothing filled in yet"
+    );
+    run.submit("rita", high_risk()).unwrap();
+    assert_eq!(run.state.title(&run.loaded.definition), "db (high risk)");
+    // A misspelt field is caught when the definition loads, with its place.
+    let misspelt = titled.replace("data.request.risk", "data.request.rsik");
+    let Err(problems) = load("test.yaml", &misspelt) else {
+        panic!("a title that reads a field that does not exist loads");
+    };
+    assert!(
+        problems.iter().any(|p| p.message.contains("rsik")),
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn one_person_counts_once_within_a_group() {
     let mut run = Run::start(DEPLOY, "rita");
     run.submit("rita", high_risk()).unwrap();

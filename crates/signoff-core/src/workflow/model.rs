@@ -25,6 +25,12 @@ pub struct Definition {
     /// What the workflow is for.
     #[serde(default)]
     pub description: String,
+    /// How people tell one instance from another (inbox rows, lists, message subjects): a
+    /// template over `data`, `input`, `requester` and `instance`, e.g.
+    /// `"{{ data.request.service }} {{ data.request.version }} to {{ data.request.environment }}"`.
+    /// Until the fields it reads are filled in, the workflow's title stands in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_title: Option<Located<String>>,
     /// The roles this workflow uses. A role is held by people in the directory, or, with `field`,
     /// by the person named in a form field of the instance (e.g. the incident commander).
     /// `requester` (the person who started the instance) is always defined.

@@ -60,6 +60,7 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Response {
                 "step": item.step,
                 "kind": item.kind,
                 "title": if item.title.is_empty() { item.step.clone() } else { item.title.clone() },
+                "instance_title": item.instance_title,
                 "tasks": item.tasks,
                 "since": when(item.since),
                 "deadline": item.deadline.map(when),

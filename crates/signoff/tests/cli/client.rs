@@ -441,8 +441,10 @@ fn login_keeps_the_token_for_the_commands_that_follow_until_a_database_is_named(
 
     // No server, no token, no --as: bob's inbox, through the server.
     let inbox = p.ok(&["inbox"]);
+    // Each row says which request it is, and which step waits.
     assert!(
-        inbox.contains(&id) && inbox.contains("team_review"),
+        inbox.contains(&id)
+            && inbox.contains("payments-api v1.2.3 to production: Review by the owning team"),
         "{inbox}"
     );
     // bob's notifications, through the server; another person's are for auditors.

@@ -9,6 +9,9 @@ use super::super::model::{Field, FieldType, Step, Tasks, TextRule};
 use super::{Checker, closest, key, split_path};
 
 pub(super) fn check(c: &mut Checker<'_>) {
+    if let Some(title) = &c.definition.instance_title {
+        c.template_of("the instance title", title);
+    }
     let definition = c.definition;
     for step in &definition.steps {
         if let Some(form) = &step.form {
@@ -232,11 +235,16 @@ impl<'a> Checker<'a> {
     }
 
     fn template(&mut self, step: &Step, part: &str, source: &Located<String>) {
+        let what = format!("the {part} template of notify step {:?}", step.id.as_str());
+        self.template_of(&what, source);
+    }
+
+    /// Checks a template: it parses, and reads only variables and fields that exist.
+    pub(super) fn template_of(&mut self, what: &str, source: &Located<String>) {
         let env = minijinja::Environment::new();
         let e = match env.template_from_str(source.as_str()) {
             Ok(template) => {
-                let what = format!("the {part} template of notify step {:?}", step.id.as_str());
-                self.template_names(source, &what, template.undeclared_variables(true));
+                self.template_names(source, what, template.undeclared_variables(true));
                 return;
             }
             Err(e) => e,
@@ -257,10 +265,7 @@ impl<'a> Checker<'a> {
         }
         self.hinted(
             at,
-            format!(
-                "the {part} template of notify step {:?} does not parse: {reason}",
-                step.id.as_str()
-            ),
+            format!("{what} does not parse: {reason}"),
             "templates are Jinja: {{ data.request.service }}, {% if … %}…{% endif %}",
         );
     }
