@@ -94,8 +94,18 @@ pub fn summary(event: &InstanceEvent) -> String {
             step,
             outcome,
             next,
+            superseded,
             ..
-        } => went_on(step, "passed", outcome, next.as_deref()),
+        } => {
+            let mut s = went_on(step, "passed", outcome, next.as_deref());
+            if !superseded.is_empty() {
+                s.push_str(&format!(
+                    "; answers of {} superseded (a path no longer taken)",
+                    superseded.join(", ")
+                ));
+            }
+            s
+        }
         InstanceEvent::StepCompleted {
             step,
             outcome,
@@ -317,6 +327,7 @@ mod tests {
             branch: None,
             outcome: "case 3".into(),
             next: Some("review".into()),
+            superseded: Vec::new(),
             at: Timestamp(0),
         };
         assert_eq!(summary(&event), "step route passed (case 3); next: review");

@@ -894,8 +894,8 @@ pub struct NotificationsQuery {
     responses((status = 200, body = Vec<Object>),
               (status = 403, description = "The caller may not read this instance, or another \
                   person's notifications (auditors only)", body = Problem, content_type = "application/problem+json"),
-              (status = 404, description = "No instance has this id", body = Problem, content_type = "application/problem+json"),
-              (status = 422, description = "The person is not one of the directory", body = Problem, content_type = "application/problem+json")))]
+              (status = 404, description = "No instance has this id, or the person is not one \
+                  of the directory", body = Problem, content_type = "application/problem+json")))]
 pub async fn notifications(
     State(state): State<AppState>,
     caller: Caller,
@@ -926,8 +926,10 @@ pub async fn notifications(
         list
     };
     if let Some(person) = &query.person {
-        // Somebody the directory does not know is a typo, not somebody told nothing.
-        rt.actor(person)?;
+        // Somebody the directory does not know is a typo, not somebody told nothing: the
+        // parameter names nothing (404).
+        rt.actor(person)
+            .map_err(|e| Problem::not_found(e.to_string()))?;
         list.retain(|n| n.to.contains(person));
     }
     Ok(Json(list).into_response())

@@ -100,6 +100,12 @@ fn print_state(state: &Instance) -> std::io::Result<()> {
             outln!("  {step}: {values}")?;
         }
     }
+    if !state.superseded.is_empty() {
+        outln!("superseded (answers of a path no longer taken)")?;
+        for (step, values) in &state.superseded {
+            outln!("  {step}: {values}")?;
+        }
+    }
     for link in &state.links {
         outln!(
             "link       {} {} ({})",

@@ -223,6 +223,11 @@ pub enum InstanceEvent {
         /// The step taken next, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next: Option<String>,
+        /// For a branch: the steps of the paths not taken whose answers are set aside (kept as
+        /// superseded, no longer current: an expression or a reader never takes them for
+        /// answers of the path the instance is on).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        superseded: Vec<String>,
         /// When.
         at: Timestamp,
     },

@@ -449,12 +449,25 @@ impl<'a> Machine<'a> {
         outcome: &str,
         next: Option<&str>,
     ) {
+        self.passed_setting_aside(step, branch, outcome, next, Vec::new());
+    }
+
+    /// As [`Machine::passed`], setting aside the answers of `superseded` steps.
+    fn passed_setting_aside(
+        &mut self,
+        step: &Step,
+        branch: Option<String>,
+        outcome: &str,
+        next: Option<&str>,
+        superseded: Vec<String>,
+    ) {
         self.emit(InstanceEvent::StepPassed {
             step: step.id.value.clone(),
             activation: self.next_activation(step.id.as_str()),
             branch,
             outcome: outcome.to_owned(),
             next: next.map(str::to_owned),
+            superseded,
             at: self.now(),
         });
     }
@@ -555,7 +568,25 @@ impl<'a> Machine<'a> {
                 }
                 let (outcome, target) = taken
                     .unwrap_or_else(|| ("default".to_owned(), next.clone().unwrap_or_default()));
-                self.pass_on(step, branch, &outcome, Some(&target))
+                // The answers given on a path this branch does not take now (the instance came
+                // back, and chose otherwise) are no longer current.
+                let mut superseded: Vec<String> = step
+                    .branch
+                    .iter()
+                    .flatten()
+                    .map(|case| case.next.value.clone())
+                    .chain(next.clone())
+                    .filter(|s| *s != target && self.state.data.contains_key(s))
+                    .collect();
+                superseded.dedup();
+                self.passed_setting_aside(
+                    step,
+                    branch.clone(),
+                    &outcome,
+                    Some(&target),
+                    superseded,
+                );
+                self.follow(Some(&target), branch)
             }
             Some(StepKind::Parallel) => {
                 self.passed(step, branch.clone(), "forked", None);

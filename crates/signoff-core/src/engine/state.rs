@@ -205,8 +205,12 @@ pub struct Instance {
     /// Life status.
     #[serde(flatten)]
     pub status: Status,
-    /// Form values by step id.
+    /// Form values by step id, of the path the instance is on.
     pub data: Map<String, Value>,
+    /// Form values of steps on a path a branch no longer takes, by step id: kept for the
+    /// record, never read as current answers.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub superseded: Map<String, Value>,
     /// Who submitted each form, by step id (the last submission), for separation of duties.
     pub submitted_by: BTreeMap<String, String>,
     /// Active steps by id. Boxed: a map's node holds room for eleven values, and an instance
@@ -427,10 +431,18 @@ impl Instance {
             InstanceEvent::StepCompleted { step, .. } => self.close(step),
             // As a step entered (with nothing open) and completed at once.
             InstanceEvent::StepPassed {
-                step, activation, ..
+                step,
+                activation,
+                superseded,
+                ..
             } => {
                 self.activations.insert(step.clone(), *activation);
                 self.close(step);
+                for aside in superseded {
+                    if let Some(values) = self.data.remove(aside) {
+                        self.superseded.insert(aside.clone(), values);
+                    }
+                }
             }
             InstanceEvent::JoinArrived { step, branch, .. } => {
                 let list = self.arrivals.entry(step.clone()).or_default();
@@ -443,6 +455,7 @@ impl Instance {
             } => {
                 self.data
                     .insert(step.clone(), Value::Object(values.clone()));
+                self.superseded.remove(step);
                 self.submitted_by.insert(step.clone(), by.clone());
             }
             InstanceEvent::Decided {

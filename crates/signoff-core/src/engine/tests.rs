@@ -673,6 +673,7 @@ fn as_written_before(log: &[InstanceEvent]) -> Vec<InstanceEvent> {
                 outcome,
                 next,
                 at,
+                ..
             } => {
                 old.push(InstanceEvent::StepEntered {
                     step: step.clone(),
@@ -1694,4 +1695,77 @@ fn each_kind_of_rule_stopped_is_retried_once_fixed() {
         assert!(went_on, "{rule:?}: {events:#?}");
         assert_eq!(replay("i-1", &run.log), run.state, "{rule:?}");
     }
+}
+
+/// A choice of path, a form on each path, and a review that sends it back to the choice.
+const TWO_PATHS: &str = "
+id: two-paths
+title: Two paths
+roles:
+  legal: {}
+steps:
+  - id: choose
+    form: {fields: [{id: sought, type: choice, options: [yes, no], required: true}]}
+    next: route
+  - id: route
+    branch:
+      - when: data.choose.sought == \"yes\"
+        next: sought
+    next: not_sought
+  - id: sought
+    form: {fields: [{id: opinion, type: text, required: true}]}
+    next: review
+  - id: not_sought
+    form: {fields: [{id: reason, type: text, required: true}]}
+    next: review
+  - id: review
+    approval: {approvers: [{role: legal}]}
+    next: done
+    on_reject: choose
+  - id: done
+    end: {outcome: done}
+";
+
+#[test]
+fn answers_of_a_path_no_longer_taken_are_superseded_not_current() {
+    let mut run = Run::start(TWO_PATHS, "rita");
+    let submit = |run: &mut Run, step: &str, values: Value| {
+        let Value::Object(values) = values else {
+            unreachable!()
+        };
+        run.act(
+            "rita",
+            Command::Submit {
+                step: step.into(),
+                values,
+            },
+        )
+        .unwrap();
+    };
+    submit(&mut run, "choose", json!({"sought": "no"}));
+    submit(
+        &mut run,
+        "not_sought",
+        json!({"reason": "no representative body"}),
+    );
+    run.decide("lea", "review", Verdict::Reject, "ask them after all")
+        .unwrap();
+    submit(&mut run, "choose", json!({"sought": "yes"}));
+    assert!(
+        !run.state.data.contains_key("not_sought"),
+        "{:?}",
+        run.state.data
+    );
+    assert_eq!(
+        run.state.superseded["not_sought"]["reason"],
+        "no representative body"
+    );
+    submit(
+        &mut run,
+        "sought",
+        json!({"opinion": "the works council agrees"}),
+    );
+    assert!(run.state.data.contains_key("sought"));
+    // Replayed from its events, the instance reads the same.
+    assert_eq!(replay("i-1", &run.log), run.state);
 }

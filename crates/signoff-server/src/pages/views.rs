@@ -253,17 +253,19 @@ async fn instance_page(
         Err(e) => return failed_page(actor, e),
     };
     let lines = lines_of(&events);
-    let data: Map<String, Value> = entry
-        .state
-        .data
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                Value::String(serde_json::to_string_pretty(v).unwrap_or_default()),
-            )
-        })
-        .collect();
+    let pretty = |answers: &Map<String, Value>| -> Map<String, Value> {
+        answers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Value::String(serde_json::to_string_pretty(v).unwrap_or_default()),
+                )
+            })
+            .collect()
+    };
+    let data = pretty(&entry.state.data);
+    let superseded = pretty(&entry.state.superseded);
     let mut response = render(
         "instance.html",
         json!({
@@ -275,6 +277,7 @@ async fn instance_page(
             "view_hash": entry.state.view_hash(),
             "steps": steps_view(entry, actor, refused),
             "data": data,
+            "superseded": superseded,
             "instance": entry.state.id,
             "timeline": lines.iter().map(LineView::new).collect::<Vec<_>>(),
             "chart": charts::instance_timeline(&lines),
