@@ -40,6 +40,8 @@ pub fn definition_files(dir: &Path) -> Result<Vec<PathBuf>, RuntimeError> {
 pub struct Definitions {
     by_id: HashMap<String, Arc<Loaded>>,
     by_hash: HashMap<String, Arc<Loaded>>,
+    /// The problems of the files left out by [`Definitions::load_dir_skipping`].
+    skipped: Vec<Problem>,
 }
 
 impl Definitions {
@@ -49,14 +51,27 @@ impl Definitions {
     /// # Errors
     /// [`RuntimeError::Invalid`] with every problem of every file, or an IO error.
     pub fn load_dir(dir: &Path) -> Result<Self, RuntimeError> {
+        let out = Self::load_dir_skipping(dir)?;
+        if !out.skipped.is_empty() {
+            return Err(RuntimeError::Invalid(out.skipped));
+        }
+        Ok(out)
+    }
+
+    /// Loads every definition file of `dir` that is valid, and leaves out each file with a
+    /// problem (its own, or against the others: a trigger naming a workflow left out), so that
+    /// one broken file does not stop the workflows that are fine. What was left out, and why,
+    /// is [`Definitions::skipped`].
+    ///
+    /// # Errors
+    /// An IO error.
+    pub fn load_dir_skipping(dir: &Path) -> Result<Self, RuntimeError> {
         let mut out = Self::default();
         if !dir.exists() {
             return Ok(out);
         }
-        let paths = definition_files(dir)?;
-        let mut problems = Vec::new();
         let mut loaded = Vec::new();
-        for path in paths {
+        for path in definition_files(dir)? {
             let name = path.display().to_string();
             let text = std::fs::read_to_string(&path).map_err(|source| RuntimeError::Io {
                 path: name.clone(),
@@ -64,21 +79,38 @@ impl Definitions {
             })?;
             match load(&name, &text) {
                 Ok(one) => loaded.push((name, Arc::new(one))),
-                Err(mut p) => problems.append(&mut p),
+                Err(mut p) => out.skipped.append(&mut p),
             }
         }
-        let all: Vec<(&str, &Definition)> = loaded
-            .iter()
-            .map(|(name, l)| (name.as_str(), &l.definition))
-            .collect();
-        problems.extend(cross_check(&all));
-        if !problems.is_empty() {
-            return Err(RuntimeError::Invalid(problems));
+        // Each round leaves out the files the cross-checks fault; those left may then fault
+        // others (a trigger on a workflow just left out), until none does.
+        loop {
+            let all: Vec<(&str, &Definition)> = loaded
+                .iter()
+                .map(|(name, l)| (name.as_str(), &l.definition))
+                .collect();
+            let problems = cross_check(&all);
+            if problems.is_empty() {
+                break;
+            }
+            let before = loaded.len();
+            loaded.retain(|(name, _)| !problems.iter().any(|p| p.file == *name));
+            out.skipped.extend(problems);
+            if loaded.len() == before {
+                // A problem that names no file of the folder: nothing can be left out for it.
+                break;
+            }
         }
         for (_, one) in loaded {
             out.insert(one, true);
         }
         Ok(out)
+    }
+
+    /// The problems of the definition files left out (empty when every file loaded).
+    #[must_use]
+    pub fn skipped(&self) -> &[Problem] {
+        &self.skipped
     }
 
     /// Adds a definition; `current` makes it the one new instances of its workflow use.

@@ -60,11 +60,13 @@ impl Config {
 
 /// Opens the log, loads the definitions, starts from the read models, catches up with the log
 /// after them, syncs the directory file, and writes what changed back to the read models.
+/// A definition file with a problem is left out, and the others loaded: one broken file must
+/// not stop every workflow ([`Runtime::skipped_definitions`] says which and why).
 ///
 /// # Errors
-/// Invalid definitions or directory file; a store error.
+/// An invalid directory file; a store error.
 pub async fn open(config: &Config) -> Result<Runtime, RuntimeError> {
-    let definitions = Definitions::load_dir(&config.workflows)?;
+    let definitions = Definitions::load_dir_skipping(&config.workflows)?;
     let options = OpenOptions {
         clock: config.clock.clone(),
         ..OpenOptions::new(event_types())

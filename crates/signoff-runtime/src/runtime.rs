@@ -231,6 +231,13 @@ impl Runtime {
         self.view().definitions.list()
     }
 
+    /// The problems of the definition files left out when the runtime opened (each file with
+    /// one is not loaded; the others are).
+    #[must_use]
+    pub fn skipped_definitions(&self) -> Vec<signoff_core::workflow::Problem> {
+        self.view().definitions.skipped().to_vec()
+    }
+
     /// The directory as the log records it now.
     #[must_use]
     pub fn directory(&self) -> Arc<Directory> {

@@ -155,7 +155,17 @@ impl Global {
         config.workflows.clone_from(&self.workflows);
         config.people.clone_from(&self.people);
         config.evidence.clone_from(&self.evidence);
-        Ok(signoff_runtime::open(&config).await?)
+        let runtime = signoff_runtime::open(&config).await?;
+        for problem in runtime.skipped_definitions() {
+            eprintln!("warning: {problem}");
+        }
+        if !runtime.skipped_definitions().is_empty() {
+            eprintln!(
+                "warning: the workflow files above are not loaded (the others are); `signoff \
+                 validate` lists every problem"
+            );
+        }
+        Ok(runtime)
     }
 
     /// A runtime over the log only, for commands that read events (timeline, export,

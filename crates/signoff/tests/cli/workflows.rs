@@ -150,6 +150,42 @@ fn validate_passes_the_shipped_workflows_and_names_each_problem_with_its_positio
 }
 
 #[test]
+fn a_broken_workflow_file_is_reported_and_left_out_and_the_others_still_work() {
+    let p = Project::new();
+    let id = p.low_risk_deployment("carol");
+    std::fs::write(
+        p.dir.path().join("workflows/broken.yaml"),
+        "id: broken\ntitle: Broken\nsteps:\n  - id: ask\n    form: {fields: [{id: x, type: text}]}\n    next: nowhere\n",
+    )
+    .unwrap();
+    // Its problem is said, where it is; the instance of another workflow is there as ever.
+    let run = p.run(&["status", &id]);
+    assert_eq!(run.code, 0, "{}", run.err);
+    assert!(run.out.contains("team_review"), "{}", run.out);
+    assert!(
+        run.err.contains("broken.yaml:6:11: ") && run.err.contains("not loaded"),
+        "{}",
+        run.err
+    );
+    // A new one of the workflows that are fine starts; of the broken one, none does.
+    let run = p.run(&["start", "deployment-approval", "--as", "carol"]);
+    assert_eq!(run.code, 0, "{}", run.err);
+    let run = p.run(&["start", "broken", "--as", "carol"]);
+    assert_eq!(run.code, 2, "{}", run.err);
+    // A workflow that others depend on, left out, leaves them out too (fail closed).
+    std::fs::remove_file(p.dir.path().join("workflows/broken.yaml")).unwrap();
+    std::fs::write(
+        p.dir.path().join("workflows/incident.yaml"),
+        "id: incident\n",
+    )
+    .unwrap();
+    let run = p.run(&["start", "post-mortem", "--as", "carol"]);
+    assert_eq!(run.code, 2, "{}", run.err);
+    assert!(run.err.contains("post-mortem.yaml"), "{}", run.err);
+    p.ok(&["status", &id]);
+}
+
+#[test]
 fn schema_prints_the_committed_schema() {
     let p = Project::new();
     let printed: Value = serde_json::from_str(&p.ok(&["schema"])).unwrap();
