@@ -362,6 +362,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
+    let json = cli.global.json;
     let result = run(cli).await;
     bench::history::report_peak_rss();
     match result {
@@ -370,17 +371,30 @@ async fn main() -> ExitCode {
         Err(error) if is_closed_pipe(&error) => ExitCode::from(EXIT_CLOSED_PIPE),
         Err(error) => {
             // A refusal is a sentence for a person; other errors carry their causes.
-            match error.downcast_ref::<RuntimeError>() {
+            let (refused, message, field) = match error.downcast_ref::<RuntimeError>() {
                 Some(RuntimeError::Rejected(rejection)) => {
-                    say(format_args!("refused: {rejection}"));
+                    (true, rejection.message.clone(), rejection.field.clone())
                 }
                 _ if error
                     .downcast_ref::<client::Problem>()
                     .is_some_and(client::Problem::is_refusal) =>
                 {
-                    say(format_args!("refused: {error}"));
+                    (true, error.to_string(), None)
                 }
-                _ => say(format_args!("error: {error:#}")),
+                _ => (false, format!("{error:#}"), None),
+            };
+            if json {
+                // A script that asked for JSON reads its failures as JSON too (on stderr, so
+                // that stdout holds only answers).
+                let kind = if refused { "refused" } else { "error" };
+                say(format_args!(
+                    "{}",
+                    serde_json::json!({ "error": kind, "message": message, "field": field })
+                ));
+            } else if refused {
+                say(format_args!("refused: {message}"));
+            } else {
+                say(format_args!("error: {message}"));
             }
             ExitCode::from(EXIT_ERROR)
         }

@@ -222,6 +222,23 @@ fn a_pipeline_gates_on_wait_and_refusals_say_why() {
     ]);
     assert_eq!(run.code, 2);
     assert!(run.err.contains("at least 10"), "{}", run.err);
+    // Asked for JSON, a refusal is JSON too, with the field at fault.
+    let run = p.run(&[
+        "--json",
+        "decide",
+        &id,
+        "team_review",
+        "reject",
+        "-j",
+        "no",
+        "--as",
+        "bob",
+    ]);
+    assert_eq!(run.code, 2);
+    let refusal: Value = serde_json::from_str(run.err.trim()).unwrap();
+    assert_eq!(refusal["error"], "refused", "{refusal}");
+    assert_eq!(refusal["field"], "justification", "{refusal}");
+    assert!(run.out.is_empty(), "{}", run.out);
     let run = p.run(&["decide", &id, "team_review", "approve"]);
     assert_eq!(run.code, 2);
     assert!(run.err.contains("--as PERSON"), "{}", run.err);
