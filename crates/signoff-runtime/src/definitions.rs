@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use signoff_core::workflow::{Definition, Loaded, Problem, load};
+use signoff_core::workflow::{Definition, Loaded, Problem, Trigger, load};
 
 use crate::error::RuntimeError;
 
@@ -157,20 +157,20 @@ impl Definitions {
         all
     }
 
-    /// Ids of the workflows with a trigger on `workflow` reaching `step` or ending with
-    /// `outcome`.
+    /// The workflows with a trigger on `workflow` reaching `step` or ending with `outcome`,
+    /// each with the first such trigger (one instance of each is started).
     #[must_use]
     pub fn triggered_by(
         &self,
         workflow: &str,
         step: Option<&str>,
         outcome: Option<&str>,
-    ) -> Vec<String> {
-        let mut ids: Vec<String> = self
+    ) -> Vec<(String, Trigger)> {
+        let mut found: Vec<(String, Trigger)> = self
             .by_id
             .values()
-            .filter(|l| {
-                l.definition.triggers.iter().any(|t| {
+            .filter_map(|l| {
+                let trigger = l.definition.triggers.iter().find(|t| {
                     t.on.as_ref().is_some_and(|on| {
                         on.workflow.as_str() == workflow
                             && match (&on.step, &on.outcome) {
@@ -179,12 +179,12 @@ impl Definitions {
                                 (None, None) => false,
                             }
                     })
-                })
+                })?;
+                Some((l.definition.id.value.clone(), trigger.clone()))
             })
-            .map(|l| l.definition.id.value.clone())
             .collect();
-        ids.sort();
-        ids
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
     }
 }
 

@@ -176,6 +176,7 @@ impl Runtime {
             requester,
             channel,
             source,
+            roles,
         } = reaction;
         let requester = if self.actor(requester).is_ok() {
             requester.clone()
@@ -183,7 +184,15 @@ impl Runtime {
             tracing::warn!(%workflow, %requester, "a requester is not in the directory; started as system");
             SYSTEM.to_owned()
         };
-        Box::pin(self.start_with_id(id, workflow, input.clone(), &requester, channel)).await?;
+        Box::pin(self.start_handing_on(
+            id,
+            workflow,
+            input.clone(),
+            roles.clone(),
+            &requester,
+            channel,
+        ))
+        .await?;
         let Some(source) = source else {
             return Ok(());
         };

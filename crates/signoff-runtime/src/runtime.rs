@@ -67,6 +67,9 @@ pub(crate) struct Reaction {
     pub channel: String,
     /// The instance that caused it, to link both ways (none for a cron run).
     pub source: Option<Source>,
+    /// Roles handed on from the instance that caused it (a trigger's `roles`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
 /// The instance a started one is linked to.
@@ -393,8 +396,22 @@ impl Runtime {
         person: &str,
         channel: &str,
     ) -> Result<Applied, RuntimeError> {
+        self.start_handing_on(id, workflow, input, BTreeMap::new(), person, channel)
+            .await
+    }
+
+    /// As [`Runtime::start_with_id`], with roles handed on from the instance that caused it.
+    pub(crate) async fn start_handing_on(
+        &self,
+        id: &str,
+        workflow: &str,
+        input: Value,
+        roles: BTreeMap<String, Vec<String>>,
+        person: &str,
+        channel: &str,
+    ) -> Result<Applied, RuntimeError> {
         let actor = self.actor(person)?;
-        self.start_keyed(id, workflow, input, &actor, channel, None)
+        self.start_keyed(id, workflow, input, roles, &actor, channel, None)
             .await
     }
 
@@ -432,7 +449,15 @@ impl Runtime {
     ) -> Result<Applied, RuntimeError> {
         let Some(key) = key else {
             return self
-                .start_keyed(&new_instance_id(), workflow, input, actor, channel, None)
+                .start_keyed(
+                    &new_instance_id(),
+                    workflow,
+                    input,
+                    BTreeMap::new(),
+                    actor,
+                    channel,
+                    None,
+                )
                 .await;
         };
         let print = idempotency::fingerprint("start", workflow, &input).map_err(|e| corrupt(&e))?;
@@ -447,15 +472,25 @@ impl Runtime {
         if let Some(first) = self.replayed(&id, &keyed).await? {
             return Ok(first);
         }
-        self.start_keyed(&id, workflow, input, actor, channel, Some(&keyed))
-            .await
+        self.start_keyed(
+            &id,
+            workflow,
+            input,
+            BTreeMap::new(),
+            actor,
+            channel,
+            Some(&keyed),
+        )
+        .await
     }
 
+    #[allow(clippy::too_many_arguments)] // each is one thing a start is made of
     async fn start_keyed(
         &self,
         id: &str,
         workflow: &str,
         input: Value,
+        roles: BTreeMap<String, Vec<String>>,
         actor: &Actor,
         channel: &str,
         keyed: Option<&Keyed>,
@@ -472,7 +507,7 @@ impl Runtime {
                 actor,
                 people: &*directory,
             };
-            decide(&loaded, &state, &Command::Start { input }, &ctx)
+            decide(&loaded, &state, &Command::Start { input, roles }, &ctx)
         };
         let events = match events {
             Ok(events) => events,
@@ -1185,6 +1220,7 @@ impl View {
                         workflow,
                         relation: "child".to_owned(),
                     }),
+                    roles: BTreeMap::new(),
                 };
                 self.want(reaction);
             }
@@ -1234,30 +1270,88 @@ impl View {
             // Nearly every step entered: nothing to start, so no input to build.
             return;
         }
-        let (input, requester) = self.running.get(id).map_or_else(
-            || (Value::Null, SYSTEM.to_owned()),
-            |e| {
-                (
-                    json!({"source": {"instance": id, "workflow": workflow, "data": e.state.data, "input": e.state.input}}),
-                    e.state.requester.clone(),
-                )
-            },
-        );
-        for target in targets {
+        let source = self.running.get(id);
+        let input = source.map_or(Value::Null, |e| {
+            json!({"source": {"instance": id, "workflow": workflow, "data": e.state.data, "input": e.state.input}})
+        });
+        let vars = source.map(|e| e.state.vars(&e.loaded.definition.title));
+        let source_requester =
+            source.map_or_else(|| SYSTEM.to_owned(), |e| e.state.requester.clone());
+        for (target, trigger) in targets {
+            let (requester, roles) = handed_on(&trigger, vars.as_ref(), &source_requester);
             self.want(Reaction {
                 id: derived_instance_id(&format!("trigger:{id}:{target}")),
                 workflow: target,
                 input: input.clone(),
-                requester: requester.clone(),
+                requester,
                 channel: "runtime".to_owned(),
                 source: Some(Source {
                     instance: id.to_owned(),
                     workflow: workflow.to_owned(),
                     relation: "triggered".to_owned(),
                 }),
+                roles,
             });
         }
     }
+}
+
+/// Who a trigger makes the requester of the instance it starts, and the roles it hands on,
+/// read from the instance whose event it is (`vars`). An expression that cannot say, or that
+/// names no person, hands the role to nobody (never to every holder of it in the directory)
+/// and leaves the requester the source's own: the instance shows the role unheld.
+fn handed_on(
+    trigger: &signoff_core::workflow::Trigger,
+    vars: Option<&Value>,
+    source_requester: &str,
+) -> (String, BTreeMap<String, Vec<String>>) {
+    let person = |source: &str| -> Result<Vec<String>, String> {
+        let vars = vars.ok_or("the instance is not running here")?;
+        let value = signoff_core::workflow::expr::Expression::compile(source)?.eval(vars)?;
+        let items = match value {
+            Value::Array(items) => items,
+            one => vec![one],
+        };
+        items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(id) if !id.trim().is_empty() => Ok(id),
+                other => Err(format!("it gives {other}, not a person id")),
+            })
+            .collect()
+    };
+    let requester = match trigger.requester.as_ref().map(|r| (r, person(r.as_str()))) {
+        Some((_, Ok(people))) if people.len() == 1 => people[0].clone(),
+        Some((r, outcome)) => {
+            tracing::warn!(
+                expression = r.as_str(),
+                ?outcome,
+                "a trigger's requester names no one person; the source's requester stands"
+            );
+            source_requester.to_owned()
+        }
+        None => source_requester.to_owned(),
+    };
+    let mut roles = BTreeMap::new();
+    for (role, sources) in &trigger.roles {
+        let mut holders: Vec<String> = Vec::new();
+        for source in sources {
+            match person(source.as_str()) {
+                Ok(people) => {
+                    for p in people {
+                        if !holders.contains(&p) {
+                            holders.push(p);
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%role, expression = source.as_str(), %error, "a trigger's role names nobody");
+                }
+            }
+        }
+        roles.insert(role.clone(), holders);
+    }
+    (requester, roles)
 }
 
 /// Reads the directory file, if it exists.

@@ -204,6 +204,7 @@ impl Runs {
                     requester: fired.requester,
                     channel: "schedule".to_owned(),
                     source: None,
+                    roles: std::collections::BTreeMap::new(),
                 }))
             }
             other => Err(format!(

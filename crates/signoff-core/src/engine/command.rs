@@ -1,6 +1,6 @@
 //! What people (and the runtime's timers) ask of an instance, who asks, and why it may be refused.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,11 @@ pub enum Command {
         /// Input values, available to expressions as `input`.
         #[serde(default)]
         input: Value,
+        /// Roles the engine hands on to this instance from the one whose event started it
+        /// (a trigger's `roles`): each held, in this instance, by exactly these people. Set by
+        /// the engine only; no client request carries it.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        roles: BTreeMap<String, Vec<String>>,
     },
     /// Fill in a form step.
     Submit {

@@ -52,7 +52,7 @@ fn decide_in(
         return Err(Rejection::forbidden(ctx.actor.out_of_scope(workflow)));
     }
     let mut m = Machine::new(loaded, ctx, state, memo);
-    if let Command::Start { input } = command {
+    if let Command::Start { input, roles } = command {
         if state.status != Status::New {
             return Err(Rejection::closed(format!(
                 "instance {} already exists",
@@ -69,6 +69,7 @@ fn decide_in(
             definition: loaded.hash.clone(),
             requester: ctx.actor.id.clone(),
             input: input.clone(),
+            roles: roles.clone(),
             at: ctx.now,
         });
         m.go(first.id.as_str(), None)?;

@@ -2,6 +2,8 @@
 //! the event's `data`. Everything the state needs is in the payload (times included), so
 //! replaying the events gives exactly the state that was live.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -176,6 +178,10 @@ pub enum InstanceEvent {
         requester: String,
         /// Input given at start.
         input: Value,
+        /// Roles handed on by the instance whose event started this one: each held here by
+        /// exactly these people, not by the directory's holders.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        roles: BTreeMap<String, Vec<String>>,
         /// When.
         at: Timestamp,
     },
@@ -753,6 +759,7 @@ mod tests {
             definition: "sha256:00".into(),
             requester: "rita".into(),
             input,
+            roles: BTreeMap::new(),
             at: Timestamp(0),
         };
         assert!(started(serde_json::json!({"confidence": 0.93})).holds_float());

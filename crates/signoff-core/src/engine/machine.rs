@@ -253,6 +253,10 @@ impl<'a> Machine<'a> {
         if role == "requester" {
             return vec![self.state.requester.clone()];
         }
+        // Handed on by the instance that started this one: these people, and no others.
+        if let Some(holders) = self.state.roles.get(role) {
+            return holders.clone();
+        }
         match self
             .definition()
             .roles
@@ -282,10 +286,12 @@ impl<'a> Machine<'a> {
     }
 
     fn is_directory_role(&self, role: &str) -> bool {
-        self.definition()
-            .roles
-            .get(role)
-            .is_none_or(|r| r.field.is_none())
+        !self.state.roles.contains_key(role)
+            && self
+                .definition()
+                .roles
+                .get(role)
+                .is_none_or(|r| r.field.is_none())
     }
 
     /// Describes a party for a sentence: "the change-board role", "alice".

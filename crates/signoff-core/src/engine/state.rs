@@ -207,6 +207,9 @@ pub struct Instance {
     pub status: Status,
     /// Form values by step id, of the path the instance is on.
     pub data: Map<String, Value>,
+    /// Roles handed on by the instance whose event started this one, with who holds each here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, Vec<String>>,
     /// Form values of steps on a path a branch no longer takes, by step id: kept for the
     /// record, never read as current answers.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
@@ -332,12 +335,14 @@ impl Instance {
                 definition,
                 requester,
                 input,
+                roles,
                 at,
             } => {
                 self.workflow.clone_from(workflow);
                 self.definition.clone_from(definition);
                 self.requester.clone_from(requester);
                 self.input = input.clone();
+                self.roles.clone_from(roles);
                 self.started_at = *at;
                 self.status = Status::Running;
             }

@@ -160,8 +160,14 @@ impl Run {
             log: Vec::new(),
             now: Timestamp::parse_rfc3339("2026-11-23T09:00:00Z").unwrap(),
         };
-        run.act(requester, Command::Start { input: json!({}) })
-            .unwrap();
+        run.act(
+            requester,
+            Command::Start {
+                input: json!({}),
+                roles: BTreeMap::new(),
+            },
+        )
+        .unwrap();
         run
     }
 

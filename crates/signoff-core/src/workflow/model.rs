@@ -69,9 +69,17 @@ pub struct Trigger {
     /// Start when an instance of another workflow reaches a step or ends with an outcome.
     #[serde(default)]
     pub on: Option<EventTrigger>,
-    /// Who is recorded as the requester of a started instance (a person id; default `system`).
+    /// Who is recorded as the requester of a started instance. For `cron`, a person id
+    /// (default `system`). For `on`, a CEL expression over the instance whose event it is,
+    /// giving a person id (`data.declare.commander`); without it, that instance's requester.
     #[serde(default)]
     pub requester: Option<Located<String>>,
+    /// For `on`: roles of this workflow handed on from the instance whose event it is, each a
+    /// list of CEL expressions over that instance giving person ids
+    /// (`author: [data.declare.commander, data.declare.scribe]`). In the started instance the
+    /// role is held by exactly those people, not by the directory's holders.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, Vec<Located<String>>>,
 }
 
 /// Another workflow's event that starts this one; the two instances are linked both ways.

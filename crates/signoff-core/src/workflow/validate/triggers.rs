@@ -81,6 +81,7 @@ impl Checker<'_> {
                 }
             }
         }
+        self.handed_on(&what, trigger);
         if let Some(zone) = &trigger.timezone {
             if trigger.cron.is_none() {
                 self.hinted(
@@ -90,6 +91,62 @@ impl Checker<'_> {
                 );
             }
             self.timezone(&what, zone);
+        }
+    }
+
+    /// An event trigger's `requester` and `roles`: expressions over the other workflow's
+    /// instance (read there, so only their syntax is checked here), for roles this workflow
+    /// has and takes from the directory.
+    fn handed_on(&mut self, what: &str, trigger: &Trigger) {
+        if trigger.on.is_none() {
+            if let Some((role, _)) = trigger.roles.iter().next() {
+                let at = trigger.roles[role]
+                    .first()
+                    .map_or(self.definition.id.at, |e| e.at);
+                self.hinted(
+                    at,
+                    format!("{what} hands on roles, but only an `on` trigger has an instance to take them from"),
+                    "remove `roles`, or start on another workflow's event",
+                );
+            }
+            return;
+        }
+        let exprs = trigger
+            .requester
+            .iter()
+            .chain(trigger.roles.values().flatten());
+        for source in exprs {
+            if let Err(e) = crate::workflow::expr::Expression::compile(source.as_str()) {
+                self.hinted(
+                    source.at,
+                    format!(
+                        "the expression {:?} of {what} does not compile: {e}",
+                        source.as_str()
+                    ),
+                    "it is CEL over the other workflow's instance, e.g. data.declare.commander",
+                );
+            }
+        }
+        for (role, people) in &trigger.roles {
+            let at = people.first().map_or(self.definition.id.at, |e| e.at);
+            match self.definition.roles.get(role) {
+                None => self.hinted(
+                    at,
+                    format!("{what} hands on the role {role:?}, which this workflow does not have"),
+                    "name a role under `roles:`",
+                ),
+                Some(spec) if spec.field.is_some() => self.hinted(
+                    at,
+                    format!("{what} hands on the role {role:?}, which a form field of this workflow gives"),
+                    "a role is given one way: by a field, or by the trigger",
+                ),
+                Some(_) if people.is_empty() => self.hinted(
+                    at,
+                    format!("{what} hands the role {role:?} to nobody"),
+                    "list who holds it, e.g. [data.declare.commander]",
+                ),
+                Some(_) => {}
+            }
         }
     }
 
@@ -170,6 +227,51 @@ mod tests {
             &[
                 ("4:17", "trigger 1 has neither `cron` nor `on`"),
                 ("5:40", "trigger 2 has both `cron` and `on`"),
+            ],
+        );
+    }
+
+    #[test]
+    fn an_event_trigger_hands_on_roles_this_workflow_takes_from_the_directory() {
+        let yaml = "
+            id: t
+            title: T
+            roles:
+              author: {}
+              lead: {field: write.lead}
+            triggers:
+              - on: {workflow: incident, outcome: resolved}
+                requester: 'data.declare.commander +'
+                roles:
+                  author: []
+                  lead: [data.declare.scribe]
+                  reviewer: [data.declare.comms]
+              - cron: '0 9 * * *'
+                roles: {author: [data.x]}
+            steps:
+              - id: write
+                form: {fields: [{id: lead, type: person}]}
+                next: done
+              - id: done
+                end: {outcome: ok}
+            ";
+        expect(
+            yaml,
+            &[
+                ("1:5", "hands the role \"author\" to nobody"),
+                (
+                    "8:16",
+                    "\"data.declare.commander +\" of trigger 1 does not compile",
+                ),
+                (
+                    "11:14",
+                    "the role \"lead\", which a form field of this workflow gives",
+                ),
+                (
+                    "12:18",
+                    "the role \"reviewer\", which this workflow does not have",
+                ),
+                ("14:22", "only an `on` trigger"),
             ],
         );
     }

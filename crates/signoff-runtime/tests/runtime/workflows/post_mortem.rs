@@ -27,7 +27,7 @@ fn action(title: &str, owner: &str, due: &str, priority: &str) -> Value {
 /// Erin's write-up; `root_cause` is what the reviewer asks her to sharpen.
 fn write_up(root_cause: &str) -> Value {
     json!({
-        "author": "erin",
+        "author": "priya",
         "summary": "Gateway v5.2 leaked connections when the acquirer slowed down; EU card \
                     payments failed for an hour until we failed over and rolled back.",
         "impact_who": "EU cardholders of all merchants on the standard plan.",
@@ -58,7 +58,8 @@ pub async fn a_resolved_incident_starts_its_post_mortem_which_is_reviewed_and_fo
     assert_eq!(rt.now(), at("2026-11-27T14:00:00Z"));
     let incident = resolved_sev2(&rt, "dave").await;
 
-    // The post-mortem started by itself, linked both ways, requested by the incident's reporter.
+    // The post-mortem started by itself, linked both ways, requested by the incident's
+    // commander (not Dave, who only reported it).
     let links = rt.load(&incident).await.unwrap().state.links;
     assert_eq!(links.len(), 1);
     assert_eq!(
@@ -68,7 +69,14 @@ pub async fn a_resolved_incident_starts_its_post_mortem_which_is_reviewed_and_fo
     let id = links[0].instance.clone();
     let pm = rt.load(&id).await.unwrap().state;
     assert_eq!(pm.workflow, "post-mortem");
-    assert_eq!(pm.requester, "dave");
+    assert_eq!(pm.requester, "laura");
+    // Its authors are the commander and the scribe of the incident, not every holder of the
+    // author role in the directory.
+    assert_eq!(pm.roles["author"], ["laura".to_owned(), "priya".to_owned()]);
+    assert_eq!(
+        pm.active["gather"].tasks[0].opened.owners,
+        ["laura", "priya"]
+    );
     assert_eq!(pm.links.len(), 1);
     assert_eq!(
         (pm.links[0].instance.as_str(), pm.links[0].relation.as_str()),
@@ -125,35 +133,44 @@ pub async fn a_resolved_incident_starts_its_post_mortem_which_is_reviewed_and_fo
         complete("gather", "check_timeline", TaskStatus::Done, ""),
     )
     .await;
+    // Erin holds the author role, but was not the incident's commander or scribe.
+    forbidden(
+        &rt,
+        &id,
+        "erin",
+        complete("gather", "check_timeline", TaskStatus::Done, ""),
+    )
+    .await;
     // Monday 10:00.
     env.advance(2 * 24 * HOUR + 20 * HOUR);
     for item in ["check_timeline", "collect_evidence", "schedule_review"] {
         ok(
             &rt,
             &id,
-            "erin",
+            "priya",
             complete("gather", item, TaskStatus::Done, ""),
         )
         .await;
     }
 
     // Write: an author's; action items each with one owner and a real date.
-    assert_eq!(inbox(&rt, &id, "erin"), ["write"]);
+    assert_eq!(inbox(&rt, &id, "priya"), ["write"]);
+    assert!(inbox(&rt, &id, "erin").is_empty());
     forbidden(&rt, &id, "dave", submit("write", write_up(ROOT_CAUSE))).await;
     let mut bad = write_up(ROOT_CAUSE);
     bad["action_items"][0]["due"] = json!("next sprint");
-    let err = invalid(&rt, &id, "erin", submit("write", bad)).await;
+    let err = invalid(&rt, &id, "priya", submit("write", bad)).await;
     assert_eq!(err.field.as_deref(), Some("action_items[0].due"));
     let mut bad = write_up(ROOT_CAUSE);
     bad["action_items"] = json!([]);
-    let err = invalid(&rt, &id, "erin", submit("write", bad)).await;
+    let err = invalid(&rt, &id, "priya", submit("write", bad)).await;
     assert!(err.message.contains("at least 1 items"), "{err}");
     let mut bad = write_up(ROOT_CAUSE);
     bad["action_items"][1]["owner"] = json!("qa-team");
-    invalid(&rt, &id, "erin", submit("write", bad)).await;
-    ok(&rt, &id, "erin", submit("write", write_up(SHALLOW_CAUSE))).await;
+    invalid(&rt, &id, "priya", submit("write", bad)).await;
+    ok(&rt, &id, "priya", submit("write", write_up(SHALLOW_CAUSE))).await;
 
-    // Review: not by the lead author, nor the reporter; five business days.
+    // Review: not by the lead author, nor the requester (the commander); five business days.
     let review = rt
         .inbox("grace")
         .into_iter()
@@ -161,19 +178,19 @@ pub async fn a_resolved_incident_starts_its_post_mortem_which_is_reviewed_and_fo
         .unwrap();
     assert_eq!(review.step, "review");
     assert_eq!(review.deadline, Some(at("2026-12-07T10:00:00Z")));
-    assert!(inbox(&rt, &id, "erin").is_empty());
+    assert!(inbox(&rt, &id, "priya").is_empty());
     let err = forbidden(
         &rt,
         &id,
-        "erin",
+        "priya",
         decide("review", Verdict::Approve, "looks good to me"),
     )
     .await;
-    assert!(err.message.contains("separation of duties"), "{err}");
+    assert!(err.message.contains("not an approver"), "{err}");
     let err = forbidden(
         &rt,
         &id,
-        "dave",
+        "laura",
         decide("review", Verdict::Approve, "looks good to me"),
     )
     .await;
@@ -207,12 +224,12 @@ pub async fn a_resolved_incident_starts_its_post_mortem_which_is_reviewed_and_fo
     assert_eq!(active(&rt, &id).await, ["write"]);
     let back = told(&rt, &id, "notify").await;
     assert_eq!(back.len(), 1);
-    assert_eq!(back[0].0, ["erin"], "the lead author, not every author");
-    ok(&rt, &id, "erin", submit("write", write_up(ROOT_CAUSE))).await;
+    assert_eq!(back[0].0, ["priya"], "the lead author, not every author");
+    ok(&rt, &id, "priya", submit("write", write_up(ROOT_CAUSE))).await;
     ok(
         &rt,
         &id,
-        "laura",
+        "dave",
         decide("review", Verdict::Approve, "Blameless and convincing."),
     )
     .await;
@@ -226,10 +243,13 @@ pub async fn a_resolved_incident_starts_its_post_mortem_which_is_reviewed_and_fo
 
     // Published to the stakeholders and the lead author.
     let published = told(&rt, &id, "notify").await;
-    assert_eq!(published[1].1, "Post-mortem published");
+    assert_eq!(
+        published[1].1,
+        "Post-mortem of Card payments failing in EU published"
+    );
     assert_eq!(
         people(&published[1].0),
-        ["erin", "grace", "heidi", "judy", "nina"]
+        ["grace", "heidi", "judy", "nina", "priya"]
     );
     assert!(
         published[1].2.contains("pool ran dry"),
@@ -338,15 +358,15 @@ pub async fn a_resolved_incident_starts_its_post_mortem_which_is_reviewed_and_fo
     assert_eq!(
         timeline(&rt, &id).await,
         [
-            "dave started",
+            "laura started",
             "linked to incident (triggered_by)",
-            "erin did gather.check_timeline",
-            "erin did gather.collect_evidence",
-            "erin did gather.schedule_review",
-            "erin submitted write",
+            "priya did gather.check_timeline",
+            "priya did gather.collect_evidence",
+            "priya did gather.schedule_review",
+            "priya submitted write",
             "grace rejected review",
-            "erin submitted write",
-            "laura approved review",
+            "priya submitted write",
+            "dave approved review",
             "erin did follow_up.action_items-1",
             "carol did follow_up.action_items-2",
             "priya is not doing follow_up.action_items-3",
@@ -358,5 +378,8 @@ pub async fn a_resolved_incident_starts_its_post_mortem_which_is_reviewed_and_fo
         .into_iter()
         .map(|r| r.person)
         .collect();
-    assert_eq!(refusals, ["mia", "dave", "erin", "dave", "heidi", "carol"]);
+    assert_eq!(
+        refusals,
+        ["mia", "erin", "dave", "priya", "laura", "heidi", "carol"]
+    );
 }
