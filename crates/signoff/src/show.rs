@@ -71,6 +71,13 @@ fn print_state(state: &Instance) -> std::io::Result<()> {
         }
         if let Some(gate) = &active.gate {
             line.push_str(&format!(" ({})", gate.progress().join("; ")));
+            let short = gate.opened.short();
+            if !short.is_empty() {
+                line.push_str(&format!(
+                    "; BLOCKED, cannot close as it stands: {}",
+                    short.join("; ")
+                ));
+            }
             if let Some(deadline) = gate.opened.deadline {
                 line.push_str(&format!(", deadline {}", deadline.to_rfc3339()));
             }

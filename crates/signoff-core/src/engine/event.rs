@@ -44,6 +44,26 @@ pub struct GateOpened {
     pub deadline: Option<Timestamp>,
 }
 
+impl GateOpened {
+    /// The groups that cannot gather the approvals they need from the people eligible when the
+    /// gate opened ("change board needs 2 but has 1 eligible"): empty for a gate that can close.
+    #[must_use]
+    pub fn short(&self) -> Vec<String> {
+        self.groups
+            .iter()
+            .filter(|g| g.eligible.len() < g.needed as usize)
+            .map(|g| {
+                format!(
+                    "{} needs {} but has {} eligible",
+                    g.name,
+                    g.needed,
+                    g.eligible.len()
+                )
+            })
+            .collect()
+    }
+}
+
 /// One task as the checklist opened it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskOpened {

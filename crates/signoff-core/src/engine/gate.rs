@@ -101,23 +101,12 @@ pub(crate) fn open(
     }
     let now = m.now();
     let deadline = approval.deadline.as_ref().map(|d| d.after.value.after(now));
-    let short: Vec<String> = groups
-        .iter()
-        .filter(|g| g.eligible.len() < g.needed as usize)
-        .map(|g| {
-            format!(
-                "{} needs {} but has {} eligible",
-                g.name,
-                g.needed,
-                g.eligible.len()
-            )
-        })
-        .collect();
     let opened = GateOpened {
         groups,
         excluded,
         deadline,
     };
+    let short = opened.short();
     let id = step.id.as_str();
     let mut timers = Vec::new();
     if let (Some(d), Some(due)) = (&approval.deadline, deadline) {
@@ -133,9 +122,16 @@ pub(crate) fn open(
             }
         }
         if let Some(esc) = &d.escalate {
+            // A gate that cannot close as it stands is escalated at once: waiting out the
+            // delay would only wait for nobody.
+            let due = if short.is_empty() {
+                esc.after.value.after(now)
+            } else {
+                now
+            };
             timers.push(NewTimer::new(
                 TimerPurpose::Escalation { n: 1 },
-                esc.after.value.after(now),
+                due,
                 "escalation-1",
             ));
         }
@@ -149,9 +145,16 @@ pub(crate) fn open(
         "Your decision is requested",
     );
     if !short.is_empty() {
-        let requester = m.state.requester.clone();
+        // Told to the requester, to those who can decide (their decisions still count), and
+        // to the operators, who can fix the directory.
+        let mut to = vec![m.state.requester.clone()];
+        for p in m.ctx.people.holders(super::command::OPERATOR) {
+            if !to.contains(&p) {
+                to.push(p);
+            }
+        }
         m.notify(
-            vec![requester],
+            to,
             format!("Gate {id} cannot be approved as it stands"),
             format!(
                 "The gate {id} cannot gather enough approvals: {}. Update the directory or wait \

@@ -1057,12 +1057,13 @@ fn approvers_the_predicate_leaves_out_are_neither_asked_nor_reminded() {
         err.message.contains("approver.team == data.request.team"),
         "{err}"
     );
-    // A team without a lead: the requester is told at once that the gate cannot be approved.
+    // A team without a lead: the requester (and the operators) are told at once that the gate
+    // cannot be approved.
     let mut run = Run::start(DEPLOY, "rita");
     run.submit("rita", low_risk("ops")).unwrap();
     assert!(run.log.iter().any(|e| matches!(e,
         InstanceEvent::NotificationRequested { reason, to, .. }
-            if reason == "gate_unsatisfiable" && to == &["rita"])));
+            if reason == "gate_unsatisfiable" && to == &["rita", "mia"])));
 }
 
 const TWO_OWNERS: &str = r#"
@@ -1774,4 +1775,65 @@ fn answers_of_a_path_no_longer_taken_are_superseded_not_current() {
     assert!(run.state.data.contains_key("sought"));
     // Replayed from its events, the instance reads the same.
     assert_eq!(replay("i-1", &run.log), run.state);
+}
+
+#[test]
+fn a_gate_nobody_can_close_is_flagged_told_and_escalated_at_once() {
+    let solo = "
+id: solo
+title: Solo
+roles:
+  cto: {}
+  team-lead: {}
+steps:
+  - id: sign
+    approval:
+      approvers: [{role: cto}]
+      deadline: {after: 3d, escalate: {after: 2d, to: {role: team-lead}}, on_expiry: expire}
+    next: done
+    on_reject: done
+    on_expire: done
+  - id: done
+    end: {outcome: ok}
+";
+    // The only cto asks: separation of duties leaves nobody who may approve.
+    let run = Run::start(solo, "cto");
+    let gate = run.state.active["sign"].gate.as_ref().unwrap();
+    assert_eq!(gate.opened.short(), ["cto needs 1 but has 0 eligible"]);
+    let told = run
+        .log
+        .iter()
+        .find_map(|e| match e {
+            InstanceEvent::NotificationRequested { to, reason, .. }
+                if reason == "gate_unsatisfiable" =>
+            {
+                Some(to.clone())
+            }
+            _ => None,
+        })
+        .expect("the requester and the operators are told");
+    assert_eq!(told, ["cto", "mia"]);
+    let escalation = run
+        .log
+        .iter()
+        .find_map(|e| match e {
+            InstanceEvent::StepEntered { timers, .. } => timers
+                .iter()
+                .find(|t| matches!(t.purpose, TimerPurpose::Escalation { .. }))
+                .map(|t| t.due),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(escalation, run.now, "escalated at once, not after two days");
+    // A gate that can close is escalated after its delay, and flags nothing.
+    let run = Run::start(solo, "rita");
+    assert!(
+        run.state.active["sign"]
+            .gate
+            .as_ref()
+            .unwrap()
+            .opened
+            .short()
+            .is_empty()
+    );
 }

@@ -222,6 +222,7 @@ fn steps_view(entry: &Entry, actor: &Actor, refused: &Refused) -> Vec<Value> {
                 "assignees": active.waiting_for(),
                 "deadline": active.gate.as_ref().and_then(|g| g.opened.deadline).map(when),
                 "progress": active.gate.as_ref().map(signoff_core::engine::state::Gate::progress),
+                "blocked": active.gate.as_ref().map(|g| g.opened.short()).filter(|s| !s.is_empty()),
                 "instructions": def.and_then(|d| d.approval.as_ref()).map(|a| a.instructions.trim().to_owned()),
                 "decisions": active.gate.as_ref().map(|g| g.decisions.iter().map(|(who, d)| {
                     format!("{who} {}: {}", d.verdict.past(), d.justification)
