@@ -224,6 +224,17 @@ fn steps_view(entry: &Entry, actor: &Actor, refused: &Refused) -> Vec<Value> {
                 "progress": active.gate.as_ref().map(signoff_core::engine::state::Gate::progress),
                 "blocked": active.gate.as_ref().map(|g| g.opened.short()).filter(|s| !s.is_empty()),
                 "instructions": def.and_then(|d| d.approval.as_ref()).map(|a| a.instructions.trim().to_owned()),
+                // What a justification must say, shown before anyone gets it wrong.
+                "asks": def.and_then(|d| d.approval.as_ref()).map(|a| {
+                    [("To approve", &a.justification.approve), ("To reject", &a.justification.reject)]
+                        .into_iter()
+                        .filter_map(|(verdict, rule)| {
+                            let rule = rule.as_ref()?;
+                            let prompt = if rule.prompt.trim().is_empty() { "say why" } else { rule.prompt.trim() };
+                            Some(format!("{verdict}: {prompt} (at least {} characters)", rule.min_length))
+                        })
+                        .collect::<Vec<_>>()
+                }),
                 "decisions": active.gate.as_ref().map(|g| g.decisions.iter().map(|(who, d)| {
                     format!("{who} {}: {}", d.verdict.past(), d.justification)
                 }).collect::<Vec<_>>()),

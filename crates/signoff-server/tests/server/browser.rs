@@ -247,6 +247,12 @@ pub async fn a_person_signs_in_fills_decides_and_an_auditor_looks_back(s: &Serve
         .click()
         .await
         .unwrap();
+    // What a rejection must say is shown before anyone gets it wrong.
+    let asks = d.text("#asks-team_review").await;
+    assert!(
+        asks.contains("To reject: Why is this change rejected?") && asks.contains("at least 10"),
+        "{asks}"
+    );
     d.css("#justification-team_review")
         .await
         .send_keys("Raising the pool is within the tested range")
