@@ -322,9 +322,9 @@ pub fn may_read(definition: &Definition, state: &Instance, actor: &Actor) -> boo
         || may_annotate(definition, state, actor)
 }
 
-/// Whether the actor may add to an instance what decides nothing (a comment, a signal no step
-/// waits for): nobody through a credential for other workflows; whoever may read it, except through the auditor role alone, since an auditor reads
-/// everything and changes nothing. That is the engine itself; someone holding a directory role
+/// Whether the actor may add to an instance what decides nothing (a comment): nobody through a
+/// credential for other workflows; whoever may read it, except through the auditor role alone,
+/// since an auditor reads everything and changes nothing. That is the engine itself; someone holding a directory role
 /// the workflow names; its requester; anyone who submitted one of its forms, is asked to act on
 /// one of its steps, or is named by the person field that gives one of its roles.
 #[must_use]

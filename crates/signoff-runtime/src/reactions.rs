@@ -177,7 +177,12 @@ impl Runtime {
             channel,
             source,
             roles,
+            refused,
         } = reaction;
+        if let Some(why) = refused {
+            // Not retried: the source instance will name nobody again.
+            return Err(signoff_core::engine::Rejection::invalid(why.clone()).into());
+        }
         let requester = if self.actor(requester).is_ok() {
             requester.clone()
         } else {

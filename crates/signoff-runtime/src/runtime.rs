@@ -70,6 +70,10 @@ pub(crate) struct Reaction {
     /// Roles handed on from the instance that caused it (a trigger's `roles`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub roles: BTreeMap<String, Vec<String>>,
+    /// Why it must not be carried out (a trigger's requester or roles named nobody): its
+    /// attempt fails with this reason, is recorded, and is not tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// The instance a started one is linked to.
@@ -1221,6 +1225,7 @@ impl View {
                         relation: "child".to_owned(),
                     }),
                     roles: BTreeMap::new(),
+                    refused: None,
                 };
                 self.want(reaction);
             }
@@ -1278,7 +1283,11 @@ impl View {
         let source_requester =
             source.map_or_else(|| SYSTEM.to_owned(), |e| e.state.requester.clone());
         for (target, trigger) in targets {
-            let (requester, roles) = handed_on(&trigger, vars.as_ref(), &source_requester);
+            let (requester, roles, refused) =
+                match handed_on(&trigger, vars.as_ref(), &source_requester) {
+                    Ok((requester, roles)) => (requester, roles, None),
+                    Err(why) => (source_requester.clone(), BTreeMap::new(), Some(why)),
+                };
             self.want(Reaction {
                 id: derived_instance_id(&format!("trigger:{id}:{target}")),
                 workflow: target,
@@ -1291,67 +1300,76 @@ impl View {
                     relation: "triggered".to_owned(),
                 }),
                 roles,
+                refused,
             });
         }
     }
 }
 
 /// Who a trigger makes the requester of the instance it starts, and the roles it hands on,
-/// read from the instance whose event it is (`vars`). An expression that cannot say, or that
-/// names no person, hands the role to nobody (never to every holder of it in the directory)
-/// and leaves the requester the source's own: the instance shows the role unheld.
+/// read from the instance whose event it is (`vars`).
+///
+/// # Errors
+/// An expression that cannot say, or that names no person (or, for the requester, not exactly
+/// one): the instance is then not started, and the failure is recorded (never a guess such as
+/// every holder of the role in the directory, or another requester).
 fn handed_on(
     trigger: &signoff_core::workflow::Trigger,
     vars: Option<&Value>,
     source_requester: &str,
-) -> (String, BTreeMap<String, Vec<String>>) {
-    let person = |source: &str| -> Result<Vec<String>, String> {
-        let vars = vars.ok_or("the instance is not running here")?;
+) -> Result<(String, BTreeMap<String, Vec<String>>), String> {
+    let people = |source: &str| -> Result<Vec<String>, String> {
+        let vars = vars.ok_or("the instance it reads is not running here")?;
         let value = signoff_core::workflow::expr::Expression::compile(source)?.eval(vars)?;
         let items = match value {
             Value::Array(items) => items,
             one => vec![one],
         };
-        items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(id) if !id.trim().is_empty() => Ok(id),
-                other => Err(format!("it gives {other}, not a person id")),
-            })
-            .collect()
-    };
-    let requester = match trigger.requester.as_ref().map(|r| (r, person(r.as_str()))) {
-        Some((_, Ok(people))) if people.len() == 1 => people[0].clone(),
-        Some((r, outcome)) => {
-            tracing::warn!(
-                expression = r.as_str(),
-                ?outcome,
-                "a trigger's requester names no one person; the source's requester stands"
-            );
-            source_requester.to_owned()
+        let mut out: Vec<String> = Vec::new();
+        for item in items {
+            match item {
+                Value::String(id) if !id.trim().is_empty() => {
+                    if !out.contains(&id) {
+                        out.push(id);
+                    }
+                }
+                other => return Err(format!("it gives {other}, not a person id")),
+            }
         }
+        Ok(out)
+    };
+    let why = |what: &str, source: &str, error: &str| {
+        format!("the trigger's {what} `{source}` names nobody: {error}")
+    };
+    let requester = match &trigger.requester {
         None => source_requester.to_owned(),
+        Some(source) => match people(source.as_str()) {
+            Ok(one) if one.len() == 1 => one[0].clone(),
+            Ok(many) => {
+                let error = format!("it gives {} people, not one", many.len());
+                return Err(why("requester", source.as_str(), &error));
+            }
+            Err(error) => return Err(why("requester", source.as_str(), &error)),
+        },
     };
     let mut roles = BTreeMap::new();
     for (role, sources) in &trigger.roles {
         let mut holders: Vec<String> = Vec::new();
         for source in sources {
-            match person(source.as_str()) {
-                Ok(people) => {
-                    for p in people {
-                        if !holders.contains(&p) {
-                            holders.push(p);
-                        }
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%role, expression = source.as_str(), %error, "a trigger's role names nobody");
+            let found = people(source.as_str())
+                .map_err(|error| why(&format!("role {role:?}"), source.as_str(), &error))?;
+            for p in found {
+                if !holders.contains(&p) {
+                    holders.push(p);
                 }
             }
         }
+        if holders.is_empty() {
+            return Err(format!("the trigger hands the role {role:?} to nobody"));
+        }
         roles.insert(role.clone(), holders);
     }
-    (requester, roles)
+    Ok((requester, roles))
 }
 
 /// Reads the directory file, if it exists.
@@ -1366,5 +1384,50 @@ pub fn read_optional(path: &std::path::Path) -> Result<Option<String>, RuntimeEr
             path: path.display().to_string(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The trigger of a post-mortem-like workflow: requester and author from the incident.
+    fn trigger() -> signoff_core::workflow::Trigger {
+        let yaml = "
+id: pm
+title: PM
+roles:
+  author: {}
+triggers:
+  - on: {workflow: incident, outcome: resolved}
+    requester: data.declare.commander
+    roles:
+      author: [data.declare.commander, data.declare.scribe]
+steps:
+  - id: write
+    tasks: {items: [{id: w, title: Write, owner: {role: author}}]}
+    next: done
+  - id: done
+    end: {outcome: ok}
+";
+        let loaded = signoff_core::workflow::load("pm.yaml", yaml).unwrap();
+        loaded.definition.triggers[0].clone()
+    }
+
+    #[test]
+    fn a_trigger_hands_on_who_the_source_names_and_starts_nothing_when_it_names_nobody() {
+        let vars = json!({"data": {"declare": {"commander": "laura", "scribe": "priya"}}});
+        let (requester, roles) = handed_on(&trigger(), Some(&vars), "dave").unwrap();
+        assert_eq!(requester, "laura");
+        assert_eq!(roles["author"], ["laura", "priya"]);
+        // A field missing, or not a person: no guess (not dave, not every author).
+        let vars = json!({"data": {"declare": {"commander": "laura"}}});
+        let err = handed_on(&trigger(), Some(&vars), "dave").unwrap_err();
+        assert!(err.contains("role \"author\""), "{err}");
+        let vars = json!({"data": {"declare": {"commander": 7, "scribe": "priya"}}});
+        let err = handed_on(&trigger(), Some(&vars), "dave").unwrap_err();
+        assert!(err.contains("requester"), "{err}");
+        assert!(handed_on(&trigger(), None, "dave").is_err());
     }
 }

@@ -205,6 +205,7 @@ impl Runs {
                     channel: "schedule".to_owned(),
                     source: None,
                     roles: std::collections::BTreeMap::new(),
+                    refused: None,
                 }))
             }
             other => Err(format!(

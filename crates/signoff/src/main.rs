@@ -156,10 +156,11 @@ impl Global {
         config.people.clone_from(&self.people);
         config.evidence.clone_from(&self.evidence);
         let runtime = signoff_runtime::open(&config).await?;
-        for problem in runtime.skipped_definitions() {
+        let skipped = runtime.skipped_definitions();
+        for problem in &skipped {
             eprintln!("warning: {problem}");
         }
-        if !runtime.skipped_definitions().is_empty() {
+        if !skipped.is_empty() {
             eprintln!(
                 "warning: the workflow files above are not loaded (the others are); `signoff \
                  validate` lists every problem"

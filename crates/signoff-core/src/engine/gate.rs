@@ -145,8 +145,8 @@ pub(crate) fn open(
         "Your decision is requested",
     );
     if !short.is_empty() {
-        // Told to the requester, to those who can decide (their decisions still count), and
-        // to the operators, who can fix the directory.
+        // Told to the requester and to the operators, who can fix the directory (the
+        // approvers were asked above, and see the gate blocked on its page).
         let mut to = vec![m.state.requester.clone()];
         for p in m.ctx.people.holders(super::command::OPERATOR) {
             if !to.contains(&p) {

@@ -584,6 +584,7 @@ impl<'a> Machine<'a> {
                     .chain(next.clone())
                     .filter(|s| *s != target && self.state.data.contains_key(s))
                     .collect();
+                superseded.sort();
                 superseded.dedup();
                 self.passed_setting_aside(
                     step,
