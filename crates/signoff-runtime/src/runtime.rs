@@ -18,8 +18,8 @@ use signoff_core::access::{AccessEvent, TOKENS_STREAM, Tokens};
 use signoff_core::directory::{Directory, DirectoryEvent, DirectoryFile};
 use signoff_core::engine::event::{SECURITY_REFUSED, SecurityRefusal};
 use signoff_core::engine::{
-    Actor, Command, Context, Instance, InstanceEvent, Memo, RejectionKind, SYSTEM, decide,
-    decide_with, replay,
+    Actor, Command, Context, Instance, InstanceEvent, Memo, Rejection, RejectionKind, SYSTEM,
+    decide, decide_with, replay,
 };
 use signoff_core::workflow::Loaded;
 use signoff_core::{RecordedEvent, StreamId, Timestamp};
@@ -251,6 +251,14 @@ impl Runtime {
         self.view().directory.clone()
     }
 
+    /// What a person is shown of `entry`: its answers under its definition's labels, with
+    /// names from the directory as it is now (its [`View::hash`](signoff_core::engine::View::hash)
+    /// is the `view_hash` a decision passes back as `shown`).
+    #[must_use]
+    pub fn view_of(&self, entry: &Entry) -> signoff_core::engine::View {
+        signoff_core::engine::View::of(&entry.loaded.definition, &entry.state, &*self.directory())
+    }
+
     /// Running instances (a snapshot).
     #[must_use]
     pub fn running(&self) -> Vec<Entry> {
@@ -451,6 +459,16 @@ impl Runtime {
         channel: &str,
         key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        // What a person starts with must be something the workflow reads (a start caused by
+        // another instance carries what its trigger or parent gives).
+        // Checked after the token's scope, which names no field.
+        if let (Some(loaded), Value::Object(given), true) =
+            (self.definition(workflow), &input, actor.may_touch(workflow))
+        {
+            loaded
+                .check_input(given)
+                .map_err(|e| RuntimeError::Rejected(Rejection::invalid(e)))?;
+        }
         let Some(key) = key else {
             return self
                 .start_keyed(

@@ -266,8 +266,13 @@ pub struct InstanceView {
     /// Its state.
     #[schema(value_type = Object)]
     pub state: Value,
-    /// Hash of what a person deciding is shown (input, form data, evidence); send it back as
-    /// `shown` when deciding to refuse a decision on something that changed meanwhile.
+    /// What people are shown of it: the answers of the path taken under the definition's
+    /// labels and sections, choices by their labels, people by their names, groups as tables,
+    /// superseded answers apart, and the evidence.
+    #[schema(value_type = Object)]
+    pub view: Value,
+    /// Hash of `view`, what a person deciding is shown; send it back as `shown` when deciding
+    /// to refuse a decision on something that changed meanwhile.
     pub view_hash: String,
     /// The workflow's title.
     pub title: String,
@@ -650,10 +655,16 @@ pub async fn start_instance(
     ))
 }
 
-fn view_of(entry: &signoff_runtime::Entry, at: Option<String>) -> InstanceView {
+fn view_of(
+    runtime: &signoff_runtime::Runtime,
+    entry: &signoff_runtime::Entry,
+    at: Option<String>,
+) -> InstanceView {
+    let view = runtime.view_of(entry);
     InstanceView {
         state: serde_json::to_value(&entry.state).unwrap_or(Value::Null),
-        view_hash: entry.state.view_hash(),
+        view_hash: view.hash(),
+        view: serde_json::to_value(&view).unwrap_or(Value::Null),
         title: entry.loaded.definition.title.clone(),
         at,
     }
@@ -671,7 +682,7 @@ pub async fn show_instance(
     Path(id): Path<String>,
 ) -> Result<Json<InstanceView>, Problem> {
     let entry = state.runtime.load_for(&caller.actor, &id, CHANNEL).await?;
-    Ok(Json(view_of(&entry, None)))
+    Ok(Json(view_of(&state.runtime, &entry, None)))
 }
 
 /// An instance as it was at a moment in the past: its events up to then, replayed.
@@ -691,7 +702,7 @@ pub async fn state_at(
         .map_err(|e| Problem::bad_request(format!("at: {e}")).at(Some("at".into()), "rfc3339"))?;
     state.runtime.load_for(&caller.actor, &id, CHANNEL).await?;
     let entry = state.runtime.state_at(&id, at).await?;
-    Ok(Json(view_of(&entry, Some(at.to_rfc3339()))))
+    Ok(Json(view_of(&state.runtime, &entry, Some(at.to_rfc3339()))))
 }
 
 /// Who did what, when, and through which channel.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use futures::StreamExt;
 use serde_json::json;
 use signoff_core::Timestamp;
-use signoff_core::engine::{Instance, Status};
+use signoff_core::engine::{Instance, Status, View};
 use signoff_runtime::timeline::Line;
 use signoff_runtime::{Entry, Runtime, runtime::instance_stream};
 
@@ -42,8 +42,9 @@ fn status_word(status: &Status) -> String {
 }
 
 /// An instance's state for people.
-fn print_state(state: &Instance) -> std::io::Result<()> {
+fn print_state(state: &Instance, view: &View) -> std::io::Result<()> {
     outln!("instance   {}", state.id)?;
+    outln!("title      {}", view.title)?;
     outln!("workflow   {} ({})", state.workflow, state.definition)?;
     outln!("requester  {}", state.requester)?;
     outln!("started    {}", state.started_at.to_rfc3339())?;
@@ -101,17 +102,10 @@ fn print_state(state: &Instance) -> std::io::Result<()> {
             )?;
         }
     }
-    if !state.data.is_empty() {
-        outln!("data")?;
-        for (step, values) in &state.data {
-            outln!("  {step}: {values}")?;
-        }
-    }
-    if !state.superseded.is_empty() {
-        outln!("superseded (answers of a path no longer taken)")?;
-        for (step, values) in &state.superseded {
-            outln!("  {step}: {values}")?;
-        }
+    let text = view.text("  ");
+    if !text.is_empty() {
+        outln!("answers")?;
+        outln!("{}", text.trim_end())?;
     }
     for link in &state.links {
         outln!(
@@ -121,15 +115,16 @@ fn print_state(state: &Instance) -> std::io::Result<()> {
             link.relation
         )?;
     }
-    for e in &state.evidence {
-        outln!("evidence   {} {} ({} bytes)", e.name, e.hash, e.size)?;
-    }
     Ok(())
 }
 
-fn state_json(entry: &Entry) -> serde_json::Value {
+/// An instance's state as JSON, with what people are shown of it and that view's hash (the
+/// same fields through the server: [`print_view`]).
+fn state_json(rt: &Runtime, entry: &Entry) -> serde_json::Value {
+    let view = rt.view_of(entry);
     let mut value = serde_json::to_value(&entry.state).unwrap_or_default();
-    value["view_hash"] = json!(entry.state.view_hash());
+    value["view_hash"] = json!(view.hash());
+    value["view"] = serde_json::to_value(&view).unwrap_or_default();
     value
 }
 
@@ -162,15 +157,19 @@ fn print_view(g: &Global, view: &serde_json::Value, at: Option<Timestamp>) -> an
     let mut state = view["state"].clone();
     if g.json {
         state["view_hash"] = view["view_hash"].clone();
+        state["view"] = view["view"].clone();
         outln!("{state}")?;
         return Ok(());
     }
-    let state: Instance = serde_json::from_value(state)
-        .map_err(|e| anyhow::anyhow!("the server's instance is not one this CLI reads: {e}"))?;
+    let unreadable = |e: serde_json::Error| {
+        anyhow::anyhow!("the server's instance is not one this CLI reads: {e}")
+    };
+    let shown: View = serde_json::from_value(view["view"].clone()).map_err(unreadable)?;
+    let state: Instance = serde_json::from_value(state).map_err(unreadable)?;
     if let Some(at) = at {
         outln!("as of {}:", at.to_rfc3339())?;
     }
-    print_state(&state)?;
+    print_state(&state, &shown)?;
     Ok(())
 }
 
@@ -229,9 +228,9 @@ pub async fn status(g: &Global, args: StatusArgs) -> anyhow::Result<ExitCode> {
     };
     let entry = rt.load(&id).await?;
     if g.json {
-        outln!("{}", state_json(&entry))?;
+        outln!("{}", state_json(&rt, &entry))?;
     } else {
-        print_state(&entry.state)?;
+        print_state(&entry.state, &rt.view_of(&entry))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -369,10 +368,10 @@ pub async fn replay(g: &Global, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let rt = g.open().await?;
     let entry = rt.state_at(&args.instance, at).await?;
     if g.json {
-        outln!("{}", state_json(&entry))?;
+        outln!("{}", state_json(&rt, &entry))?;
     } else {
         outln!("as of {}:", at.to_rfc3339())?;
-        print_state(&entry.state)?;
+        print_state(&entry.state, &rt.view_of(&entry))?;
     }
     Ok(ExitCode::SUCCESS)
 }

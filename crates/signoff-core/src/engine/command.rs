@@ -235,6 +235,10 @@ pub trait People {
     fn exists(&self, person: &str) -> bool;
     /// The person's roles and team, for approver predicates.
     fn profile(&self, person: &str) -> Option<Actor>;
+    /// The person's name as people read it, if the directory gives one.
+    fn name(&self, _person: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Everything a decision may depend on besides the state and the command.
@@ -331,5 +335,11 @@ impl People for crate::directory::Directory {
             team: p.team.clone(),
             workflows: None,
         })
+    }
+
+    fn name(&self, person: &str) -> Option<String> {
+        self.person(person)
+            .map(|p| p.name.clone())
+            .filter(|name| !name.trim().is_empty())
     }
 }

@@ -415,7 +415,7 @@ pub(crate) fn decide(
         )));
     }
     check_justification(approval, verdict, justification)?;
-    let current = m.state.view_hash();
+    let current = super::View::of(&m.loaded.definition, &m.state, m.ctx.people).hash();
     if let Some(shown) = shown
         && shown != current
     {

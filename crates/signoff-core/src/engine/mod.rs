@@ -14,12 +14,14 @@ mod machine;
 mod signals;
 pub mod state;
 mod tasks;
+pub mod view;
 
 pub use command::{Actor, Command, Context, OPERATOR, People, Rejection, RejectionKind, SYSTEM};
 pub use decide::{decide, decide_with, replay};
 pub use event::{InstanceEvent, Rule, TaskStatus, TimerPurpose, TimerSet, Verdict};
 pub use machine::Memo;
 pub use state::{Failure, Instance, Status};
+pub use view::View;
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::event::{
     GateOpened, InstanceEvent, Link, Rule, TaskOpened, TaskStatus, TimerPurpose, Verdict,
@@ -306,24 +305,6 @@ impl Instance {
     #[must_use]
     pub fn is_running(&self) -> bool {
         self.status == Status::Running
-    }
-
-    /// Hash of what a person deciding now is shown: the input, the form data and the evidence.
-    #[must_use]
-    pub fn view_hash(&self) -> String {
-        #[derive(Serialize)]
-        struct View<'a> {
-            input: &'a Value,
-            data: &'a Map<String, Value>,
-            evidence: &'a [Evidence],
-        }
-        let bytes = serde_json::to_vec(&View {
-            input: &self.input,
-            data: &self.data,
-            evidence: &self.evidence,
-        })
-        .unwrap_or_default();
-        format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
     }
 
     /// Applies one event.

@@ -27,6 +27,12 @@ impl People for Dir {
     fn exists(&self, person: &str) -> bool {
         self.0.contains_key(person)
     }
+    fn name(&self, person: &str) -> Option<String> {
+        // Names the tests can tell from ids: "lea" is "Lea Lastname".
+        self.0
+            .contains_key(person)
+            .then(|| format!("{} Lastname", crate::workflow::humanize(person)))
+    }
     fn profile(&self, person: &str) -> Option<Actor> {
         self.0.get(person).map(|(roles, team)| Actor {
             id: person.to_owned(),
@@ -549,7 +555,7 @@ fn a_decision_records_what_was_shown_and_refuses_a_stale_view() {
         )
         .unwrap_err();
     assert!(err.message.contains("changed since"), "{err}");
-    let shown = run.state.view_hash();
+    let shown = View::of(&run.loaded.definition, &run.state, &dir()).hash();
     let events = run
         .act(
             "tom",
@@ -1733,22 +1739,25 @@ steps:
     end: {outcome: done}
 ";
 
+/// Rita fills the form `step` of `run` with `values`.
+fn fill_as_rita(run: &mut Run, step: &str, values: Value) {
+    let Value::Object(values) = values else {
+        panic!("values must be an object")
+    };
+    run.act(
+        "rita",
+        Command::Submit {
+            step: step.into(),
+            values,
+        },
+    )
+    .unwrap();
+}
+
 #[test]
 fn answers_of_a_path_no_longer_taken_are_superseded_not_current() {
     let mut run = Run::start(TWO_PATHS, "rita");
-    let submit = |run: &mut Run, step: &str, values: Value| {
-        let Value::Object(values) = values else {
-            unreachable!()
-        };
-        run.act(
-            "rita",
-            Command::Submit {
-                step: step.into(),
-                values,
-            },
-        )
-        .unwrap();
-    };
+    let submit = fill_as_rita;
     submit(&mut run, "choose", json!({"sought": "no"}));
     submit(
         &mut run,
@@ -1836,4 +1845,181 @@ steps:
             .short()
             .is_empty()
     );
+}
+
+/// An assessment with every kind of field, in sections, as a controller reads it.
+const ASSESSMENT: &str = r#"
+id: assessment
+title: Assessment
+roles:
+  legal: {}
+steps:
+  - id: request
+    title: Describe the processing
+    form:
+      fields:
+        - id: processing
+          type: text
+          label: Processing under assessment
+          required: true
+        - id: author
+          type: person
+          label: Author
+      sections:
+        - title: Principles
+          fields:
+            - id: legal_basis
+              type: choice
+              label: Legal basis (art. 6)
+              options: [legitimate_interests, consent]
+              labels: { consent: "Consent of the data subject (art. 6(1)(a))" }
+            - id: categories
+              type: multi_choice
+              label: Categories of personal data
+              options: [contact, online_identifiers]
+            - id: transfers_outside_eu
+              type: boolean
+              label: Are data transferred outside the EU?
+            - id: notes
+              type: long_text
+              label: Notes
+        - title: Risks
+          fields:
+            - id: risks
+              type: group
+              label: Risks
+              fields:
+                - { id: threat, type: text, label: Threat }
+                - { id: severity, type: choice, label: Severity, options: [limited, maximum] }
+    next: review
+  - id: review
+    approval: {approvers: [{role: legal}]}
+    next: done
+    on_reject: done
+  - id: done
+    end: {outcome: done}
+"#;
+
+#[test]
+fn the_view_reads_answers_under_the_definitions_labels_and_sections() {
+    let mut run = Run::start(ASSESSMENT, "rita");
+    run.submit(
+        "rita",
+        json!({
+            "processing": "Customer newsletter",
+            "author": "lea",
+            "legal_basis": "consent",
+            "categories": ["contact", "online_identifiers"],
+            "transfers_outside_eu": false,
+            "notes": "first line\nsecond line",
+            "risks": [{"threat": "Illegitimate access", "severity": "maximum"}],
+        }),
+    )
+    .unwrap();
+    let view = View::of(&run.loaded.definition, &run.state, &run.dir);
+    let part = &view.parts[0];
+    assert_eq!(part.title, "Describe the processing");
+    assert_eq!(part.by.as_deref(), Some("Rita Lastname"));
+    let titles: Vec<Option<&str>> = part.sections.iter().map(|s| s.title.as_deref()).collect();
+    assert_eq!(titles, [None, Some("Principles"), Some("Risks")]);
+    let text = view.text("");
+    for line in [
+        "Processing under assessment: Customer newsletter",
+        "Author: Lea Lastname (lea)",
+        "Legal basis (art. 6): Consent of the data subject (art. 6(1)(a))",
+        "Categories of personal data: Contact, Online identifiers",
+        "Are data transferred outside the EU?: No",
+        "Notes:\n      first line\n      second line",
+        "Risks:\n      1. Threat: Illegitimate access; Severity: Maximum",
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
+    // People read words, never the record's JSON or its field ids.
+    for raw in [
+        "{",
+        "\"",
+        "transfers_outside_eu",
+        "online_identifiers",
+        "false",
+    ] {
+        assert!(!text.contains(raw), "{raw:?} in:\n{text}");
+    }
+    // Sections keep the form's order, not the alphabet's.
+    let principles: Vec<&str> = part.sections[1]
+        .answers
+        .iter()
+        .map(|a| a.field.as_str())
+        .collect();
+    assert_eq!(
+        principles,
+        ["legal_basis", "categories", "transfers_outside_eu", "notes"]
+    );
+}
+
+#[test]
+fn the_view_shows_superseded_answers_apart_and_its_hash_follows_what_it_shows() {
+    let mut run = Run::start(TWO_PATHS, "rita");
+    let submit = fill_as_rita;
+    submit(&mut run, "choose", json!({"sought": "no"}));
+    submit(
+        &mut run,
+        "not_sought",
+        json!({"reason": "no representative body"}),
+    );
+    let before = View::of(&run.loaded.definition, &run.state, &run.dir);
+    assert_eq!(
+        before,
+        View::of(&run.loaded.definition, &run.state, &run.dir)
+    );
+    run.decide("lea", "review", Verdict::Reject, "ask them after all")
+        .unwrap();
+    submit(&mut run, "choose", json!({"sought": "yes"}));
+    let after = View::of(&run.loaded.definition, &run.state, &run.dir);
+    let current: Vec<&str> = after.parts.iter().map(|p| p.step.as_str()).collect();
+    let aside: Vec<&str> = after.superseded.iter().map(|p| p.step.as_str()).collect();
+    assert_eq!((current, aside), (vec!["choose"], vec!["not_sought"]));
+    assert!(
+        after
+            .text("")
+            .contains("Superseded (answers of a path no longer taken)\n  Not sought")
+    );
+    assert_ne!(before.hash(), after.hash());
+    // A decision proves what was shown: the hash of this view, not of the record.
+    submit(&mut run, "sought", json!({"opinion": "agrees"}));
+    let shown = View::of(&run.loaded.definition, &run.state, &run.dir).hash();
+    let events = run
+        .act(
+            "lea",
+            Command::Decide {
+                step: "review".into(),
+                verdict: Verdict::Approve,
+                justification: String::new(),
+                shown: Some(shown.clone()),
+            },
+        )
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, InstanceEvent::Decided { shown: s, .. } if *s == shown))
+    );
+}
+
+#[test]
+fn a_choice_is_stored_by_its_value_and_refused_by_its_values() {
+    let mut run = Run::start(ASSESSMENT, "rita");
+    let err = run
+        .submit(
+            "rita",
+            json!({"processing": "x", "legal_basis": "Consent of the data subject (art. 6(1)(a))"}),
+        )
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("must be one of legitimate_interests, consent"),
+        "{err}"
+    );
+    run.submit("rita", json!({"processing": "x", "legal_basis": "consent"}))
+        .unwrap();
+    assert_eq!(run.state.data["request"]["legal_basis"], "consent");
 }

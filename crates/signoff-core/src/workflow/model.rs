@@ -228,12 +228,39 @@ pub struct Field {
     /// A regular expression text must match (e.g. `^CHG[0-9]+$`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<Located<String>>,
-    /// The options of a choice or multi-choice.
+    /// The options of a choice or multi-choice: the values stored and compared in expressions
+    /// (`legal_obligation`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
+    /// What people are shown for some options, by value (`legal_obligation: "Legal obligation
+    /// (art. 6(1)(c))"`); an option without one is shown with its underscores as spaces
+    /// ("Legal obligation").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     /// The fields of each item of a group (a repeated group, such as the risks of a DPIA).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<Field>,
+}
+
+/// An identifier as words: `legal_obligation` -> "Legal obligation".
+#[must_use]
+pub fn humanize(id: &str) -> String {
+    let words = id.replace(['_', '-'], " ");
+    let mut chars = words.trim().chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+impl Field {
+    /// What people are shown for the option `value`.
+    #[must_use]
+    pub fn option_label(&self, value: &str) -> String {
+        self.labels
+            .get(value)
+            .cloned()
+            .unwrap_or_else(|| humanize(value))
+    }
 }
 
 /// The type of a form field.

@@ -1,6 +1,6 @@
 //! Reading a definition file: YAML to [`Definition`], every problem with its line and column.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -75,6 +75,100 @@ impl Loaded {
     pub fn expression(&self, source: &str) -> Option<&Expression> {
         self.expressions.get(source).map(Arc::as_ref)
     }
+
+    /// The names of the input its expressions and templates read (`input.NAME`,
+    /// `input["NAME"]`): what a start may be given.
+    #[must_use]
+    pub fn input_names(&self) -> BTreeSet<String> {
+        input_names(&self.source)
+    }
+
+    /// Refuses a start's input that names something the workflow never reads: it would be
+    /// stored, shown and fill nothing (a form's answers are given to the form, once started).
+    ///
+    /// # Errors
+    /// Says which names are unknown, what the workflow reads, and where answers go instead.
+    pub fn check_input(
+        &self,
+        input: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), String> {
+        let known = self.input_names();
+        let unknown: Vec<&str> = input
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !known.contains(*k))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let id = self.definition.id.as_str();
+        let reads = if known.is_empty() {
+            "it reads no input".to_owned()
+        } else {
+            format!(
+                "it reads {}",
+                known
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let first_form = self
+            .definition
+            .steps
+            .iter()
+            .find_map(|s| s.form.as_ref().map(|f| (s.id.as_str(), f)))
+            .map(|(step, form)| {
+                format!(
+                    "; answers go to its forms once it is started, e.g. its first form {step:?} asks for {}",
+                    form.all_fields()
+                        .map(|f| f.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .unwrap_or_default();
+        Err(format!(
+            "the workflow {id:?} reads no input named {}: {reads}{first_form}",
+            unknown
+                .iter()
+                .map(|k| format!("{k:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+/// The names read as `input.NAME` or `input["NAME"]` in `source` (not `x.input.NAME`).
+fn input_names(source: &str) -> BTreeSet<String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut names = BTreeSet::new();
+    for (at, _) in source.match_indices("input") {
+        if source[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| word(c) || c == '.')
+        {
+            continue;
+        }
+        let rest = source[at + "input".len()..].trim_start();
+        let name: String = if let Some(rest) = rest.strip_prefix('.') {
+            rest.trim_start().chars().take_while(|c| word(*c)).collect()
+        } else if let Some(rest) = rest.strip_prefix('[') {
+            let rest = rest.trim_start();
+            let Some(quote) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+                continue;
+            };
+            rest[1..].chars().take_while(|c| *c != quote).collect()
+        } else {
+            continue;
+        };
+        if !name.is_empty() {
+            names.insert(name);
+        }
+    }
+    names
 }
 
 /// The content hash of a definition's text, as instances pin it.
@@ -730,5 +824,21 @@ mod tests {
             "{found:#?}"
         );
         assert!(check_text("t.yaml", "id: [").len() == 1);
+    }
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::input_names;
+
+    #[test]
+    fn the_input_a_definition_reads_is_found_in_its_expressions_and_templates() {
+        let names = input_names(
+            "when: input.risk == 'high' && input [ \"change-id\" ] != ''\n\
+             subject: '{{ input.source.data.title }}'\n\
+             when: data.input.other || myinput.x || input_x.y\n",
+        );
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(names, ["change-id", "risk", "source"]);
     }
 }

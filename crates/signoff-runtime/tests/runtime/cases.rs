@@ -599,7 +599,8 @@ pub async fn computed_numbers_give_the_same_state_live_and_replayed(env: &Env) {
         .await
         .unwrap()
         .instance;
-    let live = rt.load(&id).await.unwrap().state;
+    let entry = rt.load(&id).await.unwrap();
+    let live = entry.state.clone();
     let replayed = signoff_core::engine::replay(
         &id,
         rt.instance_events(&id)
@@ -609,7 +610,9 @@ pub async fn computed_numbers_give_the_same_state_live_and_replayed(env: &Env) {
             .map(|(_, e)| e),
     );
     assert_eq!(live, replayed);
-    assert_eq!(live.view_hash(), replayed.view_hash());
+    let people = rt.directory();
+    let view = |state| signoff_core::engine::View::of(&entry.loaded.definition, state, &*people);
+    assert_eq!(view(&live).hash(), view(&replayed).hash());
 }
 
 /// A definition whose branch reads an optional field as if it were always there.
@@ -781,4 +784,33 @@ pub async fn a_rule_that_errors_stops_the_instance_until_an_operator_retries_it_
     drop(rt);
     let rt = env.open().await;
     assert_eq!(rt.load(&id).await.unwrap().state, live);
+}
+
+/// A person's start carries only what the workflow reads (`input.NAME` in its expressions and
+/// templates); anything else would be stored and fill nothing, so it is refused with where the
+/// answers go instead, and nothing is recorded.
+pub async fn a_start_with_input_the_workflow_never_reads_is_refused(env: &Env) {
+    let rt = env.open().await;
+    let before = rt.log().tail().await.unwrap().sequence;
+    let err = rt
+        .start_for_client("deploy", json!({"bogus": 1}), "rita", "cli", None)
+        .await
+        .unwrap_err();
+    let RuntimeError::Rejected(rejection) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(rejection.kind, RejectionKind::Invalid);
+    for said in [
+        "reads no input named \"bogus\"",
+        "it reads emergency",
+        "first form \"request\" asks for service, team, risk",
+    ] {
+        assert!(rejection.message.contains(said), "{said:?}: {err}");
+    }
+    assert_eq!(rt.log().tail().await.unwrap().sequence, before);
+    let started = rt
+        .start_for_client("deploy", json!({"emergency": true}), "rita", "cli", None)
+        .await
+        .unwrap();
+    assert!(!started.events.is_empty());
 }

@@ -99,7 +99,7 @@ pub async fn a_key_reused_for_another_request_is_refused_and_a_retry_gets_the_fi
 
 pub async fn a_start_retried_with_its_key_starts_once(env: &Env) {
     let rt = env.open().await;
-    let input = json!({"note": "first"});
+    let input = json!({"emergency": false});
     let first = rt
         .start_for_client("deploy", input.clone(), "rita", "api", Some("start-1"))
         .await
@@ -114,7 +114,7 @@ pub async fn a_start_retried_with_its_key_starts_once(env: &Env) {
     let other = rt
         .start_for_client(
             "deploy",
-            json!({"note": "other"}),
+            json!({"emergency": true}),
             "rita",
             "api",
             Some("start-1"),
@@ -128,7 +128,7 @@ pub async fn a_start_retried_with_its_key_starts_once(env: &Env) {
     let theirs = rt
         .start_for_client(
             "deploy",
-            json!({"note": "first"}),
+            json!({"emergency": false}),
             "bea",
             "api",
             Some("start-1"),
@@ -143,7 +143,7 @@ pub async fn a_start_retried_with_its_key_starts_once(env: &Env) {
     let later = rt
         .start_for_client(
             "deploy",
-            json!({"note": "other"}),
+            json!({"emergency": true}),
             "rita",
             "api",
             Some("start-1"),

@@ -198,6 +198,7 @@ on_both_backends!(
     two_callers_with_one_key_are_both_recorded,
     a_key_reused_for_another_request_is_refused_and_a_retry_gets_the_first_answer,
     a_start_retried_with_its_key_starts_once,
+    a_start_with_input_the_workflow_never_reads_is_refused,
     a_client_key_shaped_like_an_engine_key_stops_no_timer,
     client_keys_are_forgotten_after_a_day_and_the_engines_are_kept,
     a_triggered_start_that_fails_is_recorded_and_retried_and_its_cause_stands,

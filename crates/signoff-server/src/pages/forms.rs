@@ -17,7 +17,7 @@ pub struct FieldView {
     help: String,
     ty: String,
     required: bool,
-    options: Vec<String>,
+    options: Vec<OptionView>,
     /// The value typed or recorded, as text.
     value: String,
     /// For a multi-choice: the options chosen.
@@ -102,7 +102,14 @@ fn field_view(
         help: field.help.clone(),
         ty: type_name(ty),
         required: field.required,
-        options: field.options.clone(),
+        options: field
+            .options
+            .iter()
+            .map(|o| OptionView {
+                value: o.clone(),
+                label: field.option_label(o),
+            })
+            .collect(),
         values: value
             .and_then(Value::as_array)
             .map(|a| a.iter().map(|v| text_of(Some(v))).collect())
@@ -115,6 +122,13 @@ fn field_view(
         error: (error.field == Some(name.as_str())).then(|| error.message.to_owned()),
         items,
     }
+}
+
+/// One option of a choice: what is sent, and what people read.
+#[derive(Serialize)]
+struct OptionView {
+    value: String,
+    label: String,
 }
 
 /// The view of `form` filled with `values`, with `error` next to its field.

@@ -46,6 +46,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../templates/instance.html"),
         ),
         ("fields.html", include_str!("../../templates/fields.html")),
+        ("view.html", include_str!("../../templates/view.html")),
         (
             "timeline.html",
             include_str!("../../templates/timeline.html"),

@@ -265,19 +265,7 @@ async fn instance_page(
         Err(e) => return failed_page(actor, e),
     };
     let lines = lines_of(&events);
-    let pretty = |answers: &Map<String, Value>| -> Map<String, Value> {
-        answers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    Value::String(serde_json::to_string_pretty(v).unwrap_or_default()),
-                )
-            })
-            .collect()
-    };
-    let data = pretty(&entry.state.data);
-    let superseded = pretty(&entry.state.superseded);
+    let view = state.runtime.view_of(entry);
     let mut response = render(
         "instance.html",
         json!({
@@ -286,10 +274,9 @@ async fn instance_page(
             "description": entry.loaded.definition.description,
             "state": entry.state,
             "started": when(entry.state.started_at),
-            "view_hash": entry.state.view_hash(),
+            "view_hash": view.hash(),
+            "view": view,
             "steps": steps_view(entry, actor, refused),
-            "data": data,
-            "superseded": superseded,
             "instance": entry.state.id,
             "timeline": lines.iter().map(LineView::new).collect::<Vec<_>>(),
             "chart": charts::instance_timeline(&lines),

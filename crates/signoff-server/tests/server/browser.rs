@@ -305,6 +305,59 @@ pub async fn a_person_signs_in_fills_decides_and_an_auditor_looks_back(s: &Serve
     d.shot("07b-one-of-two-board-approvals").await;
     d.sign_out().await;
 
+    // Nina, a controller, at the DPIA's validation gate reads the assessment as its form asked
+    // it: sections, questions, choices and people by name, risks as a table; never JSON.
+    let dpia = s.dpia_at_validation().await;
+    d.sign_in(s, "nina").await;
+    d.client
+        .goto(&s.url(&format!("/instances/{dpia}")))
+        .await
+        .unwrap();
+    let check = d.text("#step-validation .instructions").await;
+    assert!(check.contains("Review the risk map"), "{check}");
+    let answers = d.text("#answers-draft").await;
+    for shown in [
+        "Describe the processing, the principles and the risks",
+        "answered by Carol",
+        "Context",
+        "Fundamental principles",
+        "Risks",
+        "Legal basis (art. 6)\nLegitimate interests",
+        "Are data transferred outside the European Union?\nNo",
+        "Online identifiers",
+        "Kind of risk",
+        "Illegitimate access",
+    ] {
+        assert!(answers.contains(shown), "{shown:?} not in:\n{answers}");
+    }
+    let all = d.text("#answers").await;
+    for raw in [
+        "{\"",
+        "\":",
+        "transfers_outside_eu",
+        "legitimate_interests",
+        "false",
+    ] {
+        assert!(!all.contains(raw), "{raw:?} shown:\n{all}");
+    }
+    assert!(
+        d.text("#answers-open")
+            .await
+            .contains("Author (project owner)\nCarol")
+    );
+    d.css("#justification-validation").await;
+    d.shot("07c-dpia-at-the-controllers-gate").await;
+    d.client
+        .execute(
+            "document.querySelector('#answers-draft').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    d.shot("07d-dpia-answers-as-the-controller-reads-them")
+        .await;
+    d.sign_out().await;
+
     // Ruth audits: the chain is intact, and the instance as it was after its first event was
     // running, with what changed since listed.
     d.sign_in(s, "ruth").await;

@@ -23,7 +23,7 @@ use signoff_store::{DatabaseUrl, OpenOptions, PgLog, SystemClock};
 use tokio::sync::oneshot;
 
 /// Everyone the tests act as, each with a token.
-pub const PEOPLE: [&str; 6] = ["alice", "bob", "carol", "mia", "nina", "ruth"];
+pub const PEOPLE: [&str; 7] = ["alice", "bob", "carol", "grace", "mia", "nina", "ruth"];
 
 pub struct Server {
     pub dir: tempfile::TempDir,
@@ -196,6 +196,33 @@ impl Server {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        id
+    }
+
+    /// A DPIA taken through the API from its opening to the controller's validation gate, as
+    /// `tests/fixtures/dpia-to-validation.json` says (who submits which step); its id.
+    pub async fn dpia_at_validation(&self) -> String {
+        let text =
+            std::fs::read_to_string(repository().join("tests/fixtures/dpia-to-validation.json"))
+                .expect("the DPIA fixture");
+        let fixture: Value = serde_json::from_str(&text).expect("the DPIA fixture is JSON");
+        let steps = fixture["steps"].as_array().expect("steps");
+        let requester = steps[0]["by"].as_str().unwrap();
+        let (status, body) = self
+            .post(requester, "/api/v1/instances", &json!({"workflow": "dpia"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["instance"].as_str().unwrap().to_owned();
+        for step in steps {
+            let (status, body) = self
+                .post(
+                    step["by"].as_str().unwrap(),
+                    &format!("/api/v1/instances/{id}/submit"),
+                    &json!({"step": step["step"], "values": step["values"]}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{}: {body}", step["step"]);
+        }
         id
     }
 

@@ -103,6 +103,13 @@ impl<'a> Checker<'a> {
             ),
             _ => {}
         }
+        if let Some(stray) = field.labels.keys().find(|k| !field.options.contains(k)) {
+            self.hinted(
+                field.id.at,
+                format!("field {id:?} of {what} has a label for {stray:?}, which is not one of its `options`"),
+                format!("the options are {}; label one of them, or add it to `options:`", field.options.join(", ")),
+            );
+        }
         if let Some(pattern) = &field.pattern
             && let Err(e) = regex::Regex::new(pattern.as_str())
         {
@@ -416,6 +423,7 @@ mod tests {
                     - {id: c, type: group}
                     - {id: d, type: number, min: 10, max: 1}
                     - {id: e, type: choice, options: [x, y], min: 1, max: 1}
+                    - {id: f, type: choice, options: [x], labels: {x: Ex, y: Why}}
                 next: done
               - id: done
                 end: {outcome: ok}
@@ -436,6 +444,10 @@ mod tests {
                 (
                     "10:16",
                     r#"field "d" of form step "ask" has `min` 10 above `max` 1"#,
+                ),
+                (
+                    "12:16",
+                    r#"field "f" of form step "ask" has a label for "y", which is not one of its `options`"#,
                 ),
             ],
         );
