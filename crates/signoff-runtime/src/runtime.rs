@@ -259,6 +259,27 @@ impl Runtime {
         signoff_core::engine::View::of(&entry.loaded.definition, &entry.state, &*self.directory())
     }
 
+    /// Whether the engine would let `actor` give `command` on `entry` now, by rights and by
+    /// what is open: a refusal only of what the command says (a short text, a person who
+    /// cannot receive a delegation) still permits the form that asks for it. A dry run of the
+    /// pure core, so a page offers only what the engine would take; nothing is recorded.
+    #[must_use]
+    pub fn permits(&self, entry: &Entry, actor: &Actor, command: &Command) -> bool {
+        if !actor.may_touch(&entry.state.workflow) {
+            return false;
+        }
+        let people = self.directory();
+        let ctx = Context {
+            now: self.now(),
+            actor,
+            people: &*people,
+        };
+        match decide(&entry.loaded, &entry.state, command, &ctx) {
+            Ok(_) => true,
+            Err(refusal) => refusal.kind == RejectionKind::Invalid,
+        }
+    }
+
     /// Running instances (a snapshot).
     #[must_use]
     pub fn running(&self) -> Vec<Entry> {

@@ -949,6 +949,22 @@ pub async fn notifications(
 /// The largest evidence file taken (the rest of the API takes small JSON bodies).
 pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024 * 1024;
 
+/// What is wrong with `name` as the name evidence is shown under (as [`EvidenceQuery`]'s
+/// pattern says), if anything.
+#[must_use]
+pub fn evidence_name_problem(name: &str) -> Option<&'static str> {
+    let barred = |c: char| c == '/' || c == '\\' || c <= '\u{1f}' || c == '\u{7f}';
+    if name.chars().count() > 255 {
+        Some("a name has at most 255 characters")
+    } else if name.chars().any(barred) {
+        Some("a name has no slash, backslash or control character")
+    } else if name.chars().all(|c| c == ' ') {
+        Some("a name is not only spaces")
+    } else {
+        None
+    }
+}
+
 /// The name evidence is shown under.
 #[derive(Deserialize, ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -995,12 +1011,7 @@ pub async fn attach(
         )
         .at(None, "required"));
     }
-    // As the parameter's pattern says.
-    let barred = |c: char| c == '/' || c == '\\' || c <= '\u{1f}' || c == '\u{7f}';
-    if query.name.chars().count() > 255
-        || query.name.chars().any(barred)
-        || query.name.chars().all(|c| c == ' ')
-    {
+    if evidence_name_problem(&query.name).is_some() {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-parameter",

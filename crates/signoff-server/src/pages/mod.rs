@@ -9,6 +9,7 @@
 //! channel. A refused form is shown again with the error next to the field and what was typed.
 
 mod charts;
+mod doors;
 mod forms;
 mod views;
 
@@ -65,6 +66,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 /// The signed-in person, for pages: without a valid token, the answer is the sign-in page.
+#[derive(Clone)]
 pub struct Viewer {
     /// Who.
     pub actor: Actor,
@@ -225,6 +227,19 @@ pub fn routes() -> Router<AppState> {
         .route("/instances/{id}/decide/{step}", post(views::decide))
         .route("/instances/{id}/complete/{step}", post(views::complete))
         .route("/instances/{id}/comment", post(views::comment))
+        .route(
+            "/instances/{id}/post-status/{step}",
+            post(doors::post_status),
+        )
+        .route("/instances/{id}/revoke/{step}", post(doors::revoke))
+        .route("/instances/{id}/delegate/{step}", post(doors::delegate))
+        .route("/instances/{id}/signal/{step}/{name}", post(doors::signal))
+        .route(
+            "/instances/{id}/evidence",
+            post(doors::evidence).layer(axum::extract::DefaultBodyLimit::max(
+                crate::api::MAX_EVIDENCE_BYTES,
+            )),
+        )
         .route("/start", get(views::start_list))
         .route(
             "/start/{workflow}",

@@ -129,14 +129,19 @@ fn workflows(state: &AppState) -> Vec<Value> {
 
 /// What a refused command on the instance page brings back to it.
 #[derive(Default)]
-struct Refused {
-    step: String,
-    field: Option<String>,
-    message: String,
+pub(super) struct Refused {
+    /// The step (or `#door-step`, `#comment`, `#evidence`) whose form was refused.
+    pub(super) step: String,
+    pub(super) field: Option<String>,
+    pub(super) message: String,
     /// The values typed into the step's form.
-    values: Map<String, Value>,
-    justification: String,
-    comment: String,
+    pub(super) values: Map<String, Value>,
+    pub(super) justification: String,
+    /// The text typed (a comment, a status update).
+    pub(super) comment: String,
+    /// Refused for lack of rights (403, said at the top of the page: the form it came from
+    /// is not one this person is offered).
+    pub(super) forbidden: bool,
 }
 
 fn step_kind(kind: Option<StepKind>) -> &'static str {
@@ -149,7 +154,7 @@ fn step_kind(kind: Option<StepKind>) -> &'static str {
     }
 }
 
-fn steps_view(entry: &Entry, actor: &Actor, refused: &Refused) -> Vec<Value> {
+fn steps_view(state: &AppState, entry: &Entry, actor: &Actor, refused: &Refused) -> Vec<Value> {
     let definition = &entry.loaded.definition;
     entry
         .state
@@ -246,6 +251,7 @@ fn steps_view(entry: &Entry, actor: &Actor, refused: &Refused) -> Vec<Value> {
                     "note": t.closed.as_ref().map(|(_, note, _)| note.clone()),
                 })).collect::<Vec<_>>(),
                 "form": form,
+                "doors": super::doors::of_step(state, entry, actor, id, def, active, refused),
                 "error": step_error.then(|| refused.message.clone()),
                 "field_error": field_error.then(|| refused.message.clone()),
                 "justification": if here { refused.justification.clone() } else { String::new() },
@@ -276,18 +282,23 @@ async fn instance_page(
             "started": when(entry.state.started_at),
             "view_hash": view.hash(),
             "view": view,
-            "steps": steps_view(entry, actor, refused),
+            "steps": steps_view(state, entry, actor, refused),
+            "may_attach": super::doors::may_attach(state, entry, actor),
+            "evidence_error": (refused.step == "#evidence").then(|| refused.message.clone()),
             "instance": entry.state.id,
             "timeline": lines.iter().map(LineView::new).collect::<Vec<_>>(),
             "chart": charts::instance_timeline(&lines),
             "event_types": signoff_core::engine::event::TYPES,
             "comment": refused.comment,
             "comment_error": (refused.step == "#comment").then(|| refused.message.clone()),
+            "forbidden": refused.forbidden.then(|| refused.message.clone()),
             // The engine would refuse it (an auditor changes nothing): no form to fill in vain.
             "may_comment": signoff_core::access::may_annotate(&entry.loaded.definition, &entry.state, actor),
         }),
     );
-    if !refused.message.is_empty() {
+    if refused.forbidden {
+        *response.status_mut() = StatusCode::FORBIDDEN;
+    } else if !refused.message.is_empty() {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     response
@@ -342,7 +353,7 @@ pub async fn live(
 }
 
 /// Runs a command from a page; on a refusal the instance page is shown again with it.
-async fn act(
+pub(super) async fn act(
     state: &AppState,
     viewer: &Viewer,
     id: &str,
@@ -364,11 +375,22 @@ async fn act(
             tracing::info!(instance = id, person = %viewer.actor.id, reason = %rejection, "page command refused");
             refused.field = rejection.field.clone();
             refused.message = rejection.message.clone();
-            match state.runtime.load_for(&viewer.actor, id, CHANNEL).await {
-                Ok(entry) => instance_page(state, &viewer.actor, &entry, &refused).await,
-                Err(e) => failed_page(&viewer.actor, e),
-            }
+            refused.forbidden = rejection.kind == RejectionKind::Forbidden;
+            refused_page(state, viewer, id, &refused).await
         }
+        Err(e) => failed_page(&viewer.actor, e),
+    }
+}
+
+/// The instance page again, with what was refused shown next to its form (422).
+pub(super) async fn refused_page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    refused: &Refused,
+) -> Response {
+    match state.runtime.load_for(&viewer.actor, id, CHANNEL).await {
+        Ok(entry) => instance_page(state, &viewer.actor, &entry, refused).await,
         Err(e) => failed_page(&viewer.actor, e),
     }
 }

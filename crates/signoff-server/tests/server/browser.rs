@@ -298,10 +298,15 @@ pub async fn a_person_signs_in_fills_decides_and_an_auditor_looks_back(s: &Serve
     assert!(!waiting.contains("bob"), "{waiting}");
     let buttons = d
         .client
-        .find_all(fantoccini::Locator::Css("#step-cab_approval button"))
+        .find_all(fantoccini::Locator::Css(
+            "#step-cab_approval button[name=verdict]",
+        ))
         .await
         .unwrap();
-    assert!(buttons.is_empty(), "no buttons for who decided");
+    assert!(buttons.is_empty(), "no decision buttons for who decided");
+    // The board's gate is revocable: he may take his approval back while it is open.
+    d.css("#step-cab_approval form[action$='/revoke/cab_approval'] button")
+        .await;
     d.shot("07b-one-of-two-board-approvals").await;
     d.sign_out().await;
 

@@ -7,6 +7,7 @@
 
 mod api;
 mod browser;
+mod pages;
 mod stream;
 
 use std::collections::HashMap;
@@ -307,6 +308,16 @@ mod stream_cases {
         the_live_stream_resumes_after_last_event_id_without_gaps,
         a_participant_follows_one_instance_and_sees_nothing_else,
     );
+}
+
+mod page_cases {
+    /// On SQLite: the pages do not depend on the backend.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_door_of_the_instance_page_goes_through_the_engine() {
+        let server = crate::Server::sqlite().await;
+        crate::pages::every_door_of_the_instance_page_goes_through_the_engine(&server).await;
+        server.stop().await;
+    }
 }
 
 /// The pages in a real browser (on SQLite: the pages do not depend on the backend).
