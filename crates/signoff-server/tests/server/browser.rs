@@ -17,11 +17,39 @@ use crate::Server;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// axe-core (npm), which checks a page for accessibility problems; `.ci/run` installs it here
+/// (`npm install --prefix ~/.cache/signoff-axe axe-core@4`), `SIGNOFF_TEST_AXE` names another.
+const AXE: &str = ".cache/signoff-axe/node_modules/axe-core/axe.min.js";
 
 struct Driver {
     process: Child,
     client: Client,
     shots: PathBuf,
+    /// axe-core's source, injected into each page it checks.
+    axe: Option<String>,
+}
+
+/// axe-core's source, or why it is missing (a failure under CI, else the checks are skipped).
+fn axe_source() -> Option<String> {
+    let path = std::env::var_os("SIGNOFF_TEST_AXE").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(AXE),
+        PathBuf::from,
+    );
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must have axe-core at {} ({e}): npm install --prefix ~/.cache/signoff-axe axe-core@4",
+                path.display()
+            );
+            eprintln!(
+                "SKIPPED: axe-core is not at {}; pages not checked",
+                path.display()
+            );
+            None
+        }
+    }
 }
 
 impl Drop for Driver {
@@ -84,10 +112,78 @@ impl Driver {
             process,
             client: client.expect("connect to chromedriver"),
             shots,
+            axe: axe_source(),
         })
     }
 
+    /// Checks the page as it is with axe-core: no serious or critical violation (WCAG 2.x A
+    /// and AA rules and axe's best practices), each one found named with where it is.
+    async fn accessible(&self, page: &str) {
+        let Some(axe) = &self.axe else { return };
+        self.client
+            .execute(&format!("{axe}\nwindow.axe = axe;"), vec![])
+            .await
+            .unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.slice(0, 3)
+                        .map(n => n.target.join(' ')).join(', ')}`)))
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let found: Vec<String> = serde_json::from_value(found).unwrap();
+        assert!(found.is_empty(), "{page}:\n{}", found.join("\n"));
+    }
+
+    /// Presses and releases one key.
+    async fn press(&self, key: char) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let keys = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+        self.client.perform_actions(keys).await.unwrap();
+    }
+
+    /// Moves the focus with Tab, as a keyboard user does, until it is on `selector`.
+    async fn tab_to(&self, selector: &str) {
+        for _ in 0..80 {
+            let here = self
+                .client
+                .execute(
+                    "return document.activeElement && document.activeElement.matches(arguments[0]);",
+                    vec![json!(selector)],
+                )
+                .await
+                .unwrap();
+            if here == json!(true) {
+                return;
+            }
+            self.press(fantoccini::key::Key::Tab.into()).await;
+        }
+        panic!("Tab never reached {selector}");
+    }
+
+    /// Types into what has the focus.
+    async fn type_text(&self, text: &str) {
+        self.client
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+
+    /// Checks the page with axe-core ([`Driver::accessible`]), then takes its screenshot.
     async fn shot(&self, name: &str) {
+        self.accessible(name).await;
         let png = self.client.screenshot().await.unwrap();
         let path = self.shots.join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap();
@@ -267,6 +363,31 @@ pub async fn a_person_signs_in_fills_decides_and_an_auditor_looks_back(s: &Serve
     d.until_text("#status", "ended: approved").await;
     d.until_text("#timeline", "Raising the pool").await;
     d.shot("07-approved").await;
+    d.sign_out().await;
+
+    // The same decision with the keyboard alone: sign in, reach the justification with Tab,
+    // type it, Tab to Approve, press Enter.
+    let by_keyboard = s.low_risk_deployment("carol").await;
+    d.client.goto(&s.url("/signin")).await.unwrap();
+    d.tab_to("#token").await;
+    d.type_text(&s.tokens["bob"]).await;
+    d.press(fantoccini::key::Key::Enter.into()).await;
+    d.css("form.who").await;
+    d.client
+        .goto(&s.url(&format!("/instances/{by_keyboard}")))
+        .await
+        .unwrap();
+    d.tab_to("#justification-team_review").await;
+    d.type_text("Checked by keyboard: the pool size is in the tested range")
+        .await;
+    d.tab_to("#step-team_review button[value=approve]").await;
+    d.press(fantoccini::key::Key::Enter.into()).await;
+    d.until_text("#status", "ended: approved").await;
+    d.until_text("#timeline", "Checked by keyboard").await;
+    d.client.goto(&s.url("/start")).await.unwrap();
+    d.accessible("start").await;
+    d.client.goto(&s.url("/instances")).await.unwrap();
+    d.accessible("instances").await;
 
     // A high-risk change needs two of the board: with Bob's approval in, his page says what
     // the gate asks to check and "1 of 2", and offers him no buttons any more.

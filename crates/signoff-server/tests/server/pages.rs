@@ -179,8 +179,30 @@ pub async fn every_door_of_the_instance_page_goes_through_the_engine(s: &Server)
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+    // And through the API, still before the acknowledgement.
+    let (status, body) = s
+        .post(
+            "bob",
+            &format!("/api/v1/instances/{incident}/post-status"),
+            &json!({"text": "failover done; error rate back under 1%"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (_, timeline) = s
         .get("ruth", &format!("/api/v1/instances/{incident}/timeline"))
         .await;
-    assert!(timeline.to_string().contains("failing over"), "{timeline}");
+    let timeline = timeline.to_string();
+    assert!(
+        timeline.contains("failing over") && timeline.contains("back under 1%"),
+        "{timeline}"
+    );
+    assert_eq!(
+        state(s, &incident).await["active"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["acknowledge"],
+        "both before the acknowledgement"
+    );
 }
