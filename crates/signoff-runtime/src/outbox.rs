@@ -3,7 +3,9 @@
 //! A channel says which people it can reach and delivers one message. [`Runtime::deliver`] walks
 //! the notifications recorded since the channel's last run, in log order, and records each
 //! outcome in the channel's stream `outbox/<channel>`: `delivered`, or `failed` with the reason
-//! and the attempt. A failed delivery is retried at the next runs, up to [`MAX_ATTEMPTS`] in all.
+//! and the attempt. A failure the channel calls permanent (a mail server's 5xx) is given up at
+//! once; any other (4xx, a timeout, the server away) is retried with backoff ([`retry_after`]),
+//! up to [`MAX_ATTEMPTS`] in all.
 //! Outcomes are recorded with idempotency keys per notification and person, and a message whose
 //! delivery is recorded is not sent again. Delivery is at least once, never lost: a process that
 //! stops between sending and recording sends that message again when it restarts, and two
@@ -18,7 +20,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use signoff_core::directory::Person;
 use signoff_core::engine::SYSTEM;
-use signoff_core::{RecordedEvent, StreamId};
+use signoff_core::{RecordedEvent, StreamId, Timestamp};
 use signoff_store::{AppendRequest, ExpectedVersion, StoreError};
 
 use crate::error::RuntimeError;
@@ -28,11 +30,47 @@ pub use crate::events::{
 use crate::events::{corrupt, new_event, to_idempotency_key};
 use crate::queries::Notification;
 use crate::runtime::Runtime;
-/// Attempts per message before the outbox gives up on it (the last failure says so).
-pub const MAX_ATTEMPTS: u32 = 5;
+/// Attempts per message before the outbox gives up on it (the last failure says so): with
+/// [`retry_after`], the last is about ten minutes after the first.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// How long after its `attempt`-th failure a message is tried again: 5 s, doubling, at most
+/// 15 minutes.
+#[must_use]
+pub fn retry_after(attempt: u32) -> std::time::Duration {
+    let seconds = 5u64.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+    std::time::Duration::from_secs(seconds.min(15 * 60))
+}
+
+/// Why a message was not delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// What the channel said (an SMTP reply, an HTTP status).
+    pub reason: String,
+    /// Trying again will not help (a mailbox that does not exist): given up at once.
+    pub permanent: bool,
+}
+
+impl Failure {
+    /// A failure that may pass (a 4xx reply, a timeout, a server away): retried.
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            permanent: false,
+        }
+    }
+
+    /// A failure that will not pass: recorded and given up.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            permanent: true,
+        }
+    }
+}
 
 /// What delivering one message gives: done, or why not.
-pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
 
 /// A way to reach people: email, a chat service.
 pub trait Channel: Send + Sync {
@@ -65,6 +103,10 @@ pub struct Message {
     pub body: String,
     /// Why they are told (`approval_requested`, `reminder`, `outcome`…).
     pub reason: String,
+    /// The instance as people read it when the message is sent (its title, its answers, and
+    /// the hash a decision proves it was shown); not recorded with the outcome.
+    #[serde(skip)]
+    pub view: Option<signoff_core::engine::View>,
 }
 
 impl Message {
@@ -86,6 +128,9 @@ struct Outcome {
     error: Option<String>,
     #[serde(default)]
     given_up: bool,
+    /// The channel said trying again will not help.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    permanent: bool,
 }
 
 /// What the log says of one channel's outbox.
@@ -98,8 +143,9 @@ pub struct ChannelState {
     /// How far this process has looked (not recorded: notifications for nobody on this
     /// channel leave no outcome, and need not be looked at again).
     scanned: u64,
-    /// Failed messages to try again, by key, with their attempts so far.
-    retry: BTreeMap<String, (Message, u32)>,
+    /// Failed messages to try again, by key, with their attempts so far and when the last
+    /// one failed.
+    retry: BTreeMap<String, (Message, u32, Timestamp)>,
 }
 
 impl ChannelState {
@@ -127,7 +173,8 @@ impl ChannelState {
         self.checkpoint = self.checkpoint.max(outcome.message.sequence);
         if record.ty.as_str() == FAILED && !outcome.given_up {
             // A retry already delivered by another process is found out before it is sent.
-            self.retry.insert(key, (outcome.message, outcome.attempt));
+            self.retry
+                .insert(key, (outcome.message, outcome.attempt, record.time));
         } else {
             self.retry.remove(&key);
         }
@@ -142,6 +189,8 @@ pub struct Report {
     pub delivered: usize,
     /// Attempts that failed (to be retried, or given up).
     pub failed: usize,
+    /// When the next retry is due, if one waits.
+    pub next_retry: Option<Timestamp>,
 }
 
 impl Runtime {
@@ -164,7 +213,14 @@ impl Runtime {
             })
         };
         let mut report = Report::default();
-        for (message, attempts) in retry {
+        let now = self.now();
+        for (message, attempts, failed_at) in retry {
+            let wait = i64::try_from(retry_after(attempts).as_micros()).unwrap_or(i64::MAX);
+            let due = Timestamp(failed_at.0.saturating_add(wait));
+            if due > now {
+                report.next_retry = Some(report.next_retry.map_or(due, |next| next.min(due)));
+                continue;
+            }
             self.attempt(channel, message, attempts + 1, &mut report)
                 .await?;
         }
@@ -203,6 +259,7 @@ impl Runtime {
                     subject: n.subject.clone(),
                     body: n.body.clone(),
                     reason: n.reason.clone(),
+                    view: None,
                 })
             })
             .collect()
@@ -234,6 +291,16 @@ impl Runtime {
         if self.log().idempotent_result(&attempt_key).await?.is_some() {
             return Ok(());
         }
+        // What the instance looks like now, for the message to show (a channel without it
+        // still sends the notification's own words).
+        let mut message = message;
+        message.view = match self.load(&message.instance).await {
+            Ok(entry) => Some(self.view_of(&entry)),
+            Err(e) => {
+                tracing::warn!(instance = %message.instance, error = %e, "a message goes without its instance's view");
+                None
+            }
+        };
         let result = channel.deliver(&message).await;
         let key_id = if result.is_ok() {
             delivered_key
@@ -250,19 +317,27 @@ impl Runtime {
                         attempt,
                         error: None,
                         given_up: false,
+                        permanent: false,
                     },
                 )
             }
-            Err(error) => {
+            Err(failure) => {
                 report.failed += 1;
-                tracing::warn!(channel = name, %error, attempt, "a delivery failed");
+                tracing::warn!(
+                    channel = name,
+                    error = %failure.reason,
+                    permanent = failure.permanent,
+                    attempt,
+                    "a delivery failed"
+                );
                 (
                     FAILED,
                     Outcome {
                         message,
                         attempt,
-                        error: Some(error),
-                        given_up: attempt >= MAX_ATTEMPTS,
+                        error: Some(failure.reason),
+                        given_up: failure.permanent || attempt >= MAX_ATTEMPTS,
+                        permanent: failure.permanent,
                     },
                 )
             }

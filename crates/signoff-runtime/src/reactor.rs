@@ -141,7 +141,7 @@ impl Reactor for Outbox {
             let report = runtime.deliver(&*self.0).await?;
             Ok(Turned {
                 done: report.delivered,
-                next: None,
+                next: report.next_retry,
             })
         })
     }

@@ -8,6 +8,10 @@
 //! people: /etc/signoff/people.yaml
 //! evidence: /var/lib/signoff/evidence
 //! listen: 0.0.0.0:8080
+//! smtp_url: smtp://smtp.example.com:587?tls=required
+//! smtp_user: signoff
+//! email_from: signoff <signoff@example.com>
+//! public_url: https://signoff.example.com
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -25,6 +29,11 @@ pub struct File {
     people: Option<PathBuf>,
     evidence: Option<PathBuf>,
     listen: Option<String>,
+    smtp_url: Option<String>,
+    smtp_user: Option<String>,
+    smtp_password: Option<String>,
+    email_from: Option<String>,
+    public_url: Option<String>,
 }
 
 impl File {
@@ -34,7 +43,8 @@ impl File {
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         serde_saphyr::from_str(&text).map_err(|e| {
             anyhow::anyhow!(
-                "{}: {e}\n  hint: the keys are database, workflows, people, evidence, listen",
+                "{}: {e}\n  hint: the keys are database, workflows, people, evidence, listen, \
+                 smtp_url, smtp_user, smtp_password, email_from, public_url",
                 path.display()
             )
         })
@@ -63,6 +73,24 @@ pub fn apply(file: File, matches: &ArgMatches, cli: &mut crate::Cli) -> anyhow::
     }
     if let Some(v) = file.evidence.filter(|_| defaulted(matches, "evidence")) {
         g.evidence = v;
+    }
+    if let Some(v) = file.smtp_url.filter(|_| defaulted(matches, "smtp_url")) {
+        g.smtp_url = Some(v);
+    }
+    if let Some(v) = file.smtp_user.filter(|_| defaulted(matches, "smtp_user")) {
+        g.smtp_user = Some(v);
+    }
+    if let Some(v) = file
+        .smtp_password
+        .filter(|_| defaulted(matches, "smtp_password"))
+    {
+        g.smtp_password = Some(v);
+    }
+    if let Some(v) = file.email_from.filter(|_| defaulted(matches, "email_from")) {
+        g.email_from = v;
+    }
+    if let Some(v) = file.public_url.filter(|_| defaulted(matches, "public_url")) {
+        g.public_url = v;
     }
     if let (Some(listen), crate::Command::Serve(args), Some(("serve", sub))) =
         (file.listen, &mut cli.command, matches.subcommand())

@@ -137,10 +137,61 @@ pub struct Global {
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     json: bool,
-    /// A YAML file of settings (database, workflows, people, evidence, listen); flags and
-    /// environment variables win over it.
+    /// A YAML file of settings (database, workflows, people, evidence, listen, and the email
+    /// settings below); flags and environment variables win over it.
     #[arg(long, global = true, env = "SIGNOFF_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The SMTP server notifications are emailed through: smtps://HOST (TLS, port 465),
+    /// smtp://HOST:587?tls=required (STARTTLS), or smtp://127.0.0.1:PORT to a relay on this
+    /// machine (plain SMTP is refused to any other host). Without it no email is sent; with
+    /// it `serve` and `run` send email, and `worker email` sends it alone.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_SMTP_URL",
+        value_name = "URL",
+        help_heading = "Email"
+    )]
+    smtp_url: Option<String>,
+    /// The user signoff signs in to the SMTP server as (with --smtp-password).
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_SMTP_USER",
+        value_name = "USER",
+        help_heading = "Email"
+    )]
+    smtp_user: Option<String>,
+    /// Its password (never printed).
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_SMTP_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true,
+        help_heading = "Email"
+    )]
+    smtp_password: Option<String>,
+    /// Who emails come from.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_EMAIL_FROM",
+        value_name = "ADDRESS",
+        default_value = "signoff <signoff@localhost>",
+        help_heading = "Email"
+    )]
+    email_from: String,
+    /// Where people open signoff's pages: the base of the links in emails.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_PUBLIC_URL",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080",
+        help_heading = "Email"
+    )]
+    public_url: String,
 }
 
 impl Global {
@@ -183,6 +234,36 @@ impl Global {
             signoff_runtime::Definitions::default(),
             self.evidence.clone(),
         ))
+    }
+
+    /// The email channel the settings describe, if an SMTP server is named.
+    pub fn email(&self) -> anyhow::Result<Option<std::sync::Arc<signoff_email::EmailChannel>>> {
+        let Some(url) = &self.smtp_url else {
+            return Ok(None);
+        };
+        let settings = signoff_email::Settings {
+            url: url.clone(),
+            user: self.smtp_user.clone(),
+            password: self.smtp_password.clone(),
+            from: self.email_from.clone(),
+            public_url: self.public_url.clone(),
+            timeout: std::time::Duration::from_secs(30),
+        };
+        Ok(Some(std::sync::Arc::new(signoff_email::EmailChannel::new(
+            &settings,
+        )?)))
+    }
+
+    /// The reactors of a process that runs them all: the built-in ones, and the email
+    /// channel's outbox when an SMTP server is named.
+    pub fn reactors(
+        &self,
+    ) -> anyhow::Result<Vec<std::sync::Arc<dyn signoff_runtime::reactor::Reactor>>> {
+        let mut reactors = signoff_runtime::reactor::built_in();
+        if let Some(email) = self.email()? {
+            reactors.push(std::sync::Arc::new(signoff_runtime::reactor::Outbox(email)));
+        }
+        Ok(reactors)
     }
 
     /// The person acting, from `--as` or `SIGNOFF_USER`.

@@ -24,9 +24,10 @@ pub struct ServeArgs {
 
 pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     for name in &args.skip_reactors {
-        crate::worker::reactor_named(name)?;
+        crate::worker::reactor_named(g, name)?;
     }
-    let reactors: Vec<_> = signoff_runtime::reactor::built_in()
+    let reactors: Vec<_> = g
+        .reactors()?
         .into_iter()
         .filter(|r| !args.skip_reactors.iter().any(|name| name == r.name()))
         .collect();

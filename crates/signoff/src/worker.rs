@@ -44,7 +44,7 @@ pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         g.url()?,
         reactor::names().join(", "),
     );
-    rt.run_reactors(&reactor::built_in(), crate::serve::stop_signal()?)
+    rt.run_reactors(&g.reactors()?, crate::serve::stop_signal()?)
         .await;
     // What the last turns appended is answered; close the writer.
     rt.log().close().await;
@@ -53,7 +53,8 @@ pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(clap::Args)]
 pub struct WorkerArgs {
-    /// The reactor to run: timers, schedules, starts, keys or projections.
+    /// The reactor to run: timers, schedules, starts, keys, projections, or email (with an
+    /// SMTP server named).
     #[arg(value_name = "NAME")]
     name: String,
     /// Run one turn and exit, printing what it did.
@@ -62,17 +63,26 @@ pub struct WorkerArgs {
 }
 
 /// The reactor `name`, or an error that lists the ones there are.
-pub fn reactor_named(name: &str) -> anyhow::Result<Arc<dyn Reactor>> {
+pub fn reactor_named(g: &Global, name: &str) -> anyhow::Result<Arc<dyn Reactor>> {
+    if name == "email" {
+        let email = g.email()?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "the email worker needs an SMTP server: --smtp-url or SIGNOFF_SMTP_URL \
+                 (e.g. smtp://smtp.example.com:587?tls=required)"
+            )
+        })?;
+        return Ok(Arc::new(reactor::Outbox(email)));
+    }
     reactor::named(name).ok_or_else(|| {
         anyhow::anyhow!(
-            "no reactor is named {name:?}; there are: {}",
+            "no reactor is named {name:?}; there are: {}, email",
             reactor::names().join(", ")
         )
     })
 }
 
 pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let reactor = reactor_named(&args.name)?;
+    let reactor = reactor_named(g, &args.name)?;
     let rt = g.open().await?;
     let group = reactor::checkpoint_name(reactor.name());
     let from = rt.log().model_checkpoint(&group).await?;

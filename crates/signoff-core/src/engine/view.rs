@@ -13,7 +13,7 @@ use super::state::Instance;
 use crate::workflow::{Definition, Field, FieldType, Form, humanize};
 
 /// An instance as people read it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
     /// What names this instance for people (the definition's `instance_title`, else the
     /// workflow's title).
@@ -33,7 +33,7 @@ pub struct View {
 }
 
 /// The answers of one form step.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
     /// The step's id.
     pub step: String,
@@ -47,7 +47,7 @@ pub struct Part {
 }
 
 /// A titled group of answers (untitled for the fields outside any section).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Section {
     /// The section's title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,7 +57,7 @@ pub struct Section {
 }
 
 /// One answer: the question and what was answered.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
     /// The field's id (for links and tests; people read the label).
     pub field: String,
@@ -68,7 +68,7 @@ pub struct Answer {
 }
 
 /// An answer as people read it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Shown {
     /// Words (several paragraphs keep their line breaks).
@@ -104,7 +104,7 @@ pub enum Shown {
 }
 
 /// A piece of evidence as people read it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attached {
     /// Its name.
     pub name: String,

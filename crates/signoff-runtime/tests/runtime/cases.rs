@@ -478,7 +478,14 @@ impl signoff_runtime::outbox::Channel for Recording {
     ) -> signoff_runtime::outbox::Delivery<'a> {
         Box::pin(async move {
             if self.failing.lock().unwrap().contains(&message.address) {
-                return Err("550 mailbox unavailable".to_owned());
+                return Err(signoff_runtime::outbox::Failure::transient(
+                    "451 try again later",
+                ));
+            }
+            if message.address.starts_with("nobody") {
+                return Err(signoff_runtime::outbox::Failure::permanent(
+                    "550 no such mailbox",
+                ));
             }
             self.sent.lock().unwrap().push(message.clone());
             Ok(())
@@ -515,9 +522,14 @@ pub async fn the_outbox_delivers_each_notification_once_and_retries_failures(env
         assert_eq!((report.delivered, report.failed), (0, 1));
         id
     };
-    // After a restart the failure is retried, and nothing is sent twice.
+    // After a restart the failure is retried once its backoff has passed, and nothing is sent
+    // twice.
     channel.failing.lock().unwrap().clear();
     let rt = env.open().await;
+    let report = rt.deliver(&channel).await.unwrap();
+    assert_eq!((report.delivered, report.failed), (0, 0), "not yet");
+    assert!(report.next_retry.is_some());
+    env.advance(6);
     let report = rt.deliver(&channel).await.unwrap();
     assert_eq!((report.delivered, report.failed), (1, 0));
     assert_eq!(rt.deliver(&channel).await.unwrap().delivered, 0);
@@ -563,7 +575,7 @@ pub async fn the_outbox_delivers_each_notification_once_and_retries_failures(env
             "signoff.outbox.delivered"
         ]
     );
-    assert!(outbox[0].data.as_str().contains("550 mailbox unavailable"));
+    assert!(outbox[0].data.as_str().contains("451 try again later"));
 }
 
 pub async fn two_triggers_of_one_workflow_both_arm_and_fire_in_one_round(env: &Env) {

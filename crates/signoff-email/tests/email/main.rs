@@ -1,0 +1,324 @@
+//! The email channel against a real SMTP server on loopback (aiosmtpd, `smtp_sink.py`), over
+//! the shipped workflows and directory: who gets which message with which headers, and what a
+//! server that is busy (451) or refuses one mailbox (550) does to delivery.
+//!
+//! The sink needs Python with aiosmtpd: `SIGNOFF_TEST_AIOSMTPD` names the interpreter (default
+//! `~/.cache/signoff-aiosmtpd-venv/bin/python`, which `.ci/run` makes). Without it the cases
+//! print that they were skipped, and fail when `CI` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed expectation is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use signoff_email::{EmailChannel, Settings};
+use signoff_runtime::{Config, Runtime};
+use signoff_store::{DatabaseUrl, ManualClock};
+
+/// 2026-11-23T09:00:00Z, a Monday.
+const T0: i64 = 1_795_424_400_000_000;
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The interpreter that has aiosmtpd, or `None` (skipped; a failure under CI).
+fn python() -> Option<PathBuf> {
+    let python = std::env::var_os("SIGNOFF_TEST_AIOSMTPD").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/signoff-aiosmtpd-venv/bin/python")
+        },
+        PathBuf::from,
+    );
+    let works = Command::new(&python)
+        .args(["-c", "import aiosmtpd"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if works {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must have aiosmtpd for {} (python3 -m venv ~/.cache/signoff-aiosmtpd-venv && \
+         ~/.cache/signoff-aiosmtpd-venv/bin/pip install 'aiosmtpd==1.4.*')",
+        python.display()
+    );
+    eprintln!(
+        "SKIPPED: no aiosmtpd at {}; email cases not run",
+        python.display()
+    );
+    None
+}
+
+/// A real SMTP server on a free loopback port, writing what it accepts to a folder.
+struct Sink {
+    process: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Sink {
+    fn start(python: &Path) -> Self {
+        use std::io::BufRead as _;
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut process = Command::new(python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/email/smtp_sink.py"))
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the SMTP sink");
+        let mut ready = String::new();
+        std::io::BufReader::new(process.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready", "the SMTP sink did not start");
+        Self { process, port, dir }
+    }
+
+    /// Makes every RCPT answer 451, or stops it.
+    fn busy(&self, busy: bool) {
+        let flag = self.dir.path().join("busy");
+        if busy {
+            std::fs::write(flag, "").unwrap();
+        } else {
+            std::fs::remove_file(flag).unwrap();
+        }
+    }
+
+    /// Makes RCPT for `address` answer 550.
+    fn refuse(&self, address: &str) {
+        std::fs::write(self.dir.path().join(format!("refuse-{address}")), "").unwrap();
+    }
+
+    /// The messages accepted, by recipient, in order: the raw message and how Python's email
+    /// package reads it (`headers`, `plain`, `html`).
+    fn received(&self) -> Vec<(String, String, serde_json::Value)> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".eml") && !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|name| {
+                let to = name[5..name.len() - 4].to_owned();
+                let text = std::fs::read_to_string(self.dir.path().join(&name)).unwrap();
+                let read =
+                    std::fs::read_to_string(self.dir.path().join(name.replace(".eml", ".json")))
+                        .unwrap();
+                (to, text, serde_json::from_str(&read).unwrap())
+            })
+            .collect()
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            url: format!("smtp://127.0.0.1:{}", self.port),
+            user: None,
+            password: None,
+            from: "signoff <signoff@example.com>".to_owned(),
+            public_url: "https://signoff.example.com".to_owned(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    rt: Runtime,
+}
+
+async fn open() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::at(T0));
+    let config = Config {
+        database: DatabaseUrl::Sqlite(dir.path().join("signoff.db")),
+        workflows: repository().join("workflows"),
+        people: repository().join("people.yaml"),
+        evidence: dir.path().join("evidence"),
+        clock: clock.clone(),
+    };
+    let rt = signoff_runtime::open(&config).await.unwrap();
+    Env {
+        _dir: dir,
+        clock,
+        rt,
+    }
+}
+
+/// A high-risk deployment request by carol: two of the change board and legal are asked.
+async fn high_risk_request(rt: &Runtime) -> String {
+    let id = rt
+        .start("deployment-approval", json!({}), "carol", "cli")
+        .await
+        .unwrap()
+        .instance;
+    let values = json!({
+        "service": "payments-api", "team": "payments", "environment": "production",
+        "version": "v1.2.3", "change_type": "normal", "risk": "high",
+        "description": "Raise the connection pool size to 50",
+        "rollback_plan": "Redeploy v1.2.2 from the pipeline, 5 minutes",
+        "ticket": "https://tracker.example.com/browse/CHG-1234",
+    });
+    let serde_json::Value::Object(values) = values else {
+        unreachable!()
+    };
+    rt.execute(
+        &id,
+        signoff_core::engine::Command::Submit {
+            step: "request".into(),
+            values,
+        },
+        "carol",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_reaches_each_approver_alone_threaded_with_both_bodies() {
+    let Some(python) = python() else { return };
+    let sink = Sink::start(&python);
+    let env = open().await;
+    let channel = EmailChannel::new(&sink.settings()).unwrap();
+    let id = high_risk_request(&env.rt).await;
+    let report = env.rt.deliver(&channel).await.unwrap();
+    let received = sink.received();
+    let to: Vec<&str> = received.iter().map(|(to, ..)| to.as_str()).collect();
+    assert_eq!(report.delivered, received.len(), "{to:?}");
+    for approver in ["bob@example.com", "nina@example.com", "frank@example.com"] {
+        assert!(to.contains(&approver), "{approver} not in {to:?}");
+    }
+    for (to, text, read) in &received {
+        for header in [
+            format!("In-Reply-To: <instance.{id}@example.com>"),
+            format!("References: <instance.{id}@example.com>"),
+            "From: signoff <signoff@example.com>".to_owned(),
+            "Content-Type: multipart/alternative".to_owned(),
+            "Content-Type: text/plain".to_owned(),
+            "Content-Type: text/html".to_owned(),
+        ] {
+            assert!(
+                text.contains(&header),
+                "{header:?} not in the message to {to}:\n{text}"
+            );
+        }
+        let link = format!("https://signoff.example.com/instances/{id}");
+        let plain = read["plain"].as_str().unwrap_or_default();
+        let html = read["html"].as_str().unwrap_or_default();
+        assert!(plain.contains(&link), "{plain}");
+        assert!(html.contains(&link.replace('/', "&#x2f;")), "{html}");
+        // What the approver will be shown: the request under its labels, and its hash.
+        for shown in [
+            "Service: payments-api",
+            "Rollback plan: Redeploy v1.2.2",
+            "Risk: High",
+        ] {
+            assert!(plain.contains(shown), "{shown:?} not in:\n{plain}");
+        }
+        for shown in [
+            "<dt>Service</dt>",
+            "Redeploy v1.2.2",
+            "answered by Carol Dubois",
+        ] {
+            assert!(html.contains(shown), "{shown:?} not in:\n{html}");
+        }
+        assert!(plain.contains("fingerprint sha256:"), "{plain}");
+        let subject = read["headers"]["Subject"].as_str().unwrap();
+        assert!(
+            subject.starts_with("payments-api v1.2.3 to production: "),
+            "{subject}"
+        );
+        assert_eq!(
+            read["headers"]["To"].as_str().unwrap().matches('@').count(),
+            1,
+            "{read}"
+        );
+        let message_id = text
+            .lines()
+            .find(|l| l.starts_with("Message-ID: <"))
+            .unwrap_or_else(|| panic!("no Message-ID:\n{text}"));
+        let person = to.split('@').next().unwrap();
+        assert!(
+            message_id.contains(&format!(".{person}.{id}@example.com>")),
+            "{message_id}"
+        );
+    }
+    // Delivered once: another run sends nothing.
+    assert_eq!(env.rt.deliver(&channel).await.unwrap().delivered, 0);
+    assert_eq!(sink.received().len(), received.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_server_is_retried_with_backoff_and_a_refused_mailbox_is_given_up() {
+    let Some(python) = python() else { return };
+    let sink = Sink::start(&python);
+    let env = open().await;
+    let channel = EmailChannel::new(&sink.settings()).unwrap();
+    // nina's mailbox does not exist; the server is busy for a while.
+    sink.refuse("nina@example.com");
+    sink.busy(true);
+    high_risk_request(&env.rt).await;
+    let first = env.rt.deliver(&channel).await.unwrap();
+    assert_eq!(first.delivered, 0);
+    assert!(first.failed >= 3, "{first:?}");
+    assert!(sink.received().is_empty());
+    // Nothing is tried again before its backoff.
+    let early = env.rt.deliver(&channel).await.unwrap();
+    assert_eq!((early.delivered, early.failed), (0, 0));
+    let due = early.next_retry.expect("a retry waits");
+    // Still busy at the first retry; then it accepts.
+    env.clock.set(due.0);
+    let second = env.rt.deliver(&channel).await.unwrap();
+    assert_eq!(second.delivered, 0);
+    sink.busy(false);
+    env.clock.set(due.0 + 3_600_000_000);
+    let third = env.rt.deliver(&channel).await.unwrap();
+    let to: Vec<String> = sink.received().into_iter().map(|(to, ..)| to).collect();
+    assert_eq!(third.delivered, to.len());
+    assert!(to.contains(&"bob@example.com".to_owned()), "{to:?}");
+    assert!(!to.contains(&"nina@example.com".to_owned()), "{to:?}");
+    // nina's is recorded as failed for good, with the server's answer, and not tried again.
+    let outcomes = env
+        .rt
+        .log()
+        .read_stream(
+            &signoff_core::StreamId::parse("outbox/email").unwrap(),
+            1,
+            1_000,
+        )
+        .await
+        .unwrap();
+    let nina: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(e.data.as_str()).unwrap())
+        .filter(|o| o["person"] == "nina")
+        .collect();
+    let last = nina.last().expect("nina's outcome is recorded");
+    assert_eq!(last["given_up"], true, "{last}");
+    assert!(last["error"].as_str().unwrap().contains("550"), "{last}");
+    env.clock.set(due.0 + 7_200_000_000);
+    assert_eq!(env.rt.deliver(&channel).await.unwrap().failed, 0);
+}
