@@ -139,6 +139,7 @@ mod tests {
             subject: "Decision needed: payments-api v1.2.3 to production".to_owned(),
             body: "Carol asks you to <approve> the change.\nRollback: redeploy v1.2.2.".to_owned(),
             reason: "approval_requested".to_owned(),
+            noted_at: signoff_core::Timestamp(0),
             view: None,
         }
     }

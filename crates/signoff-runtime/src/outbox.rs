@@ -42,6 +42,55 @@ pub fn retry_after(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_secs(seconds.min(15 * 60))
 }
 
+/// Upper bounds (seconds) of the delivery latency histogram: from the notification's commit to
+/// the channel's acceptance.
+pub const LATENCY_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
+
+/// What one process's deliveries through one channel did since it started.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counters {
+    /// Messages the channel accepted.
+    pub delivered: u64,
+    /// Attempts that failed (each retried, or given up).
+    pub failed: u64,
+    /// Messages given up (a permanent failure, or the last attempt).
+    pub given_up: u64,
+    /// Attempts after a first that failed.
+    pub retried: u64,
+    /// Delivered messages by latency bucket ([`LATENCY_BUCKETS`], cumulative as Prometheus
+    /// counts them).
+    pub latency_buckets: [u64; LATENCY_BUCKETS.len()],
+    /// Their latencies summed, in seconds.
+    pub latency_sum: f64,
+    /// How many latencies were counted.
+    pub latency_count: u64,
+}
+
+impl Counters {
+    fn count(&mut self, attempt: u32, outcome: &Outcome, latency: Option<f64>) {
+        if attempt > 1 {
+            self.retried += 1;
+        }
+        if outcome.error.is_none() {
+            self.delivered += 1;
+            if let Some(seconds) = latency {
+                self.latency_sum += seconds;
+                self.latency_count += 1;
+                for (bound, count) in LATENCY_BUCKETS.iter().zip(self.latency_buckets.iter_mut()) {
+                    if seconds <= *bound {
+                        *count += 1;
+                    }
+                }
+            }
+        } else {
+            self.failed += 1;
+            if outcome.given_up {
+                self.given_up += 1;
+            }
+        }
+    }
+}
+
 /// Why a message was not delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
@@ -103,6 +152,10 @@ pub struct Message {
     pub body: String,
     /// Why they are told (`approval_requested`, `reminder`, `outcome`…).
     pub reason: String,
+    /// When the notification was committed (for the delivery latency); 0 in outcomes
+    /// recorded before it was kept.
+    #[serde(default)]
+    pub noted_at: Timestamp,
     /// The instance as people read it when the message is sent (its title, its answers, and
     /// the hash a decision proves it was shown); not recorded with the outcome.
     #[serde(skip)]
@@ -194,6 +247,15 @@ pub struct Report {
 }
 
 impl Runtime {
+    /// What this process's deliveries did since it started, by channel.
+    #[must_use]
+    pub fn delivery_counters(&self) -> BTreeMap<String, Counters> {
+        self.delivered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Delivers the notifications recorded since the channel's last run, and retries the failed
     /// ones, recording each outcome in `outbox/<channel>`.
     ///
@@ -259,6 +321,7 @@ impl Runtime {
                     subject: n.subject.clone(),
                     body: n.body.clone(),
                     reason: n.reason.clone(),
+                    noted_at: record.time,
                     view: None,
                 })
             })
@@ -342,6 +405,14 @@ impl Runtime {
                 )
             }
         };
+        let latency = (outcome.message.noted_at.0 > 0)
+            .then(|| (self.now().0 - outcome.message.noted_at.0).max(0) as f64 / 1e6);
+        self.delivered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(name.to_owned())
+            .or_default()
+            .count(attempt, &outcome, latency);
         let data = serde_json::to_value(&outcome).map_err(|e| corrupt(&e))?;
         let event = new_event(ty, &data, SYSTEM, name, Some(&outcome.message.instance))?;
         let stream = StreamId::parse(format!("{STREAM_PREFIX}{name}")).map_err(|e| corrupt(&e))?;

@@ -144,6 +144,8 @@ pub struct Runtime {
     catching_up: tokio::sync::Mutex<()>,
     /// Held while the outbox delivers, so a process sends each message once.
     pub(crate) delivering: tokio::sync::Mutex<()>,
+    /// What this process's deliveries did, by channel (for `/metrics`).
+    pub(crate) delivered: Mutex<BTreeMap<String, crate::outbox::Counters>>,
     /// Where evidence content is stored, by hash.
     pub evidence_dir: PathBuf,
     /// When the clock last forgot expired client idempotency keys (microseconds).
@@ -194,6 +196,7 @@ impl Runtime {
             })),
             catching_up: tokio::sync::Mutex::new(()),
             delivering: tokio::sync::Mutex::new(()),
+            delivered: Mutex::default(),
             evidence_dir,
             keys_forgotten_at: AtomicI64::new(0),
             projections_saved_at: tokio::sync::Mutex::new(0),

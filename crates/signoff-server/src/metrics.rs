@@ -72,8 +72,13 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     #[must_use]
-    pub fn render(&self, gauges: signoff_runtime::clock::Gauges) -> String {
+    pub fn render(
+        &self,
+        gauges: signoff_runtime::clock::Gauges,
+        delivered: &BTreeMap<String, signoff_runtime::outbox::Counters>,
+    ) -> String {
         let mut out = String::new();
+        outbox(&mut out, delivered);
         let _ = writeln!(
             out,
             "# HELP signoff_commands_total Commands handled, by command and outcome.\n\
@@ -171,11 +176,70 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(state.runtime.gauges()),
+        state
+            .metrics
+            .render(state.runtime.gauges(), &state.runtime.delivery_counters()),
     )
 }
 
 /// `/metrics`.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
+}
+
+/// The outbox's counters by channel: messages by outcome, retries, delivery latency.
+fn outbox(out: &mut String, delivered: &BTreeMap<String, signoff_runtime::outbox::Counters>) {
+    use signoff_runtime::outbox::LATENCY_BUCKETS;
+    let _ = writeln!(
+        out,
+        "# HELP signoff_outbox_messages_total Messages by channel and outcome: delivered, failed \
+         (an attempt that failed), given_up (a permanent failure, or the last attempt).\n\
+         # TYPE signoff_outbox_messages_total counter"
+    );
+    for (channel, c) in delivered {
+        for (outcome, n) in [
+            ("delivered", c.delivered),
+            ("failed", c.failed),
+            ("given_up", c.given_up),
+        ] {
+            let _ = writeln!(
+                out,
+                "signoff_outbox_messages_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP signoff_outbox_retries_total Attempts after a failed first, by channel.\n\
+         # TYPE signoff_outbox_retries_total counter"
+    );
+    for (channel, c) in delivered {
+        let _ = writeln!(
+            out,
+            "signoff_outbox_retries_total{{channel=\"{channel}\"}} {}",
+            c.retried
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP signoff_outbox_delivery_seconds From a notification's commit to its acceptance \
+         by the channel (the SMTP server), by channel.\n\
+         # TYPE signoff_outbox_delivery_seconds histogram"
+    );
+    for (channel, c) in delivered {
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(c.latency_buckets.iter()) {
+            let _ = writeln!(
+                out,
+                "signoff_outbox_delivery_seconds_bucket{{channel=\"{channel}\",le=\"{bound}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "signoff_outbox_delivery_seconds_bucket{{channel=\"{channel}\",le=\"+Inf\"}} {d}\n\
+             signoff_outbox_delivery_seconds_sum{{channel=\"{channel}\"}} {}\n\
+             signoff_outbox_delivery_seconds_count{{channel=\"{channel}\"}} {d}",
+            c.latency_sum,
+            d = c.latency_count
+        );
+    }
 }

@@ -321,4 +321,17 @@ async fn a_busy_server_is_retried_with_backoff_and_a_refused_mailbox_is_given_up
     assert!(last["error"].as_str().unwrap().contains("550"), "{last}");
     env.clock.set(due.0 + 7_200_000_000);
     assert_eq!(env.rt.deliver(&channel).await.unwrap().failed, 0);
+    // What operators see in /metrics.
+    let counted = &env.rt.delivery_counters()["email"];
+    assert_eq!(counted.delivered, to.len() as u64, "{counted:?}");
+    assert_eq!(counted.given_up, 1, "nina's: {counted:?}");
+    assert!(
+        counted.retried >= counted.delivered && counted.failed > counted.given_up,
+        "{counted:?}"
+    );
+    assert_eq!(counted.latency_count, counted.delivered, "{counted:?}");
+    assert!(
+        counted.latency_sum >= 3_600.0 * counted.delivered as f64,
+        "an hour late: {counted:?}"
+    );
 }
