@@ -81,9 +81,11 @@ const ROLE: &str = "bench-approver";
 const PEOPLE: &str = "people:
   - id: requester
     name: Bench Requester
+    email: requester@bench.invalid
     roles: [bench-approver]
   - id: approver
     name: Bench Approver
+    email: approver@bench.invalid
     roles: [bench-approver]
 ";
 
@@ -154,7 +156,10 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         ]);
         report
     } else {
-        let embedded = Embedded::start(&g.url()?).await?;
+        // With an SMTP server named (--smtp-url), the server emails as `signoff serve` would.
+        let reactors = g.reactors()?;
+        let emailing = reactors.iter().any(|r| r.name() == "email");
+        let embedded = Embedded::start(&g.url()?, reactors).await?;
         let server = &embedded.server;
         let api = Api::new(
             &format!("http://{}", server.addr),
@@ -169,9 +174,16 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         let backend = server.runtime.log().backend();
         let events = server.runtime.log().tail().await.map(|t| t.sequence);
         let running = server.runtime.running().len();
+        let emailed = server
+            .runtime
+            .delivery_counters()
+            .get("email")
+            .map(|c| c.delivered);
         embedded.stop().await?;
         let mut report = measured?;
         report.extend([
+            ("email".to_owned(), json!(emailing)),
+            ("emails_delivered_by_end".to_owned(), json!(emailed)),
             ("server".to_owned(), json!("embedded")),
             ("backend".to_owned(), json!(backend)),
             ("events".to_owned(), json!(events?)),
@@ -197,7 +209,7 @@ pub(super) async fn fill(
     count: usize,
     clients: usize,
 ) -> anyhow::Result<(Scratch, Vec<String>)> {
-    let embedded = Embedded::start(url).await?;
+    let embedded = Embedded::start(url, signoff_runtime::reactor::built_in()).await?;
     let server = &embedded.server;
     let api = Api::new(
         &format!("http://{}", server.addr),
@@ -246,9 +258,12 @@ struct Server {
 impl Embedded {
     /// Opens a scratch log beside `url`'s file (or in a scratch PostgreSQL schema) and serves
     /// the bench workflow on it; nothing is left behind when this fails.
-    async fn start(url: &DatabaseUrl) -> anyhow::Result<Self> {
+    async fn start(
+        url: &DatabaseUrl,
+        reactors: Vec<Arc<dyn signoff_runtime::reactor::Reactor>>,
+    ) -> anyhow::Result<Self> {
         let log = scratch(url, OpenOptions::new(event_types())).await?;
-        match Server::start(&log, url).await {
+        match Server::start(&log, url, reactors).await {
             Ok(server) => Ok(Self { server, log }),
             Err(e) => {
                 log.remove().await?;
@@ -285,7 +300,11 @@ impl Server {
 
     /// Writes the workflow and the directory, opens the runtime on `log`, issues the two
     /// tokens and serves on a free port of 127.0.0.1, as `signoff serve` does.
-    async fn start(log: &Scratch, url: &DatabaseUrl) -> anyhow::Result<Self> {
+    async fn start(
+        log: &Scratch,
+        url: &DatabaseUrl,
+        reactors: Vec<Arc<dyn signoff_runtime::reactor::Reactor>>,
+    ) -> anyhow::Result<Self> {
         // The files go into the scratch log's folder; a PostgreSQL log has none, so they get
         // a folder of their own.
         let files = match log.folder() {
@@ -337,9 +356,10 @@ impl Server {
             .context("cannot listen on 127.0.0.1")?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = tokio::spawn(signoff_server::serve(
+        let served = tokio::spawn(signoff_server::serve_with(
             listener,
             AppState::new(runtime.clone()),
+            reactors,
             async move {
                 let _ = stopped.await;
             },
