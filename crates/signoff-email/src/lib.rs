@@ -13,6 +13,8 @@
 
 mod compose;
 mod settings;
+#[cfg(feature = "sink")]
+pub mod sink;
 
 use std::time::Duration;
 

@@ -34,6 +34,9 @@ use crate::runtime::Runtime;
 /// [`retry_after`], the last is about ten minutes after the first.
 pub const MAX_ATTEMPTS: u32 = 8;
 
+/// Messages of one notification sent at once.
+const PARALLEL: usize = 8;
+
 /// How long after its `attempt`-th failure a message is tried again: 5 s, doubling, at most
 /// 15 minutes.
 #[must_use]
@@ -283,8 +286,7 @@ impl Runtime {
                 report.next_retry = Some(report.next_retry.map_or(due, |next| next.min(due)));
                 continue;
             }
-            self.attempt(channel, message, attempts + 1, &mut report)
-                .await?;
+            report.add(self.attempt(channel, message, attempts + 1).await?);
         }
         let head = self.log().tail().await?.sequence;
         let mut events = std::pin::pin!(signoff_store::read_all_stream(self.log().clone(), from));
@@ -293,8 +295,18 @@ impl Runtime {
             if record.sequence > head {
                 break;
             }
-            for message in self.messages(channel, &record) {
-                self.attempt(channel, message, 1, &mut report).await?;
+            // The recipients of one notification at once (the checkpoint is by notification:
+            // one cut short is looked at again whole after a restart).
+            let attempts: Vec<_> = futures::stream::iter(
+                self.messages(channel, &record)
+                    .into_iter()
+                    .map(|message| self.attempt(channel, message, 1)),
+            )
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+            for attempted in attempts {
+                report.add(attempted?);
             }
         }
         self.view().outboxes.entry(name).or_default().scanned = head;
@@ -328,13 +340,14 @@ impl Runtime {
             .collect()
     }
 
+    /// Sends `message` unless its delivery (or this attempt) is recorded, and records the
+    /// outcome: `Some(true)` delivered, `Some(false)` failed, `None` nothing to do.
     async fn attempt(
         &self,
         channel: &dyn Channel,
         message: Message,
         attempt: u32,
-        report: &mut Report,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<Option<bool>, RuntimeError> {
         let name = channel.name();
         let key = message.key(name);
         let delivered_key = to_idempotency_key(&format!("{key}#delivered"))?;
@@ -349,10 +362,10 @@ impl Runtime {
             if let Some(state) = self.view().outboxes.get_mut(name) {
                 state.retry.remove(&key);
             }
-            return Ok(());
+            return Ok(None);
         }
         if self.log().idempotent_result(&attempt_key).await?.is_some() {
-            return Ok(());
+            return Ok(None);
         }
         // What the instance looks like now, for the message to show (a channel without it
         // still sends the notification's own words).
@@ -365,27 +378,24 @@ impl Runtime {
             }
         };
         let result = channel.deliver(&message).await;
+        let delivered = result.is_ok();
         let key_id = if result.is_ok() {
             delivered_key
         } else {
             attempt_key
         };
         let (ty, outcome) = match result {
-            Ok(()) => {
-                report.delivered += 1;
-                (
-                    DELIVERED,
-                    Outcome {
-                        message,
-                        attempt,
-                        error: None,
-                        given_up: false,
-                        permanent: false,
-                    },
-                )
-            }
+            Ok(()) => (
+                DELIVERED,
+                Outcome {
+                    message,
+                    attempt,
+                    error: None,
+                    given_up: false,
+                    permanent: false,
+                },
+            ),
             Err(failure) => {
-                report.failed += 1;
                 tracing::warn!(
                     channel = name,
                     error = %failure.reason,
@@ -421,10 +431,20 @@ impl Runtime {
         match self.log().append(request).await {
             Ok(appended) => {
                 self.catch_up_to(appended.last_sequence).await?;
-                Ok(())
+                Ok(Some(delivered))
             }
-            Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(StoreError::Conflict { .. }) => Ok(Some(delivered)),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Report {
+    fn add(&mut self, attempted: Option<bool>) {
+        match attempted {
+            Some(true) => self.delivered += 1,
+            Some(false) => self.failed += 1,
+            None => {}
         }
     }
 }

@@ -2,17 +2,16 @@
 //! the shipped workflows and directory: who gets which message with which headers, and what a
 //! server that is busy (451) or refuses one mailbox (550) does to delivery.
 //!
-//! The sink needs Python with aiosmtpd: `SIGNOFF_TEST_AIOSMTPD` names the interpreter (default
-//! `~/.cache/signoff-aiosmtpd-venv/bin/python`, which `.ci/run` makes). Without it the cases
-//! print that they were skipped, and fail when `CI` is set.
+//! The sink needs Python with aiosmtpd ([`signoff_email::sink`]). Without it the cases print
+//! that they were skipped, and fail when `CI` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed expectation is a failed test
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use signoff_email::sink::{Sink, python};
 use signoff_email::{EmailChannel, Settings};
 use signoff_runtime::{Config, Runtime};
 use signoff_store::{DatabaseUrl, ManualClock};
@@ -24,120 +23,14 @@ fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The interpreter that has aiosmtpd, or `None` (skipped; a failure under CI).
-fn python() -> Option<PathBuf> {
-    let python = std::env::var_os("SIGNOFF_TEST_AIOSMTPD").map_or_else(
-        || {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/signoff-aiosmtpd-venv/bin/python")
-        },
-        PathBuf::from,
-    );
-    let works = Command::new(&python)
-        .args(["-c", "import aiosmtpd"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if works {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must have aiosmtpd for {} (python3 -m venv ~/.cache/signoff-aiosmtpd-venv && \
-         ~/.cache/signoff-aiosmtpd-venv/bin/pip install 'aiosmtpd==1.4.*')",
-        python.display()
-    );
-    eprintln!(
-        "SKIPPED: no aiosmtpd at {}; email cases not run",
-        python.display()
-    );
-    None
-}
-
-/// A real SMTP server on a free loopback port, writing what it accepts to a folder.
-struct Sink {
-    process: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-impl Sink {
-    fn start(python: &Path) -> Self {
-        use std::io::BufRead as _;
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut process = Command::new(python)
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/email/smtp_sink.py"))
-            .arg(port.to_string())
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the SMTP sink");
-        let mut ready = String::new();
-        std::io::BufReader::new(process.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        assert_eq!(ready.trim(), "ready", "the SMTP sink did not start");
-        Self { process, port, dir }
-    }
-
-    /// Makes every RCPT answer 451, or stops it.
-    fn busy(&self, busy: bool) {
-        let flag = self.dir.path().join("busy");
-        if busy {
-            std::fs::write(flag, "").unwrap();
-        } else {
-            std::fs::remove_file(flag).unwrap();
-        }
-    }
-
-    /// Makes RCPT for `address` answer 550.
-    fn refuse(&self, address: &str) {
-        std::fs::write(self.dir.path().join(format!("refuse-{address}")), "").unwrap();
-    }
-
-    /// The messages accepted, by recipient, in order: the raw message and how Python's email
-    /// package reads it (`headers`, `plain`, `html`).
-    fn received(&self) -> Vec<(String, String, serde_json::Value)> {
-        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".eml") && !n.starts_with('.'))
-            .collect();
-        names.sort();
-        names
-            .into_iter()
-            .map(|name| {
-                let to = name[5..name.len() - 4].to_owned();
-                let text = std::fs::read_to_string(self.dir.path().join(&name)).unwrap();
-                let read =
-                    std::fs::read_to_string(self.dir.path().join(name.replace(".eml", ".json")))
-                        .unwrap();
-                (to, text, serde_json::from_str(&read).unwrap())
-            })
-            .collect()
-    }
-
-    fn settings(&self) -> Settings {
-        Settings {
-            url: format!("smtp://127.0.0.1:{}", self.port),
-            user: None,
-            password: None,
-            from: "signoff <signoff@example.com>".to_owned(),
-            public_url: "https://signoff.example.com".to_owned(),
-            timeout: Duration::from_secs(10),
-        }
+fn settings(sink: &Sink) -> Settings {
+    Settings {
+        url: sink.url(),
+        user: None,
+        password: None,
+        from: "signoff <signoff@example.com>".to_owned(),
+        public_url: "https://signoff.example.com".to_owned(),
+        timeout: Duration::from_secs(10),
     }
 }
 
@@ -202,7 +95,7 @@ async fn a_request_reaches_each_approver_alone_threaded_with_both_bodies() {
     let Some(python) = python() else { return };
     let sink = Sink::start(&python);
     let env = open().await;
-    let channel = EmailChannel::new(&sink.settings()).unwrap();
+    let channel = EmailChannel::new(&settings(&sink)).unwrap();
     let id = high_risk_request(&env.rt).await;
     let report = env.rt.deliver(&channel).await.unwrap();
     let received = sink.received();
@@ -276,7 +169,7 @@ async fn a_busy_server_is_retried_with_backoff_and_a_refused_mailbox_is_given_up
     let Some(python) = python() else { return };
     let sink = Sink::start(&python);
     let env = open().await;
-    let channel = EmailChannel::new(&sink.settings()).unwrap();
+    let channel = EmailChannel::new(&settings(&sink)).unwrap();
     // nina's mailbox does not exist; the server is busy for a while.
     sink.refuse("nina@example.com");
     sink.busy(true);

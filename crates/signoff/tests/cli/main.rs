@@ -359,4 +359,5 @@ fn serve_stops_cleanly_on_sigterm() {
 
 mod client;
 mod crash;
+mod email_crash;
 mod workflows;
