@@ -164,7 +164,8 @@ async fn a_killed_email_worker_sends_everything_and_nothing_recorded_twice() {
         resent.is_empty(),
         "recorded as delivered, then sent again: {resent:?}"
     );
-    // At most the messages in flight at the kill were sent twice.
+    // At most the messages in flight at the kill (one notification's, 8 at once) were sent
+    // twice: sent, not yet recorded.
     let twice = counts.values().filter(|n| **n > 1).count();
-    assert!(twice <= 1, "{twice} sent twice");
+    assert!(twice <= 8, "{twice} sent twice");
 }
