@@ -16,6 +16,7 @@ pub mod directory;
 pub mod engine;
 pub mod event;
 pub mod ids;
+pub mod link;
 pub mod schema;
 pub mod secret;
 pub mod workflow;

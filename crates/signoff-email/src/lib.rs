@@ -21,9 +21,10 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use signoff_core::directory::Person;
+use signoff_core::link::LinkKey;
 use signoff_runtime::outbox::{Channel, Delivery, Failure, Message};
 
-pub use compose::compose;
+pub use compose::{Templates, compose};
 pub use settings::{Settings, SettingsError};
 
 /// Sends the outbox's notifications by email.
@@ -32,6 +33,8 @@ pub struct EmailChannel {
     from: Mailbox,
     public_url: String,
     timeout: Duration,
+    link_key: Option<LinkKey>,
+    templates: Templates,
 }
 
 impl EmailChannel {
@@ -41,11 +44,17 @@ impl EmailChannel {
     /// What is wrong with the settings.
     pub fn new(settings: &Settings) -> Result<Self, SettingsError> {
         let checked = settings.check()?;
+        let templates = match &settings.templates {
+            Some(dir) => Templates::with_overrides(dir).map_err(SettingsError::Templates)?,
+            None => Templates::shipped(),
+        };
         Ok(Self {
             transport: checked.transport,
             from: checked.from,
             public_url: checked.public_url,
             timeout: settings.timeout,
+            link_key: settings.link_key.clone(),
+            templates,
         })
     }
 }
@@ -62,8 +71,14 @@ impl Channel for EmailChannel {
     fn deliver<'a>(&'a self, message: &'a Message) -> Delivery<'a> {
         Box::pin(async move {
             // A message that cannot be made (an address that is not one) never will be.
-            let email =
-                compose(message, &self.from, &self.public_url).map_err(Failure::permanent)?;
+            let email = compose(
+                &self.templates,
+                message,
+                &self.from,
+                &self.public_url,
+                self.link_key.as_ref(),
+            )
+            .map_err(Failure::permanent)?;
             match tokio::time::timeout(self.timeout, self.transport.send(email)).await {
                 Err(_) => Err(Failure::transient(format!(
                     "the SMTP server did not answer within {} s",

@@ -26,6 +26,12 @@ pub struct Settings {
     pub public_url: String,
     /// How long one message may take to send, connection included.
     pub timeout: Duration,
+    /// The key decision links are signed with; without one, emails carry no Approve and
+    /// Reject links (people decide on the page).
+    pub link_key: Option<signoff_core::link::LinkKey>,
+    /// A folder of template overrides (`WORKFLOW.txt`, `WORKFLOW/STEP.html`…; see
+    /// [`crate::Templates`]); none: the shipped templates.
+    pub templates: Option<std::path::PathBuf>,
 }
 
 /// What is wrong with the settings, said for the operator who set them.
@@ -45,6 +51,9 @@ pub enum SettingsError {
          (links in emails start with it)"
     )]
     PublicUrl(String),
+    /// A template override cannot be read or does not parse.
+    #[error("email templates: {0}")]
+    Templates(String),
     /// A user without a password, or the reverse.
     #[error("SIGNOFF_SMTP_USER and SIGNOFF_SMTP_PASSWORD go together: set both or neither")]
     Credentials,
@@ -145,6 +154,8 @@ mod tests {
             from: "signoff <signoff@example.com>".to_owned(),
             public_url: "https://signoff.example.com/".to_owned(),
             timeout: Duration::from_secs(10),
+            link_key: None,
+            templates: None,
         }
     }
 

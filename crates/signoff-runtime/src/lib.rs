@@ -11,6 +11,7 @@ pub mod definitions;
 mod error;
 pub mod events;
 pub mod idempotency;
+pub mod links;
 pub mod outbox;
 pub mod projections;
 pub mod queries;

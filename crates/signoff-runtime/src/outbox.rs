@@ -155,6 +155,9 @@ pub struct Message {
     pub body: String,
     /// Why they are told (`approval_requested`, `reminder`, `outcome`…).
     pub reason: String,
+    /// The step it is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     /// When the notification was committed (for the delivery latency); 0 in outcomes
     /// recorded before it was kept.
     #[serde(default)]
@@ -163,6 +166,71 @@ pub struct Message {
     /// the hash a decision proves it was shown); not recorded with the outcome.
     #[serde(skip)]
     pub view: Option<signoff_core::engine::View>,
+    /// What the message is about, read from the instance when it is sent: its workflow, who
+    /// asked, the step's instructions and deadline; not recorded.
+    #[serde(skip)]
+    pub about: Option<About>,
+    /// The decisions the recipient may give at the gate the message is about, when it is sent
+    /// (see [`Runtime::offered_decisions`]), for the channel to sign as links; not recorded.
+    #[serde(skip)]
+    pub decisions: Vec<signoff_core::link::LinkClaims>,
+}
+
+/// What a message is about, for its channel to say by reason (who asks what of whom, by
+/// when, and what they must write).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct About {
+    /// The workflow's id (templates are overridden per workflow and step by it).
+    pub workflow: String,
+    /// The workflow's title.
+    pub workflow_title: String,
+    /// Who started the instance, by name.
+    pub requester: String,
+    /// The step's title, if the message is about a step.
+    pub step_title: Option<String>,
+    /// What the step asks of people: the gate's instructions, or the step's description.
+    pub instructions: Option<String>,
+    /// The gate's deadline, while it is open.
+    pub deadline: Option<Timestamp>,
+    /// What a justification must say, per verdict ("To reject: why … (at least 10
+    /// characters)").
+    pub asks: Vec<String>,
+}
+
+impl About {
+    /// What `entry` says of the step `step` (if any).
+    #[must_use]
+    pub fn of(entry: &crate::Entry, step: Option<&str>, requester: String) -> Self {
+        let definition = &entry.loaded.definition;
+        let def = step.and_then(|s| definition.step(s));
+        let approval = def.and_then(|d| d.approval.as_ref());
+        let instructions = approval
+            .map(|a| a.instructions.trim().to_owned())
+            .filter(|i| !i.is_empty())
+            .or_else(|| {
+                def.map(|d| d.description.trim().to_owned())
+                    .filter(|d| !d.is_empty())
+            });
+        let asks = approval.map(|a| a.asks()).unwrap_or_default();
+        Self {
+            workflow: entry.state.workflow.clone(),
+            workflow_title: definition.title.clone(),
+            requester,
+            step_title: def.map(|d| {
+                if d.title.is_empty() {
+                    d.id.value.clone()
+                } else {
+                    d.title.clone()
+                }
+            }),
+            instructions,
+            deadline: step
+                .and_then(|s| entry.state.active.get(s))
+                .and_then(|a| a.gate.as_ref())
+                .and_then(|g| g.opened.deadline),
+            asks,
+        }
+    }
 }
 
 impl Message {
@@ -215,8 +283,9 @@ impl ChannelState {
         }
     }
 
-    /// Folds one event of the channel's stream.
-    pub(crate) fn apply(&mut self, record: &RecordedEvent) -> Result<(), String> {
+    /// Folds one event of the channel's stream; a message given up is returned, for the
+    /// instance's read model of what was not delivered.
+    pub(crate) fn apply(&mut self, record: &RecordedEvent) -> Result<Option<Undelivered>, String> {
         self.version = record.version;
         let outcome: Outcome =
             serde_json::from_str(record.data.as_str()).map_err(|e| e.to_string())?;
@@ -231,11 +300,62 @@ impl ChannelState {
             // A retry already delivered by another process is found out before it is sent.
             self.retry
                 .insert(key, (outcome.message, outcome.attempt, record.time));
-        } else {
-            self.retry.remove(&key);
+            return Ok(None);
         }
-        Ok(())
+        self.retry.remove(&key);
+        if record.ty.as_str() != FAILED {
+            return Ok(None);
+        }
+        let m = outcome.message;
+        Ok(Some(Undelivered {
+            key,
+            channel: channel.to_owned(),
+            instance: m.instance,
+            notification: m.notification,
+            person: m.person,
+            name: m.name,
+            address: m.address,
+            subject: m.subject,
+            error: outcome.error.unwrap_or_default(),
+            attempts: outcome.attempt,
+            at: record.time,
+            sequence: record.sequence,
+        }))
     }
+}
+
+/// A message the outbox gave up on: a permanent refusal (an SMTP 5xx: no such mailbox), or
+/// the last of its attempts. Kept in the `undelivered` read model, by instance, for its page
+/// and for operators.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Undelivered {
+    /// The outbox's key of the message (the row's key).
+    #[serde(skip)]
+    pub key: String,
+    /// The channel (`email`).
+    pub channel: String,
+    /// The instance (the row's tag).
+    #[serde(skip)]
+    pub instance: String,
+    /// The notification's id within its instance.
+    pub notification: String,
+    /// To whom.
+    pub person: String,
+    /// Their name.
+    pub name: String,
+    /// Their address on the channel.
+    pub address: String,
+    /// What it said.
+    pub subject: String,
+    /// What the channel answered last (the SMTP reply).
+    pub error: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it was given up.
+    pub at: Timestamp,
+    /// The log sequence of that outcome.
+    #[serde(skip)]
+    pub sequence: u64,
 }
 
 /// What one run of a channel's outbox did.
@@ -286,6 +406,9 @@ impl Runtime {
                 report.next_retry = Some(report.next_retry.map_or(due, |next| next.min(due)));
                 continue;
             }
+            let mut message = [message];
+            self.prepare(&mut message).await;
+            let [message] = message;
             report.add(self.attempt(channel, message, attempts + 1).await?);
         }
         let head = self.log().tail().await?.sequence;
@@ -297,8 +420,10 @@ impl Runtime {
             }
             // The recipients of one notification at once (the checkpoint is by notification:
             // one cut short is looked at again whole after a restart).
+            let mut messages = self.messages(channel, &record);
+            self.prepare(&mut messages).await;
             let attempts: Vec<_> = futures::stream::iter(
-                self.messages(channel, &record)
+                messages
                     .into_iter()
                     .map(|message| self.attempt(channel, message, 1)),
             )
@@ -333,11 +458,46 @@ impl Runtime {
                     subject: n.subject.clone(),
                     body: n.body.clone(),
                     reason: n.reason.clone(),
+                    step: n.step.clone(),
                     noted_at: record.time,
                     view: None,
+                    about: None,
+                    decisions: Vec::new(),
                 })
             })
             .collect()
+    }
+
+    /// Fills in what the messages of one notification show as they are sent: the instance as
+    /// people read it now (loaded once), and the decisions each recipient may give. A channel
+    /// without them still sends the notification's own words.
+    async fn prepare(&self, messages: &mut [Message]) {
+        let Some(first) = messages.first() else {
+            return;
+        };
+        let entry = match self.load(&first.instance).await {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::warn!(instance = %first.instance, error = %e, "messages go without their instance's view");
+                return;
+            }
+        };
+        let view = self.view_of(&entry);
+        let shown = view.hash();
+        let requester = self
+            .directory()
+            .person(&entry.state.requester)
+            .map_or_else(|| entry.state.requester.clone(), |p| p.name.clone());
+        for message in messages {
+            message.about = Some(About::of(
+                &entry,
+                message.step.as_deref(),
+                requester.clone(),
+            ));
+            message.decisions =
+                self.offered_decisions(&entry, &message.person, message.step.as_deref(), &shown);
+            message.view = Some(view.clone());
+        }
     }
 
     /// Sends `message` unless its delivery (or this attempt) is recorded, and records the
@@ -367,16 +527,6 @@ impl Runtime {
         if self.log().idempotent_result(&attempt_key).await?.is_some() {
             return Ok(None);
         }
-        // What the instance looks like now, for the message to show (a channel without it
-        // still sends the notification's own words).
-        let mut message = message;
-        message.view = match self.load(&message.instance).await {
-            Ok(entry) => Some(self.view_of(&entry)),
-            Err(e) => {
-                tracing::warn!(instance = %message.instance, error = %e, "a message goes without its instance's view");
-                None
-            }
-        };
         let result = channel.deliver(&message).await;
         let delivered = result.is_ok();
         let key_id = if result.is_ok() {

@@ -5,6 +5,7 @@
 //!   steps, outcome), tagged with its status. A running instance's state is loaded from its own
 //!   stream; an ended one costs nothing until it is read.
 //! - `directory` and `tokens`: the people and the API tokens as their streams leave them.
+//! - `undelivered`: the messages the outbox gave up on, tagged with their instance.
 //! - `runtime`: one row of what else the view holds (definitions recorded, reactions not yet
 //!   carried out, schedules, outboxes).
 //!
@@ -38,11 +39,13 @@ pub const INSTANCES: &str = "instances";
 pub const PEOPLE: &str = "directory";
 /// One row per API token.
 pub const TOKENS: &str = "tokens";
+/// One row per message the outbox gave up on, tagged with its instance.
+pub const UNDELIVERED: &str = "undelivered";
 /// The one row of everything else the view holds.
 const STATE: &str = "runtime";
 const STATE_KEY: &str = "view";
 /// Every model of the group.
-pub const MODELS: [&str; 4] = [INSTANCES, PEOPLE, TOKENS, STATE];
+pub const MODELS: [&str; 5] = [INSTANCES, PEOPLE, TOKENS, UNDELIVERED, STATE];
 
 /// How many changed instances the view keeps before it writes them, while it folds a long
 /// stretch of the log (a first start over an old log, a rebuild).
@@ -159,11 +162,13 @@ pub struct Changed {
     pub people: bool,
     /// The tokens changed.
     pub tokens: bool,
+    /// Messages the outbox gave up on since.
+    pub undelivered: Vec<crate::outbox::Undelivered>,
 }
 
 impl Changed {
     pub(crate) fn len(&self) -> usize {
-        self.instances.len() + self.finished.len()
+        self.instances.len() + self.finished.len() + self.undelivered.len()
     }
 
     /// Puts back changes whose write failed, under those made since.
@@ -176,6 +181,9 @@ impl Changed {
         }
         self.people |= earlier.people;
         self.tokens |= earlier.tokens;
+        let mut undelivered = earlier.undelivered;
+        undelivered.append(&mut self.undelivered);
+        self.undelivered = undelivered;
     }
 }
 
@@ -207,7 +215,7 @@ struct TokenRow {
 
 /// The shape of the rows this code writes. Rows of another shape (written by an older
 /// signoff) are dropped at start and made again from the log.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// Everything else the view holds.
 #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -276,6 +284,15 @@ impl View {
                 })?;
                 write.upserts.push(row(TOKENS, &token.id, body));
             }
+        }
+        for undelivered in &self.changed.undelivered {
+            write.upserts.push(ModelRow {
+                model: UNDELIVERED.to_owned(),
+                key: undelivered.key.clone(),
+                tag: Some(undelivered.instance.clone()),
+                sort: Some(i64::try_from(undelivered.sequence).unwrap_or(i64::MAX)),
+                body: json(undelivered)?,
+            });
         }
         write
             .upserts
@@ -360,6 +377,26 @@ async fn all_rows(
 }
 
 impl Runtime {
+    /// The messages about instance `id` that the outbox gave up on, newest first.
+    ///
+    /// # Errors
+    /// A store error; a row that cannot be read.
+    pub async fn undelivered(
+        &self,
+        id: &str,
+    ) -> Result<Vec<crate::outbox::Undelivered>, RuntimeError> {
+        let mut out = Vec::new();
+        all_rows(&**self.log(), UNDELIVERED, Some(id), |r| {
+            let mut undelivered: crate::outbox::Undelivered = parse(&r)?;
+            undelivered.key.clone_from(&r.key);
+            undelivered.instance.clone_from(&id.to_owned());
+            out.push(undelivered);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
     /// Writes what changed in the view since the last write, as of the view's position. Safe
     /// to call any time and from several processes: rows only move forward.
     ///

@@ -58,6 +58,9 @@ pub struct Notification {
     pub body: String,
     /// Why.
     pub reason: String,
+    /// The step it concerns, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     /// When it was requested.
     pub at: Timestamp,
 }
@@ -75,8 +78,8 @@ impl Notification {
             subject,
             body,
             reason,
+            step,
             at,
-            ..
         }) = InstanceEvent::from_parts(record.ty.as_str(), record.data.as_str())
         else {
             return None;
@@ -93,6 +96,7 @@ impl Notification {
             subject,
             body,
             reason,
+            step,
             at,
         })
     }

@@ -778,7 +778,7 @@ impl Runtime {
                 Keyed::client(&actor.id, channel, key, print).map_err(|e| corrupt(&e))
             })
             .transpose()?;
-        self.execute_keyed(id, command, actor, channel, keyed.as_ref())
+        self.execute_keyed(id, command, actor, channel, keyed.as_ref(), None)
             .await
     }
 
@@ -792,7 +792,7 @@ impl Runtime {
         key: &str,
     ) -> Result<Applied, RuntimeError> {
         let keyed = Keyed::engine(key).map_err(|e| corrupt(&e))?;
-        self.execute_keyed(id, command, &Actor::system(), channel, Some(&keyed))
+        self.execute_keyed(id, command, &Actor::system(), channel, Some(&keyed), None)
             .await
     }
 
@@ -849,13 +849,16 @@ impl Runtime {
         })
     }
 
-    async fn execute_keyed(
+    /// Executes `command` as `actor` through `channel`, under an idempotency key if given,
+    /// its events caused by `cause` (a decision link's id) if given.
+    pub(crate) async fn execute_keyed(
         &self,
         id: &str,
         command: Command,
         actor: &Actor,
         channel: &str,
         keyed: Option<&Keyed>,
+        cause: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
         let person = actor.id.as_str();
         if let Some(keyed) = keyed
@@ -920,7 +923,10 @@ impl Runtime {
                 // Recorded only once the retry is accepted: a refusal writes nothing.
                 self.record_definition(loaded).await?;
             }
-            let (encoded, exact) = to_new_events(&events, person, channel, id)?;
+            let (mut encoded, exact) = to_new_events(&events, person, channel, id)?;
+            for event in &mut encoded {
+                event.metadata.causation_id = cause.map(str::to_owned);
+            }
             let mut request = AppendRequest::new(
                 instance_stream(id)?,
                 ExpectedVersion::Exact(entry.state.version),
@@ -1168,11 +1174,15 @@ impl View {
                 self.want(reaction);
             }
         } else if let Some(channel) = stream.strip_prefix(crate::outbox::STREAM_PREFIX) {
-            self.outboxes
+            if let Some(undelivered) = self
+                .outboxes
                 .entry(channel.to_owned())
                 .or_default()
                 .apply(record)
-                .map_err(bad)?;
+                .map_err(bad)?
+            {
+                self.changed.undelivered.push(undelivered);
+            }
         } else if stream == REACTIONS_STREAM && record.ty.as_str() == REACTION_FAILED {
             let failed: crate::reactions::FailedEvent =
                 serde_json::from_str(record.data.as_str()).map_err(|e| bad(e.to_string()))?;

@@ -18,6 +18,10 @@ pub struct Line {
     pub actor: String,
     /// Through which channel (`cli`, `web`, `discord`, `email`, `timer`…).
     pub channel: String,
+    /// What on that channel caused it, where it says (`link:<id>` for an email's decision
+    /// link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// The event type.
     #[serde(rename = "type")]
     pub ty: String,
@@ -35,6 +39,7 @@ impl Line {
             time: record.time,
             actor: record.metadata.actor.clone(),
             channel: record.metadata.channel.clone(),
+            cause: record.metadata.causation_id.clone(),
             ty: record.ty.as_str().to_owned(),
             summary: summary(event),
         }

@@ -279,6 +279,11 @@ pub struct InstanceView {
     /// The moment asked for, for a state in the past.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
+    /// Messages about it the outbox gave up on (who was not told, by which channel, and what
+    /// the server answered); absent when every message went out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub undelivered: Vec<signoff_runtime::outbox::Undelivered>,
 }
 
 /// Fill in a form step.
@@ -667,6 +672,7 @@ fn view_of(
         view: serde_json::to_value(&view).unwrap_or(Value::Null),
         title: entry.loaded.definition.title.clone(),
         at,
+        undelivered: Vec::new(),
     }
 }
 
@@ -682,7 +688,9 @@ pub async fn show_instance(
     Path(id): Path<String>,
 ) -> Result<Json<InstanceView>, Problem> {
     let entry = state.runtime.load_for(&caller.actor, &id, CHANNEL).await?;
-    Ok(Json(view_of(&state.runtime, &entry, None)))
+    let mut view = view_of(&state.runtime, &entry, None);
+    view.undelivered = state.runtime.undelivered(&id).await?;
+    Ok(Json(view))
 }
 
 /// An instance as it was at a moment in the past: its events up to then, replayed.

@@ -39,6 +39,9 @@ pub struct AppState {
     /// Turns true when the server is asked to stop: live streams end, so that draining the
     /// connections does not wait for subscribers who would never leave.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The key decision links in emails are signed with; without one, `/links/…` says links
+    /// are not set up here.
+    pub link_key: Option<Arc<signoff_core::link::LinkKey>>,
 }
 
 impl AppState {
@@ -49,7 +52,15 @@ impl AppState {
             runtime,
             metrics: Arc::new(metrics::Metrics::default()),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
+            link_key: None,
         }
+    }
+
+    /// The same, answering the decision links signed with `key`.
+    #[must_use]
+    pub fn with_link_key(mut self, key: Option<signoff_core::link::LinkKey>) -> Self {
+        self.link_key = key.map(Arc::new);
+        self
     }
 }
 

@@ -12,6 +12,7 @@
 //! smtp_user: signoff
 //! email_from: signoff <signoff@example.com>
 //! public_url: https://signoff.example.com
+//! link_key_file: /etc/signoff/link.key
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ pub struct File {
     smtp_password: Option<String>,
     email_from: Option<String>,
     public_url: Option<String>,
+    link_key_file: Option<PathBuf>,
 }
 
 impl File {
@@ -44,7 +46,7 @@ impl File {
         serde_saphyr::from_str(&text).map_err(|e| {
             anyhow::anyhow!(
                 "{}: {e}\n  hint: the keys are database, workflows, people, evidence, listen, \
-                 smtp_url, smtp_user, smtp_password, email_from, public_url",
+                 smtp_url, smtp_user, smtp_password, email_from, public_url, link_key_file",
                 path.display()
             )
         })
@@ -91,6 +93,12 @@ pub fn apply(file: File, matches: &ArgMatches, cli: &mut crate::Cli) -> anyhow::
     }
     if let Some(v) = file.public_url.filter(|_| defaulted(matches, "public_url")) {
         g.public_url = v;
+    }
+    if let Some(v) = file
+        .link_key_file
+        .filter(|_| defaulted(matches, "link_key_file"))
+    {
+        g.link_key_file = v;
     }
     if let (Some(listen), crate::Command::Serve(args), Some(("serve", sub))) =
         (file.listen, &mut cli.command, matches.subcommand())

@@ -17,6 +17,7 @@ mod bench;
 mod client;
 mod config;
 mod definitions;
+mod keys;
 mod projections;
 mod serve;
 mod show;
@@ -192,6 +193,18 @@ pub struct Global {
         help_heading = "Email"
     )]
     public_url: String,
+    /// The key decision links in emails are signed with (`signoff keys init` makes it; a
+    /// process that sends email makes it where none is). Every process that sends email or
+    /// serves must read the same file; keep it outside the log and its backups.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_LINK_KEY_FILE",
+        value_name = "FILE",
+        default_value = "signoff-link.key",
+        help_heading = "Email"
+    )]
+    link_key_file: PathBuf,
 }
 
 impl Global {
@@ -248,10 +261,19 @@ impl Global {
             from: self.email_from.clone(),
             public_url: self.public_url.clone(),
             timeout: std::time::Duration::from_secs(30),
+            link_key: self.link_key(true)?,
+            // Overrides live beside the definitions they are for.
+            templates: Some(self.workflows.join("email")),
         };
         Ok(Some(std::sync::Arc::new(signoff_email::EmailChannel::new(
             &settings,
         )?)))
+    }
+
+    /// The key of decision links: read from its file, or made there when `create` (a process
+    /// that sends email), else none (a server then says links are not set up).
+    pub fn link_key(&self, create: bool) -> anyhow::Result<Option<signoff_core::link::LinkKey>> {
+        keys::read_or_create(&self.link_key_file, create)
     }
 
     /// The reactors of a process that runs them all: the built-in ones, and the email
@@ -336,6 +358,9 @@ enum Command {
     /// Issue, revoke and list API tokens.
     #[command(subcommand)]
     Token(serve::Token),
+    /// The key decision links in emails are signed with.
+    #[command(subcommand)]
+    Keys(keys::Keys),
     /// Run the engine's clock: fire due timers (reminders, deadlines, escalations, waits) and
     /// cron schedules, until stopped (or once, with --once).
     Run(worker::RunArgs),
@@ -360,6 +385,7 @@ impl Command {
             Self::Worker(_) => "worker",
             Self::Serve(_) => "serve",
             Self::Token(_) => "token",
+            Self::Keys(_) => "keys",
             Self::Projections(_) => "projections",
             _ => return None,
         })
@@ -405,6 +431,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(args) => worker::worker(g, args).await,
         Command::Serve(args) => serve::serve(g, args).await,
         Command::Token(command) => serve::token(g, command).await,
+        Command::Keys(command) => keys::run(g, &command),
         Command::Verify(args) => verify::run(g, args).await,
         Command::Projections(command) => projections::run(g, command).await,
         Command::Bench(b) => bench::run(g, b).await,

@@ -31,6 +31,9 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .filter(|r| !args.skip_reactors.iter().any(|name| name == r.name()))
         .collect();
+    // Email made the key already if it is on; without email, links another process emailed
+    // are answered here if its key file is at hand.
+    let link_key = g.link_key(false)?;
     let runtime = Arc::new(g.open().await?);
     if args.skip_reactors.iter().any(|name| name == "starts") {
         runtime.leave_reactions_to_starts();
@@ -65,8 +68,23 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    eprintln!(
+        "  decision links: {}",
+        if link_key.is_some() {
+            format!(
+                "answered at http://{address}/links/… (key {})",
+                g.link_key_file.display()
+            )
+        } else {
+            format!(
+                "off (no key at {}; `signoff keys init` makes one)",
+                g.link_key_file.display()
+            )
+        }
+    );
     eprintln!("  Ctrl-C (or SIGTERM) stops, after the requests in flight.");
-    signoff_server::serve_with(listener, AppState::new(runtime), reactors, stop_signal()?).await?;
+    let state = AppState::new(runtime).with_link_key(link_key);
+    signoff_server::serve_with(listener, state, reactors, stop_signal()?).await?;
     eprintln!("signoff serve: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -330,9 +330,14 @@ pub async fn timeline(g: &Global, args: TimelineArgs) -> anyhow::Result<ExitCode
         if g.json {
             writeln!(out, "{}", serde_json::to_string(line)?)?;
         } else {
+            let cause = line
+                .cause
+                .as_ref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "{}  #{:<4} {:<10} {:<8} {}",
+                "{}  #{:<4} {:<10} {:<8} {}{cause}",
                 line.time.to_rfc3339(),
                 line.version,
                 line.actor,

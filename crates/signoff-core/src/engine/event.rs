@@ -163,6 +163,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict as written in commands and the log: `approve` or `reject`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Reject => "reject",
+        }
+    }
+
     /// The verdict as a person reads it after the fact: "approved" or "rejected".
     #[must_use]
     pub fn past(self) -> &'static str {

@@ -386,6 +386,32 @@ pub struct Separation {
     pub exclude: Option<Located<String>>,
 }
 
+impl Approval {
+    /// What a justification must say, per verdict, for people to read before they decide:
+    /// "To reject: Why is this change rejected? (at least 10 characters)".
+    #[must_use]
+    pub fn asks(&self) -> Vec<String> {
+        [
+            ("To approve", &self.justification.approve),
+            ("To reject", &self.justification.reject),
+        ]
+        .into_iter()
+        .filter_map(|(verdict, rule)| {
+            let rule = rule.as_ref()?;
+            let prompt = if rule.prompt.trim().is_empty() {
+                "say why"
+            } else {
+                rule.prompt.trim()
+            };
+            Some(format!(
+                "{verdict}: {prompt} (at least {} characters)",
+                rule.min_length
+            ))
+        })
+        .collect()
+    }
+}
+
 /// When a justification is required.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -31,6 +31,8 @@ fn settings(sink: &Sink) -> Settings {
         from: "signoff <signoff@example.com>".to_owned(),
         public_url: "https://signoff.example.com".to_owned(),
         timeout: Duration::from_secs(10),
+        link_key: None,
+        templates: None,
     }
 }
 
@@ -56,6 +58,16 @@ async fn open() -> Env {
         clock,
         rt,
     }
+}
+
+/// A second runtime over the same log that has folded nothing, to check the read models.
+fn reopen(env: &Env) -> Runtime {
+    Runtime::new(
+        env.rt.log().clone(),
+        env.clock.clone(),
+        signoff_runtime::Definitions::load_dir(&repository().join("workflows")).unwrap(),
+        env._dir.path().join("evidence"),
+    )
 }
 
 /// A high-risk deployment request by carol: two of the change board and legal are asked.
@@ -173,7 +185,7 @@ async fn a_busy_server_is_retried_with_backoff_and_a_refused_mailbox_is_given_up
     // nina's mailbox does not exist; the server is busy for a while.
     sink.refuse("nina@example.com");
     sink.busy(true);
-    high_risk_request(&env.rt).await;
+    let id = high_risk_request(&env.rt).await;
     let first = env.rt.deliver(&channel).await.unwrap();
     assert_eq!(first.delivered, 0);
     assert!(first.failed >= 3, "{first:?}");
@@ -214,6 +226,23 @@ async fn a_busy_server_is_retried_with_backoff_and_a_refused_mailbox_is_given_up
     assert!(last["error"].as_str().unwrap().contains("550"), "{last}");
     env.clock.set(due.0 + 7_200_000_000);
     assert_eq!(env.rt.deliver(&channel).await.unwrap().failed, 0);
+    // The instance's read model says who was not told, and what the server answered.
+    env.rt.save_projections().await.unwrap();
+    let undelivered = env.rt.undelivered(&id).await.unwrap();
+    assert_eq!(undelivered.len(), 1, "{undelivered:?}");
+    assert_eq!(
+        (
+            undelivered[0].person.as_str(),
+            undelivered[0].address.as_str()
+        ),
+        ("nina", "nina@example.com")
+    );
+    assert!(undelivered[0].error.contains("550"), "{undelivered:?}");
+    // And a rebuild from the log makes the same rows.
+    let check = signoff_runtime::projections::check(&reopen(&env))
+        .await
+        .unwrap();
+    assert!(check.differences.is_empty(), "{:?}", check.differences);
     // What operators see in /metrics.
     let counted = &env.rt.delivery_counters()["email"];
     assert_eq!(counted.delivered, to.len() as u64, "{counted:?}");

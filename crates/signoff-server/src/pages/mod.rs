@@ -11,6 +11,7 @@
 mod charts;
 mod doors;
 mod forms;
+mod links;
 mod views;
 
 use std::sync::LazyLock;
@@ -56,6 +57,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("audit.html", include_str!("../../templates/audit.html")),
         ("charts.html", include_str!("../../templates/charts.html")),
         ("error.html", include_str!("../../templates/error.html")),
+        ("link.html", include_str!("../../templates/link.html")),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // The templates are part of the binary; a broken one is caught by the tests.
@@ -247,4 +249,5 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/audit", get(views::audit))
         .route("/charts", get(charts::page))
+        .route("/links/{token}", get(links::open).post(links::use_link))
 }

@@ -27,6 +27,7 @@ pub struct LineView {
     at: String,
     actor: String,
     channel: String,
+    cause: Option<String>,
     summary: String,
 }
 
@@ -38,6 +39,7 @@ impl LineView {
             at: line.time.to_rfc3339(),
             actor: line.actor.clone(),
             channel: line.channel.clone(),
+            cause: line.cause.clone(),
             summary: line.summary.clone(),
         }
     }
@@ -230,16 +232,7 @@ fn steps_view(state: &AppState, entry: &Entry, actor: &Actor, refused: &Refused)
                 "blocked": active.gate.as_ref().map(|g| g.opened.short()).filter(|s| !s.is_empty()),
                 "instructions": def.and_then(|d| d.approval.as_ref()).map(|a| a.instructions.trim().to_owned()),
                 // What a justification must say, shown before anyone gets it wrong.
-                "asks": def.and_then(|d| d.approval.as_ref()).map(|a| {
-                    [("To approve", &a.justification.approve), ("To reject", &a.justification.reject)]
-                        .into_iter()
-                        .filter_map(|(verdict, rule)| {
-                            let rule = rule.as_ref()?;
-                            let prompt = if rule.prompt.trim().is_empty() { "say why" } else { rule.prompt.trim() };
-                            Some(format!("{verdict}: {prompt} (at least {} characters)", rule.min_length))
-                        })
-                        .collect::<Vec<_>>()
-                }),
+                "asks": def.and_then(|d| d.approval.as_ref()).map(signoff_core::workflow::Approval::asks),
                 "decisions": active.gate.as_ref().map(|g| g.decisions.iter().map(|(who, d)| {
                     format!("{who} {}: {}", d.verdict.past(), d.justification)
                 }).collect::<Vec<_>>()),
@@ -271,6 +264,11 @@ async fn instance_page(
         Err(e) => return failed_page(actor, e),
     };
     let lines = lines_of(&events);
+    // Messages the outbox gave up on (a mailbox that does not exist): someone was not told.
+    let undelivered = match state.runtime.undelivered(&entry.state.id).await {
+        Ok(list) => list,
+        Err(e) => return failed_page(actor, e),
+    };
     let view = state.runtime.view_of(entry);
     let mut response = render(
         "instance.html",
@@ -287,6 +285,15 @@ async fn instance_page(
             "evidence_error": (refused.step == "#evidence").then(|| refused.message.clone()),
             "instance": entry.state.id,
             "timeline": lines.iter().map(LineView::new).collect::<Vec<_>>(),
+            "undelivered": undelivered.iter().map(|u| json!({
+                "channel": u.channel,
+                "name": u.name,
+                "address": u.address,
+                "subject": u.subject,
+                "error": u.error,
+                "attempts": u.attempts,
+                "at": when(u.at),
+            })).collect::<Vec<_>>(),
             "chart": charts::instance_timeline(&lines),
             "event_types": signoff_core::engine::event::TYPES,
             "comment": refused.comment,

@@ -7,6 +7,7 @@
 
 mod api;
 mod browser;
+mod links;
 mod pages;
 mod stream;
 
@@ -32,6 +33,8 @@ pub struct Server {
     pub runtime: Arc<Runtime>,
     pub tokens: HashMap<&'static str, String>,
     pub http: reqwest::Client,
+    /// The key its decision links are signed with.
+    pub link_key: signoff_core::link::LinkKey,
     stop: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     pg: Option<(String, String)>,
@@ -116,9 +119,10 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
+        let link_key = signoff_core::link::LinkKey::new([7; 32]);
         let served = tokio::spawn(signoff_server::serve(
             listener,
-            AppState::new(runtime.clone()),
+            AppState::new(runtime.clone()).with_link_key(Some(link_key.clone())),
             async move {
                 let _ = stopped.await;
             },
@@ -129,6 +133,7 @@ impl Server {
             runtime,
             tokens,
             http: reqwest::Client::new(),
+            link_key,
             stop: Some(stop),
             served: Some(served),
             pg,
@@ -307,6 +312,12 @@ mod stream_cases {
     crate::on_both_backends!(stream:
         the_live_stream_resumes_after_last_event_id_without_gaps,
         a_participant_follows_one_instance_and_sees_nothing_else,
+    );
+}
+
+mod link_cases {
+    crate::on_both_backends!(links:
+        email_links_decide_only_when_posted_with_a_justification_and_once,
     );
 }
 

@@ -357,6 +357,56 @@ fn serve_stops_cleanly_on_sigterm() {
     assert_eq!(code, 0, "{out}{err}");
 }
 
+#[test]
+fn keys_init_makes_a_private_link_key_and_replaces_one_only_when_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("signoff.db");
+    let file = dir.path().join("keys/link.key");
+    let file_arg = file.to_str().unwrap();
+    let (code, out, err) = signoff(&db, &["keys", "init", "--link-key-file", file_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    let first = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(first.trim().len(), 64, "{first}");
+    assert!(
+        first.trim().chars().all(|c| c.is_ascii_hexdigit()),
+        "{first}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    // Not replaced unasked: every link already emailed would stop working.
+    let (code, _, err) = signoff(&db, &["keys", "init", "--link-key-file", file_arg]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), first);
+    let (code, out, err) = signoff(
+        &db,
+        &["keys", "init", "--force", "--link-key-file", file_arg],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_ne!(std::fs::read_to_string(&file).unwrap(), first);
+    // A key file that is not one is refused with what is wrong, never its content.
+    std::fs::write(&file, "not-a-key-secret-words").unwrap();
+    let (code, _, err) = signoff(
+        &db,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--link-key-file",
+            file_arg,
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("64 hex digits") && !err.contains("secret-words"),
+        "{err}"
+    );
+}
+
 mod client;
 mod crash;
 mod email_crash;
