@@ -121,6 +121,8 @@ pub struct OpenLink {
     pub min_justification: u32,
     /// What the gate asks the justification to say, if it says.
     pub prompt: String,
+    /// The gate: its title, instructions, deadline, who asks.
+    pub about: crate::outbox::About,
 }
 
 /// What a link's form posts.
@@ -231,7 +233,13 @@ impl Runtime {
             .directory()
             .person(&claims.person)
             .map_or_else(|| claims.person.clone(), |p| p.name.clone());
+        let requester = self
+            .directory()
+            .person(&entry.state.requester)
+            .map_or_else(|| entry.state.requester.clone(), |p| p.name.clone());
+        let about = crate::outbox::About::of(&entry, Some(&claims.step), requester);
         Ok(Ok(OpenLink {
+            about,
             claims,
             name,
             view,

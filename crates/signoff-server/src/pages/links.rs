@@ -87,6 +87,8 @@ fn confirmation(
             "justification": justification,
             "error": error,
             "expires": when(claims.expires),
+            "about": open.about,
+            "deadline": open.about.deadline.map(when),
         }),
     );
     if error.is_some() {

@@ -504,5 +504,37 @@ pub async fn a_person_signs_in_fills_decides_and_an_auditor_looks_back(s: &Serve
     d.client.goto(&s.url("/charts")).await.unwrap();
     d.css("svg.chart").await;
     d.shot("09-charts").await;
+    d.sign_out().await;
+
+    // Bob follows the Approve link of his email: a confirmation page that decides nothing until
+    // he types why and confirms (no sign-in: the link is his).
+    let asked = s.low_risk_deployment("carol").await;
+    let entry = s.runtime.load(&asked).await.unwrap();
+    let gate = entry.state.active.keys().next().unwrap().clone();
+    let shown = s.runtime.view_of(&entry).hash();
+    let offered = s
+        .runtime
+        .offered_decisions(&entry, "bob", Some(&gate), &shown);
+    let approve = offered
+        .iter()
+        .find(|c| c.verdict == signoff_core::engine::Verdict::Approve)
+        .unwrap_or_else(|| panic!("bob may approve {gate}: {offered:?}"));
+    d.client
+        .goto(&s.url(&format!("/links/{}", approve.sign(&s.link_key))))
+        .await
+        .unwrap();
+    d.css("#justification")
+        .await
+        .send_keys("Rollback plan checked")
+        .await
+        .unwrap();
+    d.shot("10-decision-link-confirmation").await;
+    d.css("form[action^='/links/'] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    d.until_text("#link-decided", "You approved").await;
+    d.shot("11-decided-through-a-link").await;
     d.client.clone().close().await.unwrap();
 }
