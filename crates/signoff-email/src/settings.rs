@@ -101,7 +101,14 @@ impl Settings {
         }
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| SettingsError::Url(format!("{e}")))?
-            .timeout(Some(self.timeout));
+            .timeout(Some(self.timeout))
+            // A connection per message in flight: lettre writes a message's body and its end
+            // separately, so each one waits out the server's delayed ACK (about 40 ms); only
+            // several connections at once make a burst go out quickly.
+            .pool_config(
+                lettre::transport::smtp::PoolConfig::new()
+                    .max_size(u32::try_from(signoff_runtime::outbox::PARALLEL).unwrap_or(8)),
+            );
         match (&self.user, &self.password) {
             (Some(user), Some(password)) => {
                 builder = builder.credentials(Credentials::new(user.clone(), password.clone()));

@@ -6,11 +6,16 @@
 //! and the attempt. A failure the channel calls permanent (a mail server's 5xx) is given up at
 //! once; any other (4xx, a timeout, the server away) is retried with backoff ([`retry_after`]),
 //! up to [`MAX_ATTEMPTS`] in all.
-//! Outcomes are recorded with idempotency keys per notification and person, and a message whose
-//! delivery is recorded is not sent again. Delivery is at least once, never lost: a process that
-//! stops between sending and recording sends that message again when it restarts, and two
-//! processes delivering through the same channel at once may both send one; run one deliverer
-//! per channel (a runtime serialises its own calls per channel).
+//! First attempts go in windows: the messages of up to [`WINDOW`] notifications' worth of
+//! recipients (whole notifications) are sent at once, [`PARALLEL`] in flight, and their outcomes
+//! recorded in one append, so a burst costs one durable write per window, not per message.
+//! Retries are recorded one by one, with idempotency keys per notification, person and attempt.
+//! While the process is taking commands, each window waits (at most [`YIELD_AT_MOST`]): a
+//! burst of decisions goes first, its emails right after.
+//! A message whose delivery is recorded is not sent again. Delivery is at least once, never
+//! lost: a process that stops between sending and recording sends that window again when it
+//! restarts, and two processes delivering through the same channel at once may both send one;
+//! run one deliverer per channel (a runtime serialises its own calls per channel).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -34,8 +39,19 @@ use crate::runtime::Runtime;
 /// [`retry_after`], the last is about ten minutes after the first.
 pub const MAX_ATTEMPTS: u32 = 8;
 
-/// Messages of one notification sent at once.
-const PARALLEL: usize = 8;
+/// Messages sent at once.
+pub const PARALLEL: usize = 16;
+
+/// How long the outbox holds a window back while this process is taking commands: people
+/// deciding come first, their emails right after (a window waits at most this long).
+pub const YIELD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Commands this recent mean people are deciding now.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Messages whose first attempts are recorded together (a notification to more people is
+/// one window of its own).
+pub const WINDOW: usize = 64;
 
 /// How long after its `attempt`-th failure a message is tried again: 5 s, doubling, at most
 /// 15 minutes.
@@ -270,6 +286,10 @@ pub struct ChannelState {
     /// Failed messages to try again, by key, with their attempts so far and when the last
     /// one failed.
     retry: BTreeMap<String, (Message, u32, Timestamp)>,
+    /// Keys of the messages recorded for the notification at `checkpoint`: that one is looked
+    /// at again after a restart (it may have been cut short), and these are not sent again.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    last: std::collections::BTreeSet<String>,
 }
 
 impl ChannelState {
@@ -280,6 +300,7 @@ impl ChannelState {
             checkpoint: self.checkpoint,
             scanned: 0,
             retry: self.retry.clone(),
+            last: self.last.clone(),
         }
     }
 
@@ -295,7 +316,13 @@ impl ChannelState {
             .strip_prefix(STREAM_PREFIX)
             .unwrap_or_default();
         let key = outcome.message.key(channel);
-        self.checkpoint = self.checkpoint.max(outcome.message.sequence);
+        if outcome.message.sequence > self.checkpoint {
+            self.checkpoint = outcome.message.sequence;
+            self.last.clear();
+        }
+        if outcome.message.sequence == self.checkpoint && outcome.attempt == 1 {
+            self.last.insert(key.clone());
+        }
         if record.ty.as_str() == FAILED && !outcome.given_up {
             // A retry already delivered by another process is found out before it is sent.
             self.retry
@@ -388,14 +415,17 @@ impl Runtime {
         let _one_at_a_time = self.delivering.lock().await;
         self.catch_up().await?;
         let name = channel.name().to_owned();
-        let (from, retry) = {
+        let (from, retry, recorded) = {
             let view = self.view();
-            view.outboxes.get(&name).map_or((0, Vec::new()), |s| {
-                (
-                    s.checkpoint.saturating_sub(1).max(s.scanned),
-                    s.retry.values().cloned().collect::<Vec<_>>(),
-                )
-            })
+            view.outboxes
+                .get(&name)
+                .map_or((0, Vec::new(), Default::default()), |s| {
+                    (
+                        s.checkpoint.saturating_sub(1).max(s.scanned),
+                        s.retry.values().cloned().collect::<Vec<_>>(),
+                        s.last.clone(),
+                    )
+                })
         };
         let mut report = Report::default();
         let now = self.now();
@@ -413,26 +443,31 @@ impl Runtime {
         }
         let head = self.log().tail().await?.sequence;
         let mut events = std::pin::pin!(signoff_store::read_all_stream(self.log().clone(), from));
+        let mut window: Vec<Message> = Vec::new();
         while let Some(record) = events.next().await {
             let record = record?;
             if record.sequence > head {
                 break;
             }
-            // The recipients of one notification at once (the checkpoint is by notification:
-            // one cut short is looked at again whole after a restart).
             let mut messages = self.messages(channel, &record);
-            self.prepare(&mut messages).await;
-            let attempts: Vec<_> = futures::stream::iter(
-                messages
-                    .into_iter()
-                    .map(|message| self.attempt(channel, message, 1)),
-            )
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-            for attempted in attempts {
-                report.add(attempted?);
+            // The notification at the checkpoint is looked at again (it may have been cut
+            // short); those of its messages recorded are not sent again.
+            messages.retain(|m| !recorded.contains(&m.key(&name)));
+            if messages.is_empty() {
+                continue;
             }
+            if window.is_empty() {
+                self.yield_to_commands().await;
+            }
+            self.prepare(&mut messages).await;
+            window.extend(messages);
+            if window.len() >= WINDOW {
+                self.send_window(channel, std::mem::take(&mut window), &mut report)
+                    .await?;
+            }
+        }
+        if !window.is_empty() {
+            self.send_window(channel, window, &mut report).await?;
         }
         self.view().outboxes.entry(name).or_default().scanned = head;
         Ok(report)
@@ -500,40 +535,65 @@ impl Runtime {
         }
     }
 
-    /// Sends `message` unless its delivery (or this attempt) is recorded, and records the
-    /// outcome: `Some(true)` delivered, `Some(false)` failed, `None` nothing to do.
-    async fn attempt(
+    /// Waits while this process is taking commands, at most [`YIELD_AT_MOST`]: sending (and
+    /// the SMTP server's work, when it runs on this machine) never slows deciding.
+    async fn yield_to_commands(&self) {
+        let started = std::time::Instant::now();
+        while self.deciding_within(QUIET) && started.elapsed() < YIELD_AT_MOST {
+            tokio::time::sleep(QUIET / 2).await;
+        }
+    }
+
+    /// Sends the first attempts of `window` (whole notifications, in log order), [`PARALLEL`]
+    /// at once, and records their outcomes in one append.
+    async fn send_window(
         &self,
         channel: &dyn Channel,
+        window: Vec<Message>,
+        report: &mut Report,
+    ) -> Result<(), RuntimeError> {
+        let name = channel.name();
+        let first = window.first().map_or(0, |m| m.sequence);
+        let last = window.last().map_or(0, |m| m.sequence);
+        let mut sent: Vec<(Message, Result<(), Failure>)> =
+            futures::stream::iter(window.into_iter().map(|message| async move {
+                let result = channel.deliver(&message).await;
+                (message, result)
+            }))
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        // Recorded in log order of their notifications, so the checkpoint is the last one.
+        sent.sort_by_key(|(m, _)| m.sequence);
+        let mut events = Vec::with_capacity(sent.len());
+        for (message, result) in sent {
+            let (ty, outcome) = self.outcome(name, message, 1, result);
+            report.add(Some(outcome.error.is_none()));
+            let data = serde_json::to_value(&outcome).map_err(|e| corrupt(&e))?;
+            events.push(new_event(
+                ty,
+                &data,
+                SYSTEM,
+                name,
+                Some(&outcome.message.instance),
+            )?);
+        }
+        let key = to_idempotency_key(&format!("outbox:{name}:window:{first}-{last}"))?;
+        let stream = StreamId::parse(format!("{STREAM_PREFIX}{name}")).map_err(|e| corrupt(&e))?;
+        let request = AppendRequest::new(stream, ExpectedVersion::Any, events).idempotent(key);
+        let appended = self.log().append(request).await?;
+        self.catch_up_to(appended.last_sequence).await
+    }
+
+    /// The outcome of attempt `attempt` of `message`, counted for the metrics, as the event
+    /// type and data to record.
+    fn outcome(
+        &self,
+        name: &str,
         message: Message,
         attempt: u32,
-    ) -> Result<Option<bool>, RuntimeError> {
-        let name = channel.name();
-        let key = message.key(name);
-        let delivered_key = to_idempotency_key(&format!("{key}#delivered"))?;
-        let attempt_key = to_idempotency_key(&format!("{key}#failed#{attempt}"))?;
-        // Delivered already, or this attempt recorded (by another process, or before a restart).
-        if self
-            .log()
-            .idempotent_result(&delivered_key)
-            .await?
-            .is_some()
-        {
-            if let Some(state) = self.view().outboxes.get_mut(name) {
-                state.retry.remove(&key);
-            }
-            return Ok(None);
-        }
-        if self.log().idempotent_result(&attempt_key).await?.is_some() {
-            return Ok(None);
-        }
-        let result = channel.deliver(&message).await;
-        let delivered = result.is_ok();
-        let key_id = if result.is_ok() {
-            delivered_key
-        } else {
-            attempt_key
-        };
+        result: Result<(), Failure>,
+    ) -> (&'static str, Outcome) {
         let (ty, outcome) = match result {
             Ok(()) => (
                 DELIVERED,
@@ -573,6 +633,44 @@ impl Runtime {
             .entry(name.to_owned())
             .or_default()
             .count(attempt, &outcome, latency);
+        (ty, outcome)
+    }
+
+    /// Sends `message` again unless its delivery (or this attempt) is recorded, and records the
+    /// outcome: `Some(true)` delivered, `Some(false)` failed, `None` nothing to do.
+    async fn attempt(
+        &self,
+        channel: &dyn Channel,
+        message: Message,
+        attempt: u32,
+    ) -> Result<Option<bool>, RuntimeError> {
+        let name = channel.name();
+        let key = message.key(name);
+        let delivered_key = to_idempotency_key(&format!("{key}#delivered"))?;
+        let attempt_key = to_idempotency_key(&format!("{key}#failed#{attempt}"))?;
+        // Delivered already, or this attempt recorded (by another process, or before a restart).
+        if self
+            .log()
+            .idempotent_result(&delivered_key)
+            .await?
+            .is_some()
+        {
+            if let Some(state) = self.view().outboxes.get_mut(name) {
+                state.retry.remove(&key);
+            }
+            return Ok(None);
+        }
+        if self.log().idempotent_result(&attempt_key).await?.is_some() {
+            return Ok(None);
+        }
+        let result = channel.deliver(&message).await;
+        let delivered = result.is_ok();
+        let key_id = if result.is_ok() {
+            delivered_key
+        } else {
+            attempt_key
+        };
+        let (ty, outcome) = self.outcome(name, message, attempt, result);
         let data = serde_json::to_value(&outcome).map_err(|e| corrupt(&e))?;
         let event = new_event(ty, &data, SYSTEM, name, Some(&outcome.message.instance))?;
         let stream = StreamId::parse(format!("{STREAM_PREFIX}{name}")).map_err(|e| corrupt(&e))?;

@@ -158,6 +158,10 @@ pub struct Runtime {
     pub(crate) reacts_after_commit: std::sync::atomic::AtomicBool,
     /// Tokens whose use is being recorded now, so that concurrent requests record it once.
     pub(crate) recording_use: Mutex<HashSet<String>>,
+    /// When this process last took a command (microseconds since `born`, real time): the
+    /// outbox holds its sending back while people are deciding.
+    pub(crate) last_command: std::sync::atomic::AtomicU64,
+    pub(crate) born: std::time::Instant,
 }
 
 /// What a command did.
@@ -197,6 +201,8 @@ impl Runtime {
             catching_up: tokio::sync::Mutex::new(()),
             delivering: tokio::sync::Mutex::new(()),
             delivered: Mutex::default(),
+            last_command: std::sync::atomic::AtomicU64::new(0),
+            born: std::time::Instant::now(),
             evidence_dir,
             keys_forgotten_at: AtomicI64::new(0),
             projections_saved_at: tokio::sync::Mutex::new(0),
@@ -483,6 +489,7 @@ impl Runtime {
         channel: &str,
         key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        self.note_command();
         // What a person starts with must be something the workflow reads (a start caused by
         // another instance carries what its trigger or parent gives).
         // Checked after the token's scope, which names no field.
@@ -727,6 +734,24 @@ impl Runtime {
         )
     }
 
+    /// Notes that a command is being taken now (see [`Runtime::deciding_within`]).
+    pub(crate) fn note_command(&self) {
+        let micros = u64::try_from(self.born.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.last_command
+            .store(micros.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this process took a command within `window` (real time).
+    #[must_use]
+    pub fn deciding_within(&self, window: std::time::Duration) -> bool {
+        let last = self.last_command.load(std::sync::atomic::Ordering::Relaxed);
+        if last == 0 {
+            return false;
+        }
+        let now = u64::try_from(self.born.elapsed().as_micros()).unwrap_or(u64::MAX);
+        now.saturating_sub(last) < u64::try_from(window.as_micros()).unwrap_or(u64::MAX)
+    }
+
     /// Executes a command on an instance as `person`, through `channel`.
     ///
     /// A refusal for lack of rights is recorded in the security stream. An `idempotency_key`
@@ -860,6 +885,7 @@ impl Runtime {
         keyed: Option<&Keyed>,
         cause: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        self.note_command();
         let person = actor.id.as_str();
         if let Some(keyed) = keyed
             && let Some(first) = self.replayed(id, keyed).await?
