@@ -222,6 +222,25 @@ impl Runtime {
             Ok(entry) => entry,
             Err(refusal) => return Ok(Err(refusal)),
         };
+        // Said before the form is filled in: the engine would refuse the person now (no longer
+        // in the directory, no longer holding the role). Using it records the refusal.
+        let command = Command::Decide {
+            step: claims.step.clone(),
+            verdict: claims.verdict,
+            justification: String::new(),
+            shown: None,
+        };
+        let actor = match self.actor(&claims.person) {
+            Ok(actor) => actor,
+            Err(e) => return Ok(Err(LinkRefusal::NotAllowed(e.to_string()))),
+        };
+        match self.would_refuse(&entry, &actor, &command) {
+            None => {}
+            Some(r) if r.kind == signoff_core::engine::RejectionKind::Forbidden => {
+                return Ok(Err(LinkRefusal::NotAllowed(r.message)));
+            }
+            Some(r) => return Ok(Err(LinkRefusal::Closed { how: r.message })),
+        }
         let view = self.view_of(&entry);
         let changes = if view.hash() == claims.shown {
             Vec::new()

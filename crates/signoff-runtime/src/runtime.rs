@@ -274,8 +274,23 @@ impl Runtime {
     /// pure core, so a page offers only what the engine would take; nothing is recorded.
     #[must_use]
     pub fn permits(&self, entry: &Entry, actor: &Actor, command: &Command) -> bool {
+        self.would_refuse(entry, actor, command).is_none()
+    }
+
+    /// Why the engine would refuse `actor` `command` on `entry` now, if it would, by rights
+    /// and by what is open (as [`Runtime::permits`]: what the command says is not judged).
+    #[must_use]
+    pub fn would_refuse(
+        &self,
+        entry: &Entry,
+        actor: &Actor,
+        command: &Command,
+    ) -> Option<Rejection> {
         if !actor.may_touch(&entry.state.workflow) {
-            return false;
+            return Some(Rejection::forbidden(format!(
+                "the credential {} acts through does not reach workflow {}",
+                actor.id, entry.state.workflow
+            )));
         }
         let people = self.directory();
         let ctx = Context {
@@ -284,8 +299,9 @@ impl Runtime {
             people: &*people,
         };
         match decide(&entry.loaded, &entry.state, command, &ctx) {
-            Ok(_) => true,
-            Err(refusal) => refusal.kind == RejectionKind::Invalid,
+            Ok(_) => None,
+            Err(refusal) if refusal.kind == RejectionKind::Invalid => None,
+            Err(refusal) => Some(refusal),
         }
     }
 
