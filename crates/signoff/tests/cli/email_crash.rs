@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use signoff_email::sink::{Sink, python};
 
-/// 100 instances, each telling the ten people of the `staff` role (and its requester that it
-/// ended): 1,100 messages.
-const INSTANCES: usize = 100;
+/// 500 instances, each telling the ten people of the `staff` role, then its requester that it
+/// ended: 1,000 notifications, 5,500 messages.
+const INSTANCES: usize = 500;
 const STAFF: usize = 10;
 
 const WORKFLOW: &str = "id: notice
