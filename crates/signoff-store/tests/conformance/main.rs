@@ -241,11 +241,14 @@ mod sqlite_only {
         // 16,000 events: the first restart is due at the end of them.
         write(0, 160).await;
         let first = std::fs::metadata(&wal).unwrap().len();
-        // 48,000 more: three more restarts, so the WAL stays near the size it had.
+        // 48,000 more: without a restart the WAL would be about four times as large. Three
+        // more restarts are due; on a loaded machine one that finds the checkpointer at work is
+        // tried again a little later (CI once saw 2.3 times), so a start over is asserted, not
+        // its timing.
         write(160, 640).await;
         let last = std::fs::metadata(&wal).unwrap().len();
         assert!(
-            last < 2 * first,
+            last < 3 * first,
             "the WAL grew from {first} to {last} bytes: it never started over"
         );
     }
