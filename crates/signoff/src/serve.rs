@@ -38,6 +38,8 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.skip_reactors.iter().any(|name| name == "starts") {
         runtime.leave_reactions_to_starts();
     }
+    // Listening for SIGTERM before the banner says it stops on it (see `worker::run`).
+    let stop = stop_signal()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -84,7 +86,7 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     eprintln!("  Ctrl-C (or SIGTERM) stops, after the requests in flight.");
     let state = AppState::new(runtime).with_link_key(link_key);
-    signoff_server::serve_with(listener, state, reactors, stop_signal()?).await?;
+    signoff_server::serve_with(listener, state, reactors, stop).await?;
     eprintln!("signoff serve: stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -92,13 +94,17 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
 /// Completes on Ctrl-C or SIGTERM (how systemd and Kubernetes stop a service), so that both
 /// drain the server instead of killing it mid-request.
 pub(crate) fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    // Both handlers are in place when this returns (not when the future is first polled).
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| anyhow::anyhow!("cannot handle SIGTERM: {e}"))?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| anyhow::anyhow!("cannot handle Ctrl-C: {e}"))?;
     Ok(async move {
         #[cfg(unix)]
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = term.recv() => {}
         }
         #[cfg(not(unix))]

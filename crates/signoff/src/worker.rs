@@ -34,6 +34,10 @@ pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // Listening for SIGTERM before the banner says it stops on it: a supervisor that stops
+    // the process as soon as it has started must not kill it.
+    let stop = crate::serve::stop_signal()?;
+    let reactors = g.reactors()?;
     eprintln!(
         "signoff run: {} workflow(s) from {}, {} people from {}, log {}; running {} until \
          Ctrl-C or SIGTERM",
@@ -44,8 +48,7 @@ pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         g.url()?,
         reactor::names().join(", "),
     );
-    rt.run_reactors(&g.reactors()?, crate::serve::stop_signal()?)
-        .await;
+    rt.run_reactors(&reactors, stop).await;
     // What the last turns appended is answered; close the writer.
     rt.log().close().await;
     Ok(ExitCode::SUCCESS)
@@ -103,13 +106,13 @@ pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let stop = crate::serve::stop_signal()?;
     eprintln!(
         "signoff worker {}: log {}, from checkpoint {from}; until Ctrl-C or SIGTERM",
         reactor.name(),
         g.url()?,
     );
-    rt.run_reactors(&[reactor], crate::serve::stop_signal()?)
-        .await;
+    rt.run_reactors(&[reactor], stop).await;
     rt.log().close().await;
     Ok(ExitCode::SUCCESS)
 }
