@@ -67,6 +67,8 @@ pub struct Loaded {
     pub hash: String,
     /// Every expression of the definition, compiled, by source text.
     pub expressions: HashMap<String, Arc<Expression>>,
+    /// The names of the input it reads, found once when loaded (see [`Loaded::input_names`]).
+    pub inputs: BTreeSet<String>,
 }
 
 impl Loaded {
@@ -79,8 +81,8 @@ impl Loaded {
     /// The names of the input its expressions and templates read (`input.NAME`,
     /// `input["NAME"]`): what a start may be given.
     #[must_use]
-    pub fn input_names(&self) -> BTreeSet<String> {
-        input_names(&self.source)
+    pub fn input_names(&self) -> &BTreeSet<String> {
+        &self.inputs
     }
 
     /// Refuses a start's input that names something the workflow never reads: it would be
@@ -92,7 +94,7 @@ impl Loaded {
         &self,
         input: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), String> {
-        let known = self.input_names();
+        let known = &self.inputs;
         let unknown: Vec<&str> = input
             .keys()
             .map(String::as_str)
@@ -629,6 +631,7 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, Vec<Problem>> {
         return Err(checked.problems);
     }
     Ok(Loaded {
+        inputs: input_names(text),
         hash: content_hash(text),
         source: text.to_owned(),
         expressions: checked.expressions,
