@@ -139,8 +139,8 @@ pub struct LinkUse {
 /// What using a link came to.
 #[derive(Debug)]
 pub enum Used {
-    /// Decided.
-    Decided(Applied),
+    /// Decided, by the link of these claims.
+    Decided(Applied, LinkClaims),
     /// The form is to be filled in again: the reason (a justification too short, the request
     /// changed since the page was read). Nothing is recorded.
     Again(String),
@@ -234,12 +234,10 @@ impl Runtime {
             Ok(actor) => actor,
             Err(e) => return Ok(Err(LinkRefusal::NotAllowed(e.to_string()))),
         };
-        match self.would_refuse(&entry, &actor, &command) {
-            None => {}
-            Some(r) if r.kind == signoff_core::engine::RejectionKind::Forbidden => {
-                return Ok(Err(LinkRefusal::NotAllowed(r.message)));
-            }
-            Some(r) => return Ok(Err(LinkRefusal::Closed { how: r.message })),
+        // The gate is open (checked above): what the engine refuses is the person's (no
+        // right, or already decided here), said in the engine's words.
+        if let Some(refusal) = self.would_refuse(&entry, &actor, &command) {
+            return Ok(Err(LinkRefusal::NotAllowed(refusal.message)));
         }
         let view = self.view_of(&entry);
         let changes = if view.hash() == claims.shown {
@@ -248,15 +246,12 @@ impl Runtime {
             self.changes_since(&claims, &view).await?
         };
         let (min_justification, prompt) = justification_rule(&entry, &claims);
-        let name = self
-            .directory()
-            .person(&claims.person)
-            .map_or_else(|| claims.person.clone(), |p| p.name.clone());
-        let requester = self
-            .directory()
-            .person(&entry.state.requester)
-            .map_or_else(|| entry.state.requester.clone(), |p| p.name.clone());
-        let about = crate::outbox::About::of(&entry, Some(&claims.step), requester);
+        let name = self.name_of(&claims.person);
+        let about = crate::outbox::About::of(
+            &entry,
+            Some(&claims.step),
+            self.name_of(&entry.state.requester),
+        );
         Ok(Ok(OpenLink {
             about,
             claims,
@@ -346,25 +341,19 @@ impl Runtime {
             Ok(applied) if applied.deduplicated => {
                 self.refuse_link(&claims, LinkRefusal::Used).await
             }
-            Ok(applied) => Ok(Used::Decided(applied)),
+            Ok(applied) => Ok(Used::Decided(applied, claims)),
             Err(RuntimeError::Rejected(rejection)) => match rejection.kind {
                 // Recorded by the engine's own check already.
                 signoff_core::engine::RejectionKind::Forbidden => {
                     Ok(Used::Refused(LinkRefusal::NotAllowed(rejection.message)))
                 }
+                // The gate closed meanwhile, or it is open and the person already decided.
                 signoff_core::engine::RejectionKind::Closed => {
-                    let how = self.how_closed(&claims).await?;
-                    self.refuse_link(
-                        &claims,
-                        LinkRefusal::Closed {
-                            how: if how.is_empty() {
-                                rejection.message
-                            } else {
-                                how
-                            },
-                        },
-                    )
-                    .await
+                    let refusal = match self.check_link(&claims).await? {
+                        Err(closed) => closed,
+                        Ok(_) => LinkRefusal::NotAllowed(rejection.message),
+                    };
+                    self.refuse_link(&claims, refusal).await
                 }
                 _ => Ok(Used::Again(rejection.message)),
             },
@@ -445,12 +434,7 @@ impl Runtime {
     /// Smith through web)".
     async fn how_closed(&self, claims: &LinkClaims) -> Result<String, RuntimeError> {
         let events = self.instance_events(&claims.instance).await?;
-        let directory = self.directory();
-        let name = |id: &str| {
-            directory
-                .person(id)
-                .map_or_else(|| id.to_owned(), |p| p.name.clone())
-        };
+        let name = |id: &str| self.name_of(id);
         let mut deciders = Vec::new();
         let mut how = String::new();
         for (record, event) in &events {
@@ -512,16 +496,15 @@ fn link_key(claims: &LinkClaims) -> Result<Keyed, RuntimeError> {
 
 /// The gate's rule for a justification of the link's verdict: at least one character, always.
 fn justification_rule(entry: &Entry, claims: &LinkClaims) -> (u32, String) {
-    let rule = entry
+    entry
         .loaded
         .definition
         .step(&claims.step)
         .and_then(|step| step.approval.as_ref())
-        .and_then(|approval| match claims.verdict {
-            Verdict::Approve => approval.justification.approve.clone(),
-            Verdict::Reject => approval.justification.reject.clone(),
-        });
-    rule.map_or((1, String::new()), |r| (r.min_length.max(1), r.prompt))
+        .and_then(|approval| approval.rule(claims.verdict))
+        .map_or((1, String::new()), |r| {
+            (r.min_length.max(1), r.prompt.clone())
+        })
 }
 
 /// The lines of `before` missing from `after` (`-`), then those of `after` missing from

@@ -232,13 +232,7 @@ impl About {
             workflow: entry.state.workflow.clone(),
             workflow_title: definition.title.clone(),
             requester,
-            step_title: def.map(|d| {
-                if d.title.is_empty() {
-                    d.id.value.clone()
-                } else {
-                    d.title.clone()
-                }
-            }),
+            step_title: def.map(|d| d.title_or_id().to_owned()),
             instructions,
             deadline: step
                 .and_then(|s| entry.state.active.get(s))
@@ -519,10 +513,7 @@ impl Runtime {
         };
         let view = self.view_of(&entry);
         let shown = view.hash();
-        let requester = self
-            .directory()
-            .person(&entry.state.requester)
-            .map_or_else(|| entry.state.requester.clone(), |p| p.name.clone());
+        let requester = self.name_of(&entry.state.requester);
         for message in messages {
             message.about = Some(About::of(
                 &entry,

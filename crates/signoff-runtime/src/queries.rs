@@ -132,15 +132,10 @@ impl Runtime {
                             kind: "stopped".to_owned(),
                             title: format!(
                                 "Stopped: {}",
-                                entry
-                                    .loaded
-                                    .definition
-                                    .step(step)
-                                    .map_or(step.as_str(), |d| if d.title.is_empty() {
-                                        step.as_str()
-                                    } else {
-                                        d.title.as_str()
-                                    })
+                                entry.loaded.definition.step(step).map_or(
+                                    step.as_str(),
+                                    signoff_core::workflow::Step::title_or_id
+                                )
                             ),
                             instance_title: entry.state.title(&entry.loaded.definition),
                             tasks: Vec::new(),

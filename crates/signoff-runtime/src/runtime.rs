@@ -268,6 +268,13 @@ impl Runtime {
         signoff_core::engine::View::of(&entry.loaded.definition, &entry.state, &*self.directory())
     }
 
+    /// What people call `person`: their name in the directory, or their id.
+    #[must_use]
+    pub fn name_of(&self, person: &str) -> String {
+        signoff_core::engine::People::name(&*self.directory(), person)
+            .unwrap_or_else(|| person.to_owned())
+    }
+
     /// Whether the engine would let `actor` give `command` on `entry` now, by rights and by
     /// what is open: a refusal only of what the command says (a short text, a person who
     /// cannot receive a delegation) still permits the form that asks for it. A dry run of the

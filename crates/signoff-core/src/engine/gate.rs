@@ -344,11 +344,9 @@ fn admits(m: &Machine<'_>, when: &str, approver: &super::command::Actor) -> Resu
 }
 
 fn check_justification(approval: &Approval, verdict: Verdict, text: &str) -> Result<(), Rejection> {
-    let rule = match verdict {
-        Verdict::Approve => approval.justification.approve.as_ref(),
-        Verdict::Reject => approval.justification.reject.as_ref(),
+    let Some(rule) = approval.rule(verdict) else {
+        return Ok(());
     };
-    let Some(rule) = rule else { return Ok(()) };
     let word = match verdict {
         Verdict::Approve => "approving",
         Verdict::Reject => "rejecting",

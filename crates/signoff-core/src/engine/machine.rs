@@ -684,11 +684,7 @@ impl<'a> Machine<'a> {
         if to.is_empty() {
             return;
         }
-        let title = if step.title.is_empty() {
-            step.id.value.clone()
-        } else {
-            step.title.clone()
-        };
+        let title = step.title_or_id();
         let subject = format!("{verb}: {title} ({})", self.definition().title);
         let body = format!(
             "{verb}: {title}\nInstance {} of {}, requested by {}.\n{}",

@@ -387,6 +387,15 @@ pub struct Separation {
 }
 
 impl Approval {
+    /// The rule a justification of `verdict` must meet, if the gate sets one.
+    #[must_use]
+    pub fn rule(&self, verdict: crate::engine::Verdict) -> Option<&TextRule> {
+        match verdict {
+            crate::engine::Verdict::Approve => self.justification.approve.as_ref(),
+            crate::engine::Verdict::Reject => self.justification.reject.as_ref(),
+        }
+    }
+
     /// What a justification must say, per verdict, for people to read before they decide:
     /// "To reject: Why is this change rejected? (at least 10 characters)".
     #[must_use]
@@ -682,6 +691,16 @@ impl StepKind {
 }
 
 impl Step {
+    /// What people call the step: its title, or its id when it has none.
+    #[must_use]
+    pub fn title_or_id(&self) -> &str {
+        if self.title.is_empty() {
+            self.id.as_str()
+        } else {
+            &self.title
+        }
+    }
+
     /// The kinds whose key this step carries (exactly one in a valid definition).
     #[must_use]
     pub fn kinds(&self) -> Vec<StepKind> {

@@ -19,8 +19,7 @@ use crate::AppState;
 /// A refusal's page: which refusal, and that nothing was decided.
 fn refused(refusal: &LinkRefusal, instance: Option<&str>) -> Response {
     let status = match refusal {
-        LinkRefusal::Forged(_) => StatusCode::FORBIDDEN,
-        LinkRefusal::NotAllowed(_) => StatusCode::FORBIDDEN,
+        LinkRefusal::Forged(_) | LinkRefusal::NotAllowed(_) => StatusCode::FORBIDDEN,
         LinkRefusal::Expired { .. } => StatusCode::GONE,
         _ => StatusCode::CONFLICT,
     };
@@ -145,21 +144,19 @@ pub async fn use_link(
         shown: form.shown.filter(|s| !s.is_empty()),
     };
     match state.runtime.use_link(key, &token, &used).await {
-        Ok(Used::Decided(applied)) => {
-            let claims = signoff_core::link::verify(&token, key).ok();
+        Ok(Used::Decided(applied, claims)) => {
             let title = match state.runtime.load(&applied.instance).await {
                 Ok(entry) => state.runtime.view_of(&entry).title,
                 Err(_) => applied.instance.clone(),
             };
-            let verdict = claims.as_ref().map_or(Verdict::Approve, |c| c.verdict);
             private(render(
                 "link.html",
                 json!({
                     "decided": true,
-                    "past": verdict.past(),
+                    "past": claims.verdict.past(),
                     "title": title,
                     "justification": justification.trim(),
-                    "link_id": claims.map(|c| c.id).unwrap_or_default(),
+                    "link_id": claims.id,
                     "instance": applied.instance,
                 }),
             ))

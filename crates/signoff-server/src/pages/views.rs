@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use signoff_core::engine::{Actor, Command, RejectionKind, TaskStatus, Verdict};
-use signoff_core::workflow::{Loaded, StepKind};
+use signoff_core::workflow::{Loaded, Step, StepKind};
 use signoff_core::{RecordedEvent, Timestamp};
 use signoff_runtime::access::InstanceFilter;
 use signoff_runtime::timeline::Line;
@@ -222,7 +222,7 @@ fn steps_view(state: &AppState, entry: &Entry, actor: &Actor, refused: &Refused)
             };
             json!({
                 "id": id,
-                "title": def.map(|d| if d.title.is_empty() { id.clone() } else { d.title.clone() }),
+                "title": def.map(Step::title_or_id),
                 "description": def.map(|d| d.description.clone()),
                 "kind": kind,
                 "failure": failure,
@@ -542,17 +542,7 @@ fn first_form(loaded: &Loaded) -> Option<(&str, &str, &signoff_core::workflow::F
                 .as_ref()
                 .is_some_and(|r| r.as_str() == "requester")
     });
-    by_requester.then(|| {
-        (
-            step.id.as_str(),
-            if step.title.is_empty() {
-                step.id.as_str()
-            } else {
-                step.title.as_str()
-            },
-            form,
-        )
-    })
+    by_requester.then(|| (step.id.as_str(), step.title_or_id(), form))
 }
 
 fn start_view(

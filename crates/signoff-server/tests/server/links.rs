@@ -186,6 +186,17 @@ pub async fn email_links_decide_only_when_posted_with_a_justification_and_once(s
         )]
     );
 
+    // His Reject link now says he decided already (the gate itself is still open), and
+    // decides nothing.
+    let bob_reject = link_of(&all, "bob", Verdict::Reject);
+    let response = s.http.get(on(s, &bob_reject)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("you already approved") && !page.contains("no longer open"),
+        "{page}"
+    );
+
     // Each of these changes nothing, and says why.
     let tampered = {
         let mut t = bob_approve.clone().into_bytes();
