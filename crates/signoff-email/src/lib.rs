@@ -84,7 +84,7 @@ impl Channel for EmailChannel {
                     "the SMTP server did not answer within {} s",
                     self.timeout.as_secs()
                 ))),
-                Ok(Ok(_)) => Ok(()),
+                Ok(Ok(_)) => Ok(None),
                 Ok(Err(e)) if e.is_permanent() => Err(Failure::permanent(smtp_error(&e))),
                 Ok(Err(e)) => Err(Failure::transient(smtp_error(&e))),
             }

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod chat;
 pub mod clock;
 pub mod definitions;
 mod error;

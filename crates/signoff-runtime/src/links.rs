@@ -245,7 +245,7 @@ impl Runtime {
         } else {
             self.changes_since(&claims, &view).await?
         };
-        let (min_justification, prompt) = justification_rule(&entry, &claims);
+        let (min_justification, prompt) = justification_rule(&entry, &claims.step, claims.verdict);
         let name = self.name_of(&claims.person);
         let about = crate::outbox::About::of(
             &entry,
@@ -425,23 +425,28 @@ impl Runtime {
                 }
             }
             _ => Ok(Err(LinkRefusal::Closed {
-                how: self.how_closed(claims).await?,
+                how: self.how_closed(&claims.instance, &claims.step).await?,
             })),
         }
     }
 
-    /// How the link's gate closed, from the instance's own events: "approved at … (by Alice
-    /// Smith through web)".
-    async fn how_closed(&self, claims: &LinkClaims) -> Result<String, RuntimeError> {
-        let events = self.instance_events(&claims.instance).await?;
+    /// How the gate `step` of `instance` closed, from the instance's own events: "approved at
+    /// … (by Alice Smith through web)".
+    pub(crate) async fn how_closed(
+        &self,
+        instance: &str,
+        step: &str,
+    ) -> Result<String, RuntimeError> {
+        let events = self.instance_events(instance).await?;
         let name = |id: &str| self.name_of(id);
+        let gate = step;
         let mut deciders = Vec::new();
         let mut how = String::new();
         for (record, event) in &events {
             match event {
                 InstanceEvent::Decided {
                     step, by, verdict, ..
-                } if *step == claims.step => {
+                } if step == gate => {
                     deciders.push(format!(
                         "{} by {} through {}",
                         verdict.past(),
@@ -449,12 +454,12 @@ impl Runtime {
                         record.metadata.channel
                     ));
                 }
-                InstanceEvent::StepEntered { step, .. } if *step == claims.step => {
+                InstanceEvent::StepEntered { step, .. } if step == gate => {
                     deciders.clear();
                 }
                 InstanceEvent::StepCompleted {
                     step, outcome, at, ..
-                } if *step == claims.step => {
+                } if step == gate => {
                     how = format!("it closed {outcome} at {}", at.to_rfc3339());
                 }
                 InstanceEvent::Cancelled { by, reason, at } => {
@@ -494,14 +499,15 @@ fn link_key(claims: &LinkClaims) -> Result<Keyed, RuntimeError> {
     Keyed::engine(&format!("link:{}", claims.id)).map_err(|e| corrupt(&e))
 }
 
-/// The gate's rule for a justification of the link's verdict: at least one character, always.
-fn justification_rule(entry: &Entry, claims: &LinkClaims) -> (u32, String) {
+/// The gate's rule for a justification of `verdict` at `step`: at least one character, always
+/// (a decision through a link or a chat button is always explained).
+pub(crate) fn justification_rule(entry: &Entry, step: &str, verdict: Verdict) -> (u32, String) {
     entry
         .loaded
         .definition
-        .step(&claims.step)
+        .step(step)
         .and_then(|step| step.approval.as_ref())
-        .and_then(|approval| approval.rule(claims.verdict))
+        .and_then(|approval| approval.rule(verdict))
         .map_or((1, String::new()), |r| {
             (r.min_length.max(1), r.prompt.clone())
         })

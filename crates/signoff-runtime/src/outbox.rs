@@ -137,8 +137,10 @@ impl Failure {
     }
 }
 
-/// What delivering one message gives: done, or why not.
-pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
+/// What delivering one message gives: done, with where the channel put it if it says (a
+/// chat message's `channel/message` ids, recorded with the outcome so that the message can be
+/// edited later), or why not.
+pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, Failure>> + Send + 'a>>;
 
 /// A way to reach people: email, a chat service.
 pub trait Channel: Send + Sync {
@@ -265,6 +267,9 @@ struct Outcome {
     /// The channel said trying again will not help.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     permanent: bool,
+    /// Where the channel put the message, if it said (a chat message's ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reference: Option<String>,
 }
 
 /// What the log says of one channel's outbox.
@@ -546,7 +551,7 @@ impl Runtime {
         let name = channel.name();
         let first = window.first().map_or(0, |m| m.sequence);
         let last = window.last().map_or(0, |m| m.sequence);
-        let mut sent: Vec<(Message, Result<(), Failure>)> =
+        let mut sent: Vec<(Message, Result<Option<String>, Failure>)> =
             futures::stream::iter(window.into_iter().map(|message| async move {
                 let result = channel.deliver(&message).await;
                 (message, result)
@@ -583,10 +588,10 @@ impl Runtime {
         name: &str,
         message: Message,
         attempt: u32,
-        result: Result<(), Failure>,
+        result: Result<Option<String>, Failure>,
     ) -> (&'static str, Outcome) {
         let (ty, outcome) = match result {
-            Ok(()) => (
+            Ok(reference) => (
                 DELIVERED,
                 Outcome {
                     message,
@@ -594,6 +599,7 @@ impl Runtime {
                     error: None,
                     given_up: false,
                     permanent: false,
+                    reference,
                 },
             ),
             Err(failure) => {
@@ -612,6 +618,7 @@ impl Runtime {
                         error: Some(failure.reason),
                         given_up: failure.permanent || attempt >= MAX_ATTEMPTS,
                         permanent: failure.permanent,
+                        reference: None,
                     },
                 )
             }

@@ -13,6 +13,8 @@
 //! email_from: signoff <signoff@example.com>
 //! public_url: https://signoff.example.com
 //! link_key_file: /etc/signoff/link.key
+//! discord_token: …            # better in SIGNOFF_DISCORD_TOKEN
+//! discord_guild: 123456789012345678
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -36,6 +38,9 @@ pub struct File {
     email_from: Option<String>,
     public_url: Option<String>,
     link_key_file: Option<PathBuf>,
+    discord_token: Option<String>,
+    discord_api_url: Option<String>,
+    discord_guild: Option<u64>,
 }
 
 impl File {
@@ -46,7 +51,8 @@ impl File {
         serde_saphyr::from_str(&text).map_err(|e| {
             anyhow::anyhow!(
                 "{}: {e}\n  hint: the keys are database, workflows, people, evidence, listen, \
-                 smtp_url, smtp_user, smtp_password, email_from, public_url, link_key_file",
+                 smtp_url, smtp_user, smtp_password, email_from, public_url, link_key_file, \
+                 discord_token, discord_api_url, discord_guild",
                 path.display()
             )
         })
@@ -99,6 +105,24 @@ pub fn apply(file: File, matches: &ArgMatches, cli: &mut crate::Cli) -> anyhow::
         .filter(|_| defaulted(matches, "link_key_file"))
     {
         g.link_key_file = v;
+    }
+    if let Some(v) = file
+        .discord_token
+        .filter(|_| defaulted(matches, "discord_token"))
+    {
+        g.discord_token = Some(v);
+    }
+    if let Some(v) = file
+        .discord_api_url
+        .filter(|_| defaulted(matches, "discord_api_url"))
+    {
+        g.discord_api_url = v;
+    }
+    if let Some(v) = file
+        .discord_guild
+        .filter(|_| defaulted(matches, "discord_guild"))
+    {
+        g.discord_guild = Some(v);
     }
     if let (Some(listen), crate::Command::Serve(args), Some(("serve", sub))) =
         (file.listen, &mut cli.command, matches.subcommand())

@@ -17,6 +17,7 @@ mod bench;
 mod client;
 mod config;
 mod definitions;
+mod discord;
 mod keys;
 mod projections;
 mod serve;
@@ -205,6 +206,39 @@ pub struct Global {
         help_heading = "Email"
     )]
     link_key_file: PathBuf,
+    /// The Discord bot's token (Developer Portal → your application → Bot). With it `serve`
+    /// and `run` run the bot (approval requests as direct messages with Approve/Reject
+    /// buttons), and `worker discord` runs it alone.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_DISCORD_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        help_heading = "Discord"
+    )]
+    discord_token: Option<String>,
+    /// Where the bot's REST calls go: Discord, or a proxy that rate-limits for it (the
+    /// gateway's address is what `GET /api/v10/gateway` there answers).
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_DISCORD_API_URL",
+        value_name = "URL",
+        default_value = signoff_discord::DISCORD,
+        help_heading = "Discord"
+    )]
+    discord_api_url: String,
+    /// Register the bot's slash commands in this guild (server) only, at once, instead of
+    /// globally.
+    #[arg(
+        long,
+        global = true,
+        env = "SIGNOFF_DISCORD_GUILD",
+        value_name = "GUILD_ID",
+        help_heading = "Discord"
+    )]
+    discord_guild: Option<u64>,
 }
 
 impl Global {
@@ -274,6 +308,21 @@ impl Global {
     /// that sends email), else none (a server then says links are not set up).
     pub fn link_key(&self, create: bool) -> anyhow::Result<Option<signoff_core::link::LinkKey>> {
         keys::read_or_create(&self.link_key_file, create)
+    }
+
+    /// The Discord bot's settings, when a token is given.
+    pub fn discord(&self) -> anyhow::Result<Option<signoff_discord::Settings>> {
+        let Some(token) = &self.discord_token else {
+            return Ok(None);
+        };
+        let settings = signoff_discord::Settings {
+            token: token.clone(),
+            api_url: self.discord_api_url.clone(),
+            guild: self.discord_guild,
+            public_url: Some(self.public_url.clone()),
+        };
+        settings.check()?;
+        Ok(Some(settings))
     }
 
     /// The reactors of a process that runs them all: the built-in ones, and the email

@@ -23,10 +23,10 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    for name in &args.skip_reactors {
+    for name in args.skip_reactors.iter().filter(|n| *n != "discord") {
         crate::worker::reactor_named(g, name)?;
     }
-    let reactors: Vec<_> = g
+    let mut reactors: Vec<_> = g
         .reactors()?
         .into_iter()
         .filter(|r| !args.skip_reactors.iter().any(|name| name == r.name()))
@@ -38,8 +38,15 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
     if args.skip_reactors.iter().any(|name| name == "starts") {
         runtime.leave_reactions_to_starts();
     }
+    let bot = crate::discord::bot(g, &runtime).await?;
+    let bot = bot.map(|(bot, outbox)| {
+        if !args.skip_reactors.iter().any(|name| name == "discord") {
+            reactors.push(outbox);
+        }
+        bot
+    });
     // Listening for SIGTERM before the banner says it stops on it (see `worker::run`).
-    let stop = stop_signal()?;
+    let stop = futures::FutureExt::shared(Box::pin(stop_signal()?));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
@@ -84,9 +91,18 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         }
     );
+    eprintln!(
+        "  discord:  {}",
+        if bot.is_some() {
+            format!("the bot connects through {}", g.discord_api_url)
+        } else {
+            "off (SIGNOFF_DISCORD_TOKEN sets the bot's token)".to_owned()
+        }
+    );
     eprintln!("  Ctrl-C (or SIGTERM) stops, after the requests in flight.");
     let state = AppState::new(runtime).with_link_key(link_key);
-    signoff_server::serve_with(listener, state, reactors, stop).await?;
+    let served = signoff_server::serve_with(listener, state, reactors, stop.clone());
+    crate::discord::alongside(bot, stop, served).await??;
     eprintln!("signoff serve: stopped");
     Ok(ExitCode::SUCCESS)
 }

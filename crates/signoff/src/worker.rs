@@ -36,8 +36,13 @@ pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     // Listening for SIGTERM before the banner says it stops on it: a supervisor that stops
     // the process as soon as it has started must not kill it.
-    let stop = crate::serve::stop_signal()?;
-    let reactors = g.reactors()?;
+    let stop = futures::FutureExt::shared(Box::pin(crate::serve::stop_signal()?));
+    let mut reactors = g.reactors()?;
+    let rt = std::sync::Arc::new(rt);
+    let bot = crate::discord::bot(g, &rt).await?.map(|(bot, outbox)| {
+        reactors.push(outbox);
+        bot
+    });
     eprintln!(
         "signoff run: {} workflow(s) from {}, {} people from {}, log {}; running {} until \
          Ctrl-C or SIGTERM",
@@ -46,18 +51,24 @@ pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
         rt.directory().people().count(),
         g.people.display(),
         g.url()?,
-        reactor::names().join(", "),
+        reactors
+            .iter()
+            .map(|r| r.name().to_owned())
+            .collect::<Vec<_>>()
+            .join(", "),
     );
-    rt.run_reactors(&reactors, stop).await;
+    let ran = crate::discord::alongside(bot, stop.clone(), rt.run_reactors(&reactors, stop)).await;
     // What the last turns appended is answered; close the writer.
     rt.log().close().await;
+    ran?;
     Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args)]
 pub struct WorkerArgs {
-    /// The reactor to run: timers, schedules, starts, keys, projections, or email (with an
-    /// SMTP server named).
+    /// The reactor to run: timers, schedules, starts, keys, projections, email (with an SMTP
+    /// server named), or discord (with the bot's token: its gateway connection and its
+    /// outbox).
     #[arg(value_name = "NAME")]
     name: String,
     /// Run one turn and exit, printing what it did.
@@ -78,13 +89,16 @@ pub fn reactor_named(g: &Global, name: &str) -> anyhow::Result<Arc<dyn Reactor>>
     }
     reactor::named(name).ok_or_else(|| {
         anyhow::anyhow!(
-            "no reactor is named {name:?}; there are: {}, email",
+            "no reactor is named {name:?}; there are: {}, email, discord",
             reactor::names().join(", ")
         )
     })
 }
 
 pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    if args.name == "discord" {
+        return discord(g, args).await;
+    }
     let reactor = reactor_named(g, &args.name)?;
     let rt = g.open().await?;
     let group = reactor::checkpoint_name(reactor.name());
@@ -114,5 +128,44 @@ pub async fn worker(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     );
     rt.run_reactors(&[reactor], stop).await;
     rt.log().close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `signoff worker discord`: the bot's gateway connection and its outbox, alone.
+async fn discord(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    if g.discord()?.is_none() {
+        anyhow::bail!(
+            "the discord worker needs the bot's token: --discord-token or SIGNOFF_DISCORD_TOKEN \
+             (Developer Portal → your application → Bot)"
+        );
+    }
+    let rt = Arc::new(g.open().await?);
+    let Some((bot, outbox)) = crate::discord::bot(g, &rt).await? else {
+        unreachable!("a token was given");
+    };
+    let group = reactor::checkpoint_name(outbox.name());
+    let from = rt.log().model_checkpoint(&group).await?;
+    if args.once {
+        // Delivers what is owed and exits; presses need the gateway, which `--once` does not
+        // connect.
+        let turned = rt.turn(&*outbox).await?;
+        if g.json {
+            outln!("{}", json!({"reactor": "discord", "done": turned.done}))?;
+        } else {
+            outln!("discord: {} delivered", turned.done)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stop = futures::FutureExt::shared(Box::pin(crate::serve::stop_signal()?));
+    eprintln!(
+        "signoff worker discord: log {}, outbox from checkpoint {from}, gateway through {}; \
+         until Ctrl-C or SIGTERM",
+        g.url()?,
+        g.discord_api_url,
+    );
+    let ran =
+        crate::discord::alongside(Some(bot), stop.clone(), rt.run_reactors(&[outbox], stop)).await;
+    rt.log().close().await;
+    ran?;
     Ok(ExitCode::SUCCESS)
 }

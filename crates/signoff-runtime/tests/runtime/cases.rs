@@ -488,7 +488,7 @@ impl signoff_runtime::outbox::Channel for Recording {
                 ));
             }
             self.sent.lock().unwrap().push(message.clone());
-            Ok(())
+            Ok(None)
         })
     }
 }

@@ -1,0 +1,267 @@
+//! The gateway client: presses and modal submits in, decisions and redrawn cards out.
+//!
+//! A press is answered within Discord's 3 seconds by the modal (its first and only answer):
+//! reading the request again from signoff is a lookup in memory or one instance's stream. A
+//! submit decides; when the decision is recorded in time the card is redrawn in the same
+//! answer, otherwise the submit is acknowledged first and the card edited after.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use serenity::all::{
+    Client, ComponentInteraction, Context, EventHandler, GatewayIntents, Interaction,
+    ModalInteraction, Ready,
+};
+use serenity::http::Http;
+use signoff_runtime::chat::ChatDecision;
+use signoff_runtime::runtime::Runtime;
+
+use crate::interaction::{self, Input};
+use crate::payload::{self, Card, response};
+use crate::{DiscordChannel, Settings, SettingsError};
+
+/// How long a submit's answer waits for the decision before it acknowledges and edits later
+/// (Discord takes answers within 3 s).
+const ANSWER_WITHIN: Duration = Duration::from_millis(1_500);
+
+/// The bot: a gateway connection and the outbox's Discord channel over one REST client.
+pub struct Bot {
+    client: Client,
+    channel: Arc<DiscordChannel>,
+}
+
+impl Bot {
+    /// Connects nothing yet: builds the client for `settings`, answering with `runtime`.
+    ///
+    /// # Errors
+    /// What is wrong with the settings, or serenity's error building the client.
+    pub async fn new(settings: &Settings, runtime: Arc<Runtime>) -> Result<Self, BotError> {
+        let http = Arc::into_inner(settings.http()?).ok_or(BotError::Shared)?;
+        let handler = Handler {
+            runtime,
+            public_url: settings.public_url.clone(),
+        };
+        // Interactions come whatever the intents; none privileged is asked for.
+        let client = serenity::client::ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
+            .event_handler(handler)
+            .await
+            .map_err(BotError::Serenity)?;
+        let channel = Arc::new(DiscordChannel::with_http(
+            Arc::clone(&client.http),
+            settings.public_url.clone(),
+        ));
+        Ok(Self { client, channel })
+    }
+
+    /// The outbox's channel over the bot's REST client.
+    #[must_use]
+    pub fn channel(&self) -> Arc<DiscordChannel> {
+        Arc::clone(&self.channel)
+    }
+
+    /// Runs the gateway connection until `stop` resolves (serenity reconnects and resumes on
+    /// its own).
+    ///
+    /// # Errors
+    /// The connection failed for good (a token Discord refuses, intents not allowed).
+    pub async fn run(
+        mut self,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), BotError> {
+        let shards = Arc::clone(&self.client.shard_manager);
+        tokio::select! {
+            result = self.client.start() => result.map_err(BotError::Serenity),
+            () = stop => {
+                shards.shutdown_all().await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Why the bot could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    /// Its settings.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// serenity's.
+    #[error("Discord: {0}")]
+    Serenity(serenity::Error),
+    /// The REST client was shared before the bot took it.
+    #[error("the Discord REST client is shared already")]
+    Shared,
+}
+
+struct Handler {
+    runtime: Arc<Runtime>,
+    public_url: Option<String>,
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, _ctx: Context, ready: Ready) {
+        tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        match interaction {
+            Interaction::Component(press) => self.pressed(&ctx.http, &press).await,
+            Interaction::Modal(submit) => self.submitted(&ctx.http, &submit).await,
+            _ => {}
+        }
+    }
+}
+
+impl Handler {
+    /// A button: the modal, or why not.
+    async fn pressed(&self, http: &Http, press: &ComponentInteraction) {
+        let Some(input) = interaction::pressed(press) else {
+            return;
+        };
+        let answer = match self.runtime.press(&input.button, &input.presser).await {
+            Ok(Ok(found)) => payload::modal(&input.button, &found),
+            Ok(Err(refusal)) => payload::ephemeral(&refusal.to_string()),
+            Err(e) => {
+                tracing::error!(error = %e, "a Discord press could not be read");
+                payload::ephemeral(UNAVAILABLE)
+            }
+        };
+        answer_interaction(http, press.id.get(), &press.token, &answer).await;
+    }
+
+    /// The modal's submit: the decision, and the card drawn again.
+    async fn submitted(&self, http: &Http, submit: &ModalInteraction) {
+        let input = interaction::submitted(submit);
+        let justification = input.justification.clone().unwrap_or_default();
+        let deciding = self.decide(&input, &justification);
+        tokio::pin!(deciding);
+        let answer = match tokio::time::timeout(ANSWER_WITHIN, &mut deciding).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                // Taken now; the card is edited when the decision is in.
+                let ack = serde_json::json!({ "type": response::DEFERRED_UPDATE });
+                answer_interaction(http, submit.id.get(), &submit.token, &ack).await;
+                let late = deciding.await;
+                let result = match late.get("type").and_then(Value::as_u64) {
+                    Some(t) if t == u64::from(response::UPDATE_MESSAGE) => http
+                        .edit_original_interaction_response(
+                            &submit.token,
+                            &late["data"],
+                            Vec::new(),
+                        )
+                        .await
+                        .map(drop),
+                    _ => http
+                        .create_followup_message(&submit.token, &late["data"], Vec::new())
+                        .await
+                        .map(drop),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "a late answer to a Discord submit failed");
+                }
+                return;
+            }
+        };
+        answer_interaction(http, submit.id.get(), &submit.token, &answer).await;
+    }
+
+    /// Decides, and the answer to give: the card redrawn, or an ephemeral message.
+    async fn decide(&self, input: &Input, justification: &str) -> Value {
+        match self
+            .runtime
+            .decide_in_chat(&input.button, &input.presser, justification)
+            .await
+        {
+            Ok(ChatDecision::Decided(decided)) => {
+                let (_, press) = *decided;
+                match self
+                    .redraw(input, &press.instance, &press.step, press.activation)
+                    .await
+                {
+                    Ok(card) => payload::update(card),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a decided card could not be drawn again");
+                        payload::ephemeral(&format!(
+                            "Recorded: you {} {}.",
+                            press.verdict.past(),
+                            press.title
+                        ))
+                    }
+                }
+            }
+            Ok(ChatDecision::Again(why)) => payload::ephemeral(&format!(
+                "Nothing was decided: {why}. Press the button again."
+            )),
+            Ok(ChatDecision::Refused(refusal)) => payload::ephemeral(&refusal.to_string()),
+            Err(e) => {
+                tracing::error!(error = %e, "a Discord decision failed");
+                payload::ephemeral(UNAVAILABLE)
+            }
+        }
+    }
+
+    /// The card of the message `input` came from, as the gate stands now.
+    async fn redraw(
+        &self,
+        input: &Input,
+        instance: &str,
+        step: &str,
+        activation: u32,
+    ) -> Result<Value, signoff_runtime::RuntimeError> {
+        let entry = self.runtime.load(instance).await?;
+        let story = self.runtime.gate_story(instance, step, activation).await?;
+        let view = self.runtime.view_of(&entry);
+        let about = signoff_runtime::outbox::About::of(
+            &entry,
+            Some(step),
+            self.runtime.name_of(&entry.state.requester),
+        );
+        let request = view.text("  ");
+        let subject = input.subject.clone().unwrap_or_else(|| view.title.clone());
+        // In a guild's channel whoever holds the right may still press while the gate is open;
+        // in a direct message the person pressed already.
+        let verdicts = if input.in_guild && story.open() {
+            both(step, activation)
+        } else {
+            Vec::new()
+        };
+        Ok(payload::card(&Card {
+            instance,
+            subject: &subject,
+            body: "",
+            about: Some(&about),
+            request: Some(&request),
+            story: Some(&story),
+            verdicts,
+            link_only: false,
+            page: self
+                .public_url
+                .as_deref()
+                .map(|url| payload::page(url, instance)),
+        }))
+    }
+}
+
+fn both(step: &str, activation: u32) -> Vec<(&str, u32, signoff_core::engine::Verdict)> {
+    use signoff_core::engine::Verdict;
+    vec![
+        (step, activation, Verdict::Approve),
+        (step, activation, Verdict::Reject),
+    ]
+}
+
+/// What the person reads when signoff itself failed.
+const UNAVAILABLE: &str = "signoff could not take this now; nothing was decided. Try again in a moment, or use the link to the request.";
+
+/// Answers an interaction (its first and only answer).
+async fn answer_interaction(http: &Http, id: u64, token: &str, answer: &Value) {
+    let id = serenity::model::id::InteractionId::new(id);
+    if let Err(e) = http
+        .create_interaction_response(id, token, answer, Vec::new())
+        .await
+    {
+        tracing::warn!(error = %e, "an answer to a Discord interaction failed");
+    }
+}

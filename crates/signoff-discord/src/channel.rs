@@ -1,0 +1,140 @@
+//! The outbox's Discord channel: one direct message per notification and person.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serenity::http::{Http, HttpError};
+use serenity::model::id::ChannelId;
+use signoff_core::directory::Person;
+use signoff_runtime::outbox::{Channel, Delivery, Failure, Message};
+
+use crate::payload::{self, Card};
+use crate::{Settings, SettingsError};
+
+/// Sends the outbox's notifications as Discord direct messages.
+pub struct DiscordChannel {
+    http: Arc<Http>,
+    public_url: Option<String>,
+    /// Each person's direct-message channel, opened once per process.
+    dms: Mutex<HashMap<String, ChannelId>>,
+}
+
+impl DiscordChannel {
+    /// A channel for these settings.
+    ///
+    /// # Errors
+    /// What is wrong with the settings.
+    pub fn new(settings: &Settings) -> Result<Self, SettingsError> {
+        Ok(Self::with_http(
+            settings.http()?,
+            settings.public_url.clone(),
+        ))
+    }
+
+    /// A channel over a REST client made already (the bot's own).
+    #[must_use]
+    pub fn with_http(http: Arc<Http>, public_url: Option<String>) -> Self {
+        Self {
+            http,
+            public_url,
+            dms: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The direct-message channel with the Discord user `user`.
+    async fn dm(&self, user: &str) -> Result<ChannelId, Failure> {
+        if let Some(channel) = self.cached(user) {
+            return Ok(channel);
+        }
+        let id: u64 = user
+            .parse()
+            .map_err(|_| Failure::permanent(format!("{user:?} is not a Discord user id")))?;
+        let channel = self
+            .http
+            .create_private_channel(&serde_json::json!({ "recipient_id": id.to_string() }))
+            .await
+            .map_err(|e| failure(&e))?;
+        self.dms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(user.to_owned(), channel.id);
+        Ok(channel.id)
+    }
+
+    fn cached(&self, user: &str) -> Option<ChannelId> {
+        self.dms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(user)
+            .copied()
+    }
+}
+
+impl Channel for DiscordChannel {
+    fn name(&self) -> &'static str {
+        "discord"
+    }
+
+    fn address(&self, person: &Person) -> Option<String> {
+        person.discord.clone().filter(|d| !d.trim().is_empty())
+    }
+
+    fn deliver<'a>(&'a self, message: &'a Message) -> Delivery<'a> {
+        Box::pin(async move {
+            let channel = self.dm(&message.address).await?;
+            let request = message.view.as_ref().map(|v| v.text("  "));
+            let card = Card::of(message, request.as_deref(), self.public_url.as_deref());
+            let body = payload::card(&card);
+            let sent = self
+                .http
+                .send_message(channel, Vec::new(), &body)
+                .await
+                .map_err(|e| failure(&e))?;
+            Ok(Some(reference(channel.get(), sent.id.get())))
+        })
+    }
+}
+
+/// How a delivered message is recorded: `CHANNEL/MESSAGE`.
+#[must_use]
+pub fn reference(channel: u64, message: u64) -> String {
+    format!("{channel}/{message}")
+}
+
+/// A recorded reference read back.
+#[must_use]
+pub fn parse_reference(reference: &str) -> Option<(u64, u64)> {
+    let (channel, message) = reference.split_once('/')?;
+    Some((channel.parse().ok()?, message.parse().ok()?))
+}
+
+/// What a failed REST call means for the outbox: Discord refusing the request itself (a user
+/// who does not take direct messages, a channel gone, no permission) will not pass; a 429, a
+/// 5xx or a network failure may.
+pub(crate) fn failure(error: &serenity::Error) -> Failure {
+    if let serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) = error {
+        let status = response.status_code.as_u16();
+        let text = format!(
+            "Discord answered {status}: {} (code {})",
+            response.error.message, response.error.code
+        );
+        return if (400..500).contains(&status) && status != 429 && status != 408 {
+            Failure::permanent(text)
+        } else {
+            Failure::transient(text)
+        };
+    }
+    Failure::transient(format!("Discord could not be reached: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_read_back() {
+        assert_eq!(parse_reference(&reference(12, 34)), Some((12, 34)));
+        assert_eq!(parse_reference("12"), None);
+        assert_eq!(parse_reference("a/b"), None);
+    }
+}

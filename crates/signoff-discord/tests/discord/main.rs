@@ -1,0 +1,453 @@
+//! The Discord bot end to end: the real serenity client (REST and gateway) against the
+//! stand-in for Discord ([`signoff_discord::standin`]), over the shipped workflows and a copy
+//! of the shipped directory. Each case asserts the exact requests the stand-in saw.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed expectation is a failed test
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use signoff_core::engine::{Command, InstanceEvent, Verdict};
+use signoff_discord::standin::{Message, Recorded, StandIn, route};
+use signoff_discord::{Bot, Settings};
+use signoff_runtime::outbox::Channel;
+use signoff_runtime::{Config, Runtime};
+use signoff_store::{DatabaseUrl, ManualClock};
+
+/// 2026-11-23T09:00:00Z, a Monday.
+const T0: i64 = 1_795_424_400_000_000;
+const BOB: u64 = 198_345_620_017_348_608;
+const CAROL: u64 = 223_901_847_561_029_632;
+const HANA: u64 = 301_844_726_150_283_264;
+/// Frank has no Discord id in the shipped directory; the test's copy gives him this one.
+const FRANK: u64 = 555_000_000_000_000_001;
+/// Nobody in the directory.
+const STRANGER: u64 = 777_000_000_000_000_007;
+const WAIT: Duration = Duration::from_secs(20);
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    rt: Arc<Runtime>,
+    standin: StandIn,
+    channel: Arc<signoff_discord::DiscordChannel>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    bot: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.bot.abort();
+    }
+}
+
+/// A runtime over a fresh SQLite log, the stand-in, and the bot connected to it.
+async fn open() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let people = std::fs::read_to_string(repository().join("people.yaml")).unwrap();
+    let people = people.replacen(
+        "    email: frank@example.com\n",
+        &format!("    email: frank@example.com\n    discord: \"{FRANK}\"\n"),
+        1,
+    );
+    std::fs::write(dir.path().join("people.yaml"), people).unwrap();
+    let config = Config {
+        database: DatabaseUrl::Sqlite(dir.path().join("signoff.db")),
+        workflows: repository().join("workflows"),
+        people: dir.path().join("people.yaml"),
+        evidence: dir.path().join("evidence"),
+        clock: Arc::new(ManualClock::at(T0)),
+    };
+    let rt = Arc::new(signoff_runtime::open(&config).await.unwrap());
+    let standin = StandIn::start().await;
+    let settings = Settings {
+        token: "stand-in-token".into(),
+        api_url: standin.url.clone(),
+        guild: None,
+        public_url: Some("https://signoff.example.com".into()),
+    };
+    let bot = Bot::new(&settings, Arc::clone(&rt)).await.unwrap();
+    let channel = bot.channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let bot = tokio::spawn(async move {
+        bot.run(async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    standin.identified(WAIT).await;
+    Env {
+        _dir: dir,
+        rt,
+        standin,
+        channel,
+        stop: Some(stop),
+        bot,
+    }
+}
+
+/// A high-risk deployment request by carol: the change board (two of them) and legal (one)
+/// are asked.
+async fn high_risk_request(rt: &Runtime) -> String {
+    let id = rt
+        .start("deployment-approval", json!({}), "carol", "cli")
+        .await
+        .unwrap()
+        .instance;
+    let values = json!({
+        "service": "payments-api", "team": "payments", "environment": "production",
+        "version": "v1.2.3", "change_type": "normal", "risk": "high",
+        "description": "Raise the connection pool size to 50",
+        "rollback_plan": "Redeploy v1.2.2 from the pipeline, 5 minutes",
+        "ticket": "https://tracker.example.com/browse/CHG-1234",
+    });
+    let Value::Object(values) = values else {
+        unreachable!()
+    };
+    rt.execute(
+        &id,
+        Command::Submit {
+            step: "request".into(),
+            values,
+        },
+        "carol",
+        "cli",
+        None,
+    )
+    .await
+    .unwrap();
+    id
+}
+
+/// The message posted to `user`'s direct messages about `step`.
+fn posted_to(env: &Env, user: u64, step: &str) -> Message {
+    let requests = env.standin.requests();
+    let dm = requests
+        .iter()
+        .find(|r| {
+            r.path == "/users/@me/channels"
+                && r.body["recipient_id"].as_str() == Some(user.to_string().as_str())
+        })
+        .unwrap_or_else(|| panic!("no direct-message channel opened for {user}"));
+    let dm = dm.answer["id"].as_str().unwrap().to_owned();
+    let post = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == format!("/channels/{dm}/messages"))
+        .map(Message::of)
+        .find(|m| {
+            m.button("Approve").is_some_and(|b| {
+                [Verdict::Approve, Verdict::Reject].iter().any(|v| {
+                    b == signoff_runtime::chat::button_id(b.split('.').next().unwrap(), step, 1, *v)
+                })
+            })
+        });
+    post.unwrap_or_else(|| panic!("no message about {step} posted to {user}"))
+}
+
+/// The callback (first answer) to the interaction `interaction`.
+async fn answer_to(env: &Env, interaction: &Value) -> Recorded {
+    let id = interaction["id"].as_str().unwrap().to_owned();
+    let token = interaction["token"].as_str().unwrap().to_owned();
+    env.standin
+        .wait_for("interaction callback", WAIT, |r| {
+            r.method == "POST" && r.path == format!("/interactions/{id}/{token}/callback")
+        })
+        .await
+}
+
+async fn decisions(rt: &Runtime, id: &str, step: &str) -> Vec<(String, String, Option<String>)> {
+    rt.instance_events(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|(record, event)| match event {
+            InstanceEvent::Decided { step: s, by, .. } if s == step => Some((
+                by,
+                record.metadata.channel.clone(),
+                record.metadata.causation_id.clone(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn refusals(rt: &Runtime) -> Vec<Value> {
+    rt.log()
+        .read_stream(
+            &signoff_core::StreamId::parse("security").unwrap(),
+            1,
+            1_000,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| serde_json::from_str(r.data.as_str()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_a_direct_message_to_each_approver_with_opaque_buttons() {
+    let env = open().await;
+    let id = high_risk_request(&env.rt).await;
+    let report = env.rt.deliver(&*env.channel).await.unwrap();
+    assert_eq!(report.failed, 0);
+    let bob = posted_to(&env, BOB, "cab_approval");
+    let approve = bob.button("Approve").unwrap();
+    assert_eq!(
+        approve,
+        signoff_runtime::chat::button_id(&id, "cab_approval", 1, Verdict::Approve)
+    );
+    let embed = &bob.object["embeds"][0];
+    assert!(
+        embed["description"]
+            .as_str()
+            .unwrap()
+            .contains("Assess the risk"),
+        "{embed}"
+    );
+    assert_eq!(
+        embed["url"],
+        format!("https://signoff.example.com/instances/{id}")
+    );
+    // Each delivery is recorded with the message's ids, for the edits to come.
+    let outcomes = env
+        .rt
+        .log()
+        .read_stream(
+            &signoff_core::StreamId::parse("outbox/discord").unwrap(),
+            1,
+            100,
+        )
+        .await
+        .unwrap();
+    let reference = format!("{}/{}", bob.channel, bob.id);
+    assert!(
+        outcomes.iter().any(|o| o
+            .data
+            .as_str()
+            .contains(&format!("\"reference\":\"{reference}\""))),
+        "no outcome records {reference}"
+    );
+    // Every REST call went to the stand-in's routes Discord has.
+    for request in env.standin.requests() {
+        assert!(
+            ["/users/@me/channels", "/channels/{}/messages"]
+                .contains(&route(&request.path).as_str()),
+            "unexpected {} {}",
+            request.method,
+            request.path
+        );
+    }
+    // People without a Discord id (frank has one only in this copy; oscar none) are skipped.
+    let without = signoff_core::directory::Person {
+        id: "oscar".into(),
+        name: "Oscar".into(),
+        email: Some("oscar@example.com".into()),
+        discord: None,
+        team: None,
+        roles: std::collections::BTreeSet::new(),
+    };
+    assert!(env.channel.address(&without).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_opens_the_modal_and_the_submit_decides_and_redraws_the_card() {
+    let env = open().await;
+    let id = high_risk_request(&env.rt).await;
+    env.rt.deliver(&*env.channel).await.unwrap();
+    let bob = posted_to(&env, BOB, "cab_approval");
+    let approve = bob.button("Approve").unwrap();
+
+    let press = env.standin.press(BOB, None, &bob, &approve);
+    env.standin.inject(press.clone());
+    let modal = answer_to(&env, &press).await;
+    assert_eq!(modal.body["type"], 9, "{}", modal.body);
+    assert_eq!(modal.body["data"]["custom_id"], approve.as_str());
+    assert_eq!(
+        modal.body["data"]["title"],
+        "Approve: Change advisory board"
+    );
+    // A press alone decides nothing.
+    assert!(decisions(&env.rt, &id, "cab_approval").await.is_empty());
+
+    let submit = env
+        .standin
+        .submit(BOB, None, &bob, &approve, "Rollback plan tested on staging");
+    env.standin.inject(submit.clone());
+    let update = answer_to(&env, &submit).await;
+    assert_eq!(update.body["type"], 7, "{}", update.body);
+    let fields = update.body["data"]["embeds"][0]["fields"]
+        .as_array()
+        .unwrap();
+    let approved = fields
+        .iter()
+        .find(|f| f["name"] == "Approved by Bob Nguyen")
+        .unwrap_or_else(|| panic!("no decider in {fields:?}"));
+    assert!(
+        approved["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("> Rollback plan tested on staging"),
+        "{approved}"
+    );
+    assert!(
+        approved["value"]
+            .as_str()
+            .unwrap()
+            .ends_with("through discord")
+    );
+    // Bob decided: his card keeps only the link to the request.
+    let buttons = &update.body["data"]["components"][0]["components"];
+    assert_eq!(buttons.as_array().unwrap().len(), 1, "{buttons}");
+    assert_eq!(buttons[0]["style"], 5);
+
+    let decided = decisions(&env.rt, &id, "cab_approval").await;
+    assert_eq!(
+        decided,
+        vec![(
+            "bob".to_owned(),
+            "discord".to_owned(),
+            Some(format!(
+                "discord:dm/channel/{}/message/{}/user/{BOB}",
+                bob.channel, bob.id
+            ))
+        )]
+    );
+
+    // The same submit delivered again (Discord retries) decides nothing more.
+    env.standin.inject(submit.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(decisions(&env.rt, &id, "cab_approval").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_presses_are_ephemeral_say_why_and_are_recorded() {
+    let env = open().await;
+    let id = high_risk_request(&env.rt).await;
+    env.rt.deliver(&*env.channel).await.unwrap();
+    let bob = posted_to(&env, BOB, "cab_approval");
+    let approve = bob.button("Approve").unwrap();
+    let reject = bob.button("Reject").unwrap();
+
+    // Someone the directory does not know.
+    let press = env.standin.press(STRANGER, Some(42), &bob, &approve);
+    env.standin.inject(press.clone());
+    let answer = answer_to(&env, &press).await;
+    assert_eq!(answer.body["type"], 4);
+    assert_eq!(answer.body["data"]["flags"], 64);
+    let text = answer.body["data"]["content"].as_str().unwrap();
+    assert!(text.contains("not linked to a person"), "{text}");
+
+    // Carol asked for the change: she may not approve it.
+    let press = env.standin.press(CAROL, Some(42), &bob, &approve);
+    env.standin.inject(press.clone());
+    let answer = answer_to(&env, &press).await;
+    assert_eq!(answer.body["data"]["flags"], 64);
+    let text = answer.body["data"]["content"].as_str().unwrap();
+    assert!(text.starts_with("you may not decide here"), "{text}");
+
+    // A button id made up for another gate of the instance is no button.
+    let forged = format!("{id}.{}", "0".repeat(32));
+    let press = env.standin.press(BOB, None, &bob, &forged);
+    env.standin.inject(press.clone());
+    let answer = answer_to(&env, &press).await;
+    let text = answer.body["data"]["content"].as_str().unwrap();
+    assert!(
+        text.contains("not one of signoff's open requests"),
+        "{text}"
+    );
+
+    // A rejection shorter than the gate asks is not recorded; the person is told.
+    let press = env.standin.press(BOB, None, &bob, &reject);
+    env.standin.inject(press.clone());
+    let modal = answer_to(&env, &press).await;
+    assert_eq!(
+        modal.body["data"]["components"][0]["components"][0]["min_length"],
+        10
+    );
+    let submit = env.standin.submit(BOB, None, &bob, &reject, "no");
+    env.standin.inject(submit.clone());
+    let answer = answer_to(&env, &submit).await;
+    assert_eq!(answer.body["data"]["flags"], 64);
+    assert!(
+        answer.body["data"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Nothing was decided"),
+        "{}",
+        answer.body
+    );
+    assert!(decisions(&env.rt, &id, "cab_approval").await.is_empty());
+
+    let recorded = refusals(&env.rt).await;
+    let channels: Vec<&str> = recorded
+        .iter()
+        .map(|r| r["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, ["discord", "discord", "discord"], "{recorded:#?}");
+    assert_eq!(recorded[0]["person"], format!("discord:{STRANGER}"));
+    assert!(
+        recorded[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("guild/42/channel/{}", bob.channel))
+    );
+    assert_eq!(recorded[1]["person"], "carol");
+    assert_eq!(recorded[1]["instance"], id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_approvers_submitting_at_once_on_a_one_approver_gate_give_one_decision() {
+    let env = open().await;
+    let id = high_risk_request(&env.rt).await;
+    env.rt.deliver(&*env.channel).await.unwrap();
+    let frank = posted_to(&env, FRANK, "legal_approval");
+    let hana = posted_to(&env, HANA, "legal_approval");
+    let button = frank.button("Approve").unwrap();
+    assert_eq!(
+        hana.button("Approve").unwrap(),
+        button,
+        "one id per gate and verdict"
+    );
+
+    let by_frank = env
+        .standin
+        .submit(FRANK, None, &frank, &button, "No contractual notice needed");
+    let by_hana = env
+        .standin
+        .submit(HANA, None, &hana, &button, "SLA unaffected by this change");
+    env.standin.inject(by_frank.clone());
+    env.standin.inject(by_hana.clone());
+    let answers = [
+        answer_to(&env, &by_frank).await,
+        answer_to(&env, &by_hana).await,
+    ];
+    let decided = decisions(&env.rt, &id, "legal_approval").await;
+    assert_eq!(decided.len(), 1, "{decided:?}");
+    let kinds: Vec<u64> = answers
+        .iter()
+        .map(|a| a.body["type"].as_u64().unwrap())
+        .collect();
+    let mut sorted = kinds.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [4, 7], "one card redrawn, one refusal: {kinds:?}");
+    let refused = answers.iter().find(|a| a.body["type"] == 4).unwrap();
+    let text = refused.body["data"]["content"].as_str().unwrap();
+    let winner = if decided[0].0 == "frank" {
+        "Frank Moreau"
+    } else {
+        "Hana Kobayashi"
+    };
+    assert!(
+        text.contains("no longer open") && text.contains(winner),
+        "{text}"
+    );
+}
