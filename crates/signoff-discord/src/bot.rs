@@ -19,16 +19,18 @@ use signoff_runtime::runtime::Runtime;
 
 use crate::interaction::{self, Input};
 use crate::payload::{self, Card, response};
-use crate::{DiscordChannel, Settings, SettingsError};
+use crate::{Cards, DiscordChannel, Settings, SettingsError};
 
 /// How long a submit's answer waits for the decision before it acknowledges and edits later
 /// (Discord takes answers within 3 s).
 const ANSWER_WITHIN: Duration = Duration::from_millis(1_500);
 
-/// The bot: a gateway connection and the outbox's Discord channel over one REST client.
+/// The bot: a gateway connection, the outbox's Discord channel and the cards' reactor over
+/// one REST client.
 pub struct Bot {
     client: Client,
     channel: Arc<DiscordChannel>,
+    cards: Arc<Cards>,
 }
 
 impl Bot {
@@ -51,13 +53,27 @@ impl Bot {
             Arc::clone(&client.http),
             settings.public_url.clone(),
         ));
-        Ok(Self { client, channel })
+        let cards = Arc::new(Cards::new(
+            Arc::clone(&client.http),
+            settings.public_url.clone(),
+        ));
+        Ok(Self {
+            client,
+            channel,
+            cards,
+        })
     }
 
     /// The outbox's channel over the bot's REST client.
     #[must_use]
     pub fn channel(&self) -> Arc<DiscordChannel> {
         Arc::clone(&self.channel)
+    }
+
+    /// The reactor that keeps its cards true.
+    #[must_use]
+    pub fn cards(&self) -> Arc<Cards> {
+        Arc::clone(&self.cards)
     }
 
     /// Runs the gateway connection until `stop` resolves (serenity reconnects and resumes on

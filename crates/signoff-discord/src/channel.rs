@@ -79,6 +79,10 @@ impl Channel for DiscordChannel {
         person.discord.clone().filter(|d| !d.trim().is_empty())
     }
 
+    fn follows_commits(&self) -> bool {
+        true
+    }
+
     fn deliver<'a>(&'a self, message: &'a Message) -> Delivery<'a> {
         Box::pin(async move {
             let channel = self.dm(&message.address).await?;

@@ -17,6 +17,7 @@
 //! `GET /api/v10/gateway` there answers.
 
 pub mod bot;
+pub mod cards;
 mod channel;
 pub mod interaction;
 pub mod payload;
@@ -26,6 +27,7 @@ pub mod standin;
 use std::sync::Arc;
 
 pub use bot::Bot;
+pub use cards::Cards;
 pub use channel::{DiscordChannel, parse_reference, reference};
 
 /// Discord's own API address.

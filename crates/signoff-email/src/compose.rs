@@ -282,6 +282,7 @@ mod tests {
             body: "Carol asks you to <approve> the change.\nRollback: redeploy v1.2.2.".to_owned(),
             reason: "approval_requested".to_owned(),
             step: Some("team_review".to_owned()),
+            activation: Some(1),
             noted_at: signoff_core::Timestamp(0),
             view: None,
             about: None,

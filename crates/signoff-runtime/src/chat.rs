@@ -184,7 +184,85 @@ pub struct Said {
     pub channel: String,
 }
 
+/// A chat message about a gate, edited (or not) to show the gate as it stands: recorded in
+/// `chat/<channel>`, so auditors see who was shown what, and when.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CardEdit {
+    /// The instance.
+    pub instance: String,
+    /// The gate.
+    pub step: String,
+    /// Its round.
+    pub activation: u32,
+    /// Where the message is (the channel's reference: `CHANNEL/MESSAGE` for Discord).
+    pub reference: String,
+    /// To whom it was sent, for a direct message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// The decisions it shows.
+    pub decisions: usize,
+    /// How the round ended, as it shows; none while open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Why the edit failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 impl Runtime {
+    /// The round gate `step` of `instance` is open in, if this process holds the instance
+    /// running and the gate open (no read of the log).
+    #[must_use]
+    pub fn gate_round(&self, instance: &str, step: &str) -> Option<u32> {
+        self.view()
+            .running
+            .get(instance)
+            .and_then(|entry| entry.state.active.get(step))
+            .filter(|active| active.gate.is_some())
+            .map(|active| active.activation)
+    }
+
+    /// Records the edits (and failed edits) of one turn of a chat channel's cards, once per
+    /// `key`.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn record_card_edits(
+        &self,
+        channel: &str,
+        edits: &[CardEdit],
+        key: &str,
+    ) -> Result<(), RuntimeError> {
+        use crate::events::{CHAT_EDIT_FAILED, CHAT_EDITED, CHAT_STREAM_PREFIX};
+        if edits.is_empty() {
+            return Ok(());
+        }
+        let mut events = Vec::with_capacity(edits.len());
+        for edit in edits {
+            let ty = if edit.error.is_some() {
+                CHAT_EDIT_FAILED
+            } else {
+                CHAT_EDITED
+            };
+            let data = serde_json::to_value(edit).map_err(|e| corrupt(&e))?;
+            events.push(crate::events::new_event(
+                ty,
+                &data,
+                signoff_core::engine::SYSTEM,
+                channel,
+                Some(&edit.instance),
+            )?);
+        }
+        let stream = signoff_core::StreamId::parse(format!("{CHAT_STREAM_PREFIX}{channel}"))
+            .map_err(|e| corrupt(&e))?;
+        let key = crate::events::to_idempotency_key(&format!("chat:{channel}:{key}"))?;
+        let request =
+            signoff_store::AppendRequest::new(stream, signoff_store::ExpectedVersion::Any, events)
+                .idempotent(key);
+        self.log().append(request).await?;
+        Ok(())
+    }
+
     /// Round `activation` of gate `step` of `instance`, from the instance's own events.
     ///
     /// # Errors

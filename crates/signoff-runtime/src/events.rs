@@ -36,6 +36,13 @@ pub const OUTBOX_STREAM_PREFIX: &str = "outbox/";
 pub const REACTION_FAILED: &str = "signoff.reaction.failed";
 /// The stream of reactions' failures.
 pub const REACTIONS_STREAM: &str = "reactions";
+/// Type of the event that records a chat message about a gate edited to show the gate as it
+/// stands (`chat/<channel>`).
+pub const CHAT_EDITED: &str = "signoff.chat.edited";
+/// Type of the event that records an edit of a chat message that failed.
+pub const CHAT_EDIT_FAILED: &str = "signoff.chat.edit_failed";
+/// The prefix of a chat channel's stream of edits.
+pub const CHAT_STREAM_PREFIX: &str = "chat/";
 /// The prefix of a workflow's cron schedule stream.
 pub const SCHEDULE_STREAM_PREFIX: &str = "schedule/";
 
@@ -48,7 +55,9 @@ pub fn event_types() -> EventTypes {
         .with(SCHEDULE_ARMED, 1)
         .with(OUTBOX_DELIVERED, 1)
         .with(OUTBOX_FAILED, 1)
-        .with(REACTION_FAILED, 1);
+        .with(REACTION_FAILED, 1)
+        .with(CHAT_EDITED, 1)
+        .with(CHAT_EDIT_FAILED, 1);
     for ty in signoff_core::engine::event::TYPES
         .iter()
         .chain(signoff_core::directory::TYPES.iter())

@@ -150,6 +150,11 @@ pub trait Channel: Send + Sync {
     fn address(&self, person: &Person) -> Option<String>;
     /// Delivers one message.
     fn deliver<'a>(&'a self, message: &'a Message) -> Delivery<'a>;
+    /// Delivers as soon as a notification is committed (chat), not on the outbox's own
+    /// schedule (at most a second later: email).
+    fn follows_commits(&self) -> bool {
+        false
+    }
 }
 
 /// One notification for one person on one channel.
@@ -176,6 +181,10 @@ pub struct Message {
     /// The step it is about, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// The round of that step when the message was sent, if it was open (a chat card shows
+    /// that round's decisions when it is edited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<u32>,
     /// When the notification was committed (for the delivery latency); 0 in outcomes
     /// recorded before it was kept.
     #[serde(default)]
@@ -493,6 +502,7 @@ impl Runtime {
                     body: n.body.clone(),
                     reason: n.reason.clone(),
                     step: n.step.clone(),
+                    activation: None,
                     noted_at: record.time,
                     view: None,
                     about: None,
@@ -527,6 +537,11 @@ impl Runtime {
             ));
             message.decisions =
                 self.offered_decisions(&entry, &message.person, message.step.as_deref(), &shown);
+            message.activation = message
+                .step
+                .as_deref()
+                .and_then(|s| entry.state.active.get(s))
+                .map(|a| a.activation);
             message.view = Some(view.clone());
         }
     }

@@ -42,6 +42,11 @@ pub trait Reactor: Send + Sync {
     fn name(&self) -> &str;
     /// Does what is due now, from what the runtime folded.
     fn turn<'a>(&'a self, runtime: &'a Runtime) -> Turn<'a>;
+    /// Turns as soon as something is committed, not only on its own schedule (at most a
+    /// second apart): a chat bot whose messages people watch change.
+    fn follows_commits(&self) -> bool {
+        false
+    }
 }
 
 /// Fires due timers: reminders, deadlines, escalations, waits.
@@ -136,6 +141,9 @@ impl Reactor for Outbox {
     fn name(&self) -> &str {
         self.0.name()
     }
+    fn follows_commits(&self) -> bool {
+        self.0.follows_commits()
+    }
     fn turn<'a>(&'a self, runtime: &'a Runtime) -> Turn<'a> {
         Box::pin(async move {
             let report = runtime.deliver(&*self.0).await?;
@@ -229,6 +237,8 @@ impl Runtime {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let loops = futures::future::join_all(reactors.iter().map(|reactor| {
             let mut stop_rx = stop_rx.clone();
+            let mut committed = self.log().committed();
+            let follows = reactor.follows_commits();
             async move {
                 let mut failures = 0u32;
                 loop {
@@ -248,8 +258,14 @@ impl Runtime {
                                 .min(MAX_FAILED_PAUSE)
                         }
                     };
+                    let woken = async {
+                        if !follows || committed.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    };
                     tokio::select! {
                         () = tokio::time::sleep(pause) => {}
+                        () = woken => {}
                         _ = stop_rx.wait_for(|stop| *stop) => break,
                     }
                 }

@@ -9,17 +9,17 @@ use signoff_runtime::reactor::{Outbox, Reactor};
 
 use crate::Global;
 
-/// The bot, when a token is given, and its outbox reactor.
+/// The bot, when a token is given, and its reactors: its outbox, and its cards.
 pub async fn bot(
     g: &Global,
     runtime: &Arc<Runtime>,
-) -> anyhow::Result<Option<(signoff_discord::Bot, Arc<dyn Reactor>)>> {
+) -> anyhow::Result<Option<(signoff_discord::Bot, Vec<Arc<dyn Reactor>>)>> {
     let Some(settings) = g.discord()? else {
         return Ok(None);
     };
     let bot = signoff_discord::Bot::new(&settings, Arc::clone(runtime)).await?;
-    let outbox: Arc<dyn Reactor> = Arc::new(Outbox(bot.channel()));
-    Ok(Some((bot, outbox)))
+    let reactors: Vec<Arc<dyn Reactor>> = vec![Arc::new(Outbox(bot.channel())), bot.cards()];
+    Ok(Some((bot, reactors)))
 }
 
 /// Runs `work` and, if there is one, the bot, until `stop`: a bot that fails for good (a

@@ -39,9 +39,9 @@ pub async fn serve(g: &Global, args: ServeArgs) -> anyhow::Result<ExitCode> {
         runtime.leave_reactions_to_starts();
     }
     let bot = crate::discord::bot(g, &runtime).await?;
-    let bot = bot.map(|(bot, outbox)| {
+    let bot = bot.map(|(bot, own)| {
         if !args.skip_reactors.iter().any(|name| name == "discord") {
-            reactors.push(outbox);
+            reactors.extend(own);
         }
         bot
     });

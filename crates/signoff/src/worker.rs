@@ -39,8 +39,8 @@ pub async fn run(g: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let stop = futures::FutureExt::shared(Box::pin(crate::serve::stop_signal()?));
     let mut reactors = g.reactors()?;
     let rt = std::sync::Arc::new(rt);
-    let bot = crate::discord::bot(g, &rt).await?.map(|(bot, outbox)| {
-        reactors.push(outbox);
+    let bot = crate::discord::bot(g, &rt).await?.map(|(bot, own)| {
+        reactors.extend(own);
         bot
     });
     eprintln!(
@@ -140,19 +140,22 @@ async fn discord(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let rt = Arc::new(g.open().await?);
-    let Some((bot, outbox)) = crate::discord::bot(g, &rt).await? else {
-        unreachable!("a token was given");
+    let Some((bot, reactors)) = crate::discord::bot(g, &rt).await? else {
+        anyhow::bail!("the discord worker needs the bot's token");
     };
-    let group = reactor::checkpoint_name(outbox.name());
+    let group = reactor::checkpoint_name("discord");
     let from = rt.log().model_checkpoint(&group).await?;
     if args.once {
-        // Delivers what is owed and exits; presses need the gateway, which `--once` does not
-        // connect.
-        let turned = rt.turn(&*outbox).await?;
+        // Delivers what is owed, draws the cards that changed, and exits; presses need the
+        // gateway, which `--once` does not connect.
+        let mut done = 0;
+        for reactor in &reactors {
+            done += rt.turn(&**reactor).await?.done;
+        }
         if g.json {
-            outln!("{}", json!({"reactor": "discord", "done": turned.done}))?;
+            outln!("{}", json!({"reactor": "discord", "done": done}))?;
         } else {
-            outln!("discord: {} delivered", turned.done)?;
+            outln!("discord: {done} delivered or drawn again")?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -164,7 +167,7 @@ async fn discord(g: &Global, args: WorkerArgs) -> anyhow::Result<ExitCode> {
         g.discord_api_url,
     );
     let ran =
-        crate::discord::alongside(Some(bot), stop.clone(), rt.run_reactors(&[outbox], stop)).await;
+        crate::discord::alongside(Some(bot), stop.clone(), rt.run_reactors(&reactors, stop)).await;
     rt.log().close().await;
     ran?;
     Ok(ExitCode::SUCCESS)

@@ -35,6 +35,7 @@ struct Env {
     rt: Arc<Runtime>,
     standin: StandIn,
     channel: Arc<signoff_discord::DiscordChannel>,
+    cards: Arc<signoff_discord::Cards>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     bot: tokio::task::JoinHandle<()>,
 }
@@ -75,6 +76,7 @@ async fn open() -> Env {
     };
     let bot = Bot::new(&settings, Arc::clone(&rt)).await.unwrap();
     let channel = bot.channel();
+    let cards = bot.cards();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let bot = tokio::spawn(async move {
         bot.run(async {
@@ -89,6 +91,7 @@ async fn open() -> Env {
         rt,
         standin,
         channel,
+        cards,
         stop: Some(stop),
         bot,
     }
@@ -450,4 +453,148 @@ async fn two_approvers_submitting_at_once_on_a_one_approver_gate_give_one_decisi
         text.contains("no longer open") && text.contains(winner),
         "{text}"
     );
+}
+
+fn decide(step: &str, verdict: Verdict, why: &str) -> Command {
+    Command::Decide {
+        step: step.into(),
+        verdict,
+        justification: why.into(),
+        shown: None,
+    }
+}
+
+/// The last edit of `message` the stand-in saw.
+fn last_edit(env: &Env, message: &Message) -> Option<Value> {
+    let path = format!("/channels/{}/messages/{}", message.channel, message.id);
+    env.standin
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "PATCH" && r.path == path)
+        .map(|r| r.body)
+}
+
+fn field_names(body: &Value) -> Vec<String> {
+    body["embeds"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn labels(body: &Value) -> Vec<String> {
+    body["components"][0]["components"]
+        .as_array()
+        .map(|b| {
+            b.iter()
+                .map(|b| b["label"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_decided_elsewhere_redraws_every_card_about_it() {
+    let env = open().await;
+    let id = high_risk_request(&env.rt).await;
+    env.rt.deliver(&*env.channel).await.unwrap();
+    env.rt.turn(&*env.cards).await.unwrap();
+    let frank = posted_to(&env, FRANK, "legal_approval");
+    let hana = posted_to(&env, HANA, "legal_approval");
+    let bob = posted_to(&env, BOB, "cab_approval");
+    assert!(last_edit(&env, &frank).is_none(), "nothing changed yet");
+
+    // Hana approves on the web page: both legal cards say so and lose their buttons.
+    env.rt
+        .execute(
+            &id,
+            decide("legal_approval", Verdict::Approve, "SLA unaffected"),
+            "hana",
+            "web",
+            None,
+        )
+        .await
+        .unwrap();
+    env.rt.turn(&*env.cards).await.unwrap();
+    for card in [&frank, &hana] {
+        let edit = last_edit(&env, card).expect("the legal cards are edited");
+        assert_eq!(
+            field_names(&edit),
+            ["Requested by", "Approved by Hana Kobayashi", "Closed"],
+            "{edit}"
+        );
+        let decided = &edit["embeds"][0]["fields"][1]["value"];
+        assert!(
+            decided.as_str().unwrap().ends_with("through web"),
+            "{decided}"
+        );
+        assert_eq!(labels(&edit), ["Open in signoff"]);
+    }
+    assert!(
+        last_edit(&env, &bob).is_none(),
+        "the board's gate did not change"
+    );
+
+    // Nina approves for the board through the API: one of two; Bob may still decide.
+    env.rt
+        .execute(
+            &id,
+            decide("cab_approval", Verdict::Approve, "Low blast radius"),
+            "nina",
+            "api",
+            None,
+        )
+        .await
+        .unwrap();
+    env.rt.turn(&*env.cards).await.unwrap();
+    let edit = last_edit(&env, &bob).expect("bob's card shows nina's decision");
+    assert!(field_names(&edit).contains(&"Approved by Nina Rossi".to_owned()));
+    assert_eq!(labels(&edit), ["Approve", "Reject", "Open in signoff"]);
+
+    // Carol cancels: the board's cards say so, without buttons.
+    env.rt
+        .execute(
+            &id,
+            Command::Cancel {
+                reason: "postponed to January".into(),
+            },
+            "carol",
+            "cli",
+            None,
+        )
+        .await
+        .unwrap();
+    env.rt.turn(&*env.cards).await.unwrap();
+    let edit = last_edit(&env, &bob).unwrap();
+    let names = field_names(&edit);
+    assert!(names.contains(&"Closed".to_owned()), "{names:?}");
+    let note = edit["embeds"][0]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Note")
+        .unwrap();
+    assert_eq!(
+        note["value"],
+        "Cancelled by Carol Dubois: postponed to January"
+    );
+    assert_eq!(labels(&edit), ["Open in signoff"]);
+
+    // Each edit is recorded; a closed card is not edited again.
+    let edits = env
+        .rt
+        .log()
+        .read_stream(
+            &signoff_core::StreamId::parse("chat/discord").unwrap(),
+            1,
+            1_000,
+        )
+        .await
+        .unwrap();
+    assert!(edits.len() >= 4, "{}", edits.len());
+    let before = env.standin.requests().len();
+    env.rt.turn(&*env.cards).await.unwrap();
+    assert_eq!(env.standin.requests().len(), before);
 }

@@ -1,0 +1,404 @@
+//! Every card about a gate kept true: after a decision, a revocation, an escalation, the gate's
+//! close or the instance's cancellation, through whatever channel (Discord, email, the web, the
+//! API, the CLI), each Discord message about that gate is drawn again: who decided, when, with
+//! which justification, and, once closed, without buttons.
+//!
+//! [`Cards`] is a reactor (`discord-cards`). It follows the log from its own checkpoint: a
+//! delivery recorded in `outbox/discord` adds a card (its instance, gate, round and message
+//! ids); an instance event about a gate with cards marks that gate to redraw. Its cards are
+//! read-model rows, one per instance, tagged `open` while any of its cards may still change
+//! and written with the checkpoint in one transaction; a card whose round has closed and been
+//! drawn so is dropped. So it holds the running work only, and a restart takes up where it
+//! stood. Each edit (or failed edit) is recorded in `chat/discord`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serenity::http::Http;
+use serenity::model::id::{ChannelId, MessageId};
+use signoff_core::engine::{InstanceEvent, Verdict};
+use signoff_core::{RecordedEvent, Timestamp};
+use signoff_runtime::RuntimeError;
+use signoff_runtime::chat::CardEdit;
+use signoff_runtime::events::{OUTBOX_DELIVERED, OUTBOX_STREAM_PREFIX};
+use signoff_runtime::reactor::{Reactor, Turn, Turned};
+use signoff_runtime::runtime::Runtime;
+use signoff_store::{ModelQuery, ModelRow, ModelWrite, ModelWritten, Page};
+
+use crate::channel::failure;
+use crate::interaction::CHANNEL;
+use crate::payload::{self, Card};
+
+/// The checkpoint of the cards' rows.
+pub const GROUP: &str = "discord/cards";
+/// The rows: one per instance with cards.
+pub const MODEL: &str = "discord_cards";
+const OPEN: &str = "open";
+const DONE: &str = "done";
+/// Events read per page.
+const PAGE: usize = 1_000;
+/// Failed edits of one card before it is given up.
+const ATTEMPTS: u32 = 5;
+
+/// One message about one round of a gate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Posted {
+    step: String,
+    activation: u32,
+    channel: u64,
+    message: u64,
+    /// To whom, for a direct message (their buttons are their own verdicts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    person: Option<String>,
+    subject: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    failures: u32,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// What the reactor holds: the cards of running gates, and how far it has read.
+#[derive(Default)]
+struct Held {
+    loaded: bool,
+    position: u64,
+    cards: BTreeMap<String, Vec<Posted>>,
+    /// Gates to draw again: (instance, step).
+    dirty: BTreeSet<(String, String)>,
+}
+
+/// The reactor that keeps Discord cards true.
+pub struct Cards {
+    http: Arc<Http>,
+    public_url: Option<String>,
+    held: tokio::sync::Mutex<Held>,
+}
+
+impl Cards {
+    /// Cards edited through `http`, linking to `public_url`'s pages.
+    #[must_use]
+    pub fn new(http: Arc<Http>, public_url: Option<String>) -> Self {
+        Self {
+            http,
+            public_url,
+            held: tokio::sync::Mutex::new(Held::default()),
+        }
+    }
+
+    async fn run(&self, rt: &Runtime) -> Result<Turned, RuntimeError> {
+        let mut held = self.held.lock().await;
+        if !held.loaded {
+            load(rt, &mut held).await?;
+        }
+        let since = held.position;
+        let head = rt.log().tail().await?.sequence;
+        let mut changed: BTreeSet<String> = BTreeSet::new();
+        while held.position < head {
+            let page = rt.log().read_all(held.position, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            let last = last.sequence;
+            for record in page.iter().filter(|r| r.sequence <= head) {
+                follow(rt, &mut held, record, &mut changed);
+            }
+            held.position = last.min(head);
+        }
+        let dirty = std::mem::take(&mut held.dirty);
+        let mut edits = Vec::new();
+        for (instance, step) in dirty {
+            self.redraw(rt, &mut held, &instance, &step, &mut edits)
+                .await?;
+            changed.insert(instance);
+        }
+        let retry = !held.dirty.is_empty();
+        let key = format!("{since}-{}-{}", held.position, rt.now().0);
+        rt.record_card_edits(CHANNEL, &edits, &key).await?;
+        let upserts = changed
+            .iter()
+            .map(|instance| row(instance, held.cards.get(instance)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if held.position > since {
+            let written = rt
+                .log()
+                .write_models(ModelWrite {
+                    group: GROUP.to_owned(),
+                    since,
+                    position: held.position,
+                    clear: Vec::new(),
+                    upserts,
+                })
+                .await?;
+            if written != ModelWritten::Written {
+                // Another process keeps these cards too (or they were reset): read them again.
+                tracing::warn!(
+                    ?written,
+                    "the Discord cards were written by another process; reading them again"
+                );
+                *held = Held::default();
+                return Ok(Turned::default());
+            }
+        }
+        held.cards.retain(|_, cards| !cards.is_empty());
+        let next = retry.then(|| Timestamp(rt.now().0.saturating_add(5_000_000)));
+        Ok(Turned {
+            done: edits.iter().filter(|e| e.error.is_none()).count(),
+            next,
+        })
+    }
+
+    /// Draws every card about `step` of `instance` again, as the gate stands now.
+    async fn redraw(
+        &self,
+        rt: &Runtime,
+        held: &mut Held,
+        instance: &str,
+        step: &str,
+        edits: &mut Vec<CardEdit>,
+    ) -> Result<(), RuntimeError> {
+        let Some(cards) = held.cards.get(instance).cloned() else {
+            return Ok(());
+        };
+        let entry = rt.load(instance).await?;
+        let view = rt.view_of(&entry);
+        let request = view.text("  ");
+        let shown = view.hash();
+        let about = signoff_runtime::outbox::About::of(
+            &entry,
+            Some(step),
+            rt.name_of(&entry.state.requester),
+        );
+        let page = self
+            .public_url
+            .as_deref()
+            .map(|url| payload::page(url, instance));
+        let mut kept = Vec::with_capacity(cards.len());
+        let mut stories = BTreeMap::new();
+        for mut card in cards {
+            if card.step != step {
+                kept.push(card);
+                continue;
+            }
+            if let std::collections::btree_map::Entry::Vacant(vacant) =
+                stories.entry(card.activation)
+            {
+                vacant.insert(rt.gate_story(instance, step, card.activation).await?);
+            }
+            let story = &stories[&card.activation];
+            let verdicts: Vec<(&str, u32, Verdict)> = if story.open() {
+                match &card.person {
+                    Some(person) => rt
+                        .offered_decisions(&entry, person, Some(step), &shown)
+                        .iter()
+                        .filter(|d| d.activation == card.activation)
+                        .map(|d| (step, d.activation, d.verdict))
+                        .collect(),
+                    None => vec![
+                        (step, card.activation, Verdict::Approve),
+                        (step, card.activation, Verdict::Reject),
+                    ],
+                }
+            } else {
+                Vec::new()
+            };
+            let body = payload::card(&Card {
+                instance,
+                subject: &card.subject,
+                body: "",
+                about: Some(&about),
+                request: Some(&request),
+                story: Some(story),
+                verdicts,
+                link_only: false,
+                page: page.clone(),
+            });
+            let result = self
+                .http
+                .edit_message(
+                    ChannelId::new(card.channel),
+                    MessageId::new(card.message),
+                    &body,
+                    Vec::new(),
+                )
+                .await;
+            let mut edit = CardEdit {
+                instance: instance.to_owned(),
+                step: step.to_owned(),
+                activation: card.activation,
+                reference: crate::reference(card.channel, card.message),
+                person: card.person.clone(),
+                decisions: story.decisions.len(),
+                outcome: story.outcome.clone(),
+                error: None,
+            };
+            match result {
+                Ok(_) => {
+                    // A card whose round closed shows its end: nothing more will change it.
+                    if story.open() {
+                        card.failures = 0;
+                        kept.push(card);
+                    }
+                }
+                Err(e) => {
+                    let failed = failure(&e);
+                    tracing::warn!(error = %failed.reason, instance, step, "a Discord card could not be edited");
+                    edit.error = Some(failed.reason);
+                    card.failures += 1;
+                    if !failed.permanent && card.failures < ATTEMPTS {
+                        held.dirty.insert((instance.to_owned(), step.to_owned()));
+                        kept.push(card);
+                    }
+                }
+            }
+            edits.push(edit);
+        }
+        held.cards.insert(instance.to_owned(), kept);
+        Ok(())
+    }
+}
+
+impl Reactor for Cards {
+    fn name(&self) -> &'static str {
+        "discord-cards"
+    }
+
+    fn turn<'a>(&'a self, runtime: &'a Runtime) -> Turn<'a> {
+        Box::pin(self.run(runtime))
+    }
+
+    fn follows_commits(&self) -> bool {
+        true
+    }
+}
+
+/// Reads the cards of open rows and the checkpoint: where the last process stood.
+async fn load(rt: &Runtime, held: &mut Held) -> Result<(), RuntimeError> {
+    held.position = rt.log().model_checkpoint(GROUP).await?;
+    let mut before: Option<(i64, String)> = None;
+    loop {
+        let rows = rt
+            .log()
+            .model_rows(ModelQuery {
+                model: MODEL,
+                tag: Some(OPEN),
+                from: Page::NewestBefore(before.as_ref().map(|(s, k)| (*s, k.as_str()))),
+                limit: PAGE,
+            })
+            .await?;
+        let Some(last) = rows.last() else { break };
+        before = Some((last.sort.unwrap_or(0), last.key.clone()));
+        let full = rows.len() == PAGE;
+        for row in rows {
+            let cards: Vec<Posted> =
+                serde_json::from_str(&row.body).map_err(|e| RuntimeError::Corrupt {
+                    sequence: 0,
+                    reason: format!("discord card row {}: {e}", row.key),
+                })?;
+            held.cards.insert(row.key, cards);
+        }
+        if !full {
+            break;
+        }
+    }
+    held.loaded = true;
+    Ok(())
+}
+
+/// One event: a card posted, or a gate with cards changed.
+fn follow(rt: &Runtime, held: &mut Held, record: &RecordedEvent, changed: &mut BTreeSet<String>) {
+    let stream = record.stream.as_str();
+    if stream == format!("{OUTBOX_STREAM_PREFIX}{CHANNEL}") {
+        if record.ty.as_str() != OUTBOX_DELIVERED {
+            return;
+        }
+        let Ok(delivered) = serde_json::from_str::<Delivered>(record.data.as_str()) else {
+            return;
+        };
+        let (Some(step), Some(activation), Some((channel, message))) = (
+            delivered.step,
+            delivered.activation,
+            delivered
+                .reference
+                .as_deref()
+                .and_then(crate::parse_reference),
+        ) else {
+            return;
+        };
+        let card = Posted {
+            step: step.clone(),
+            activation,
+            channel,
+            message,
+            person: Some(delivered.person),
+            subject: delivered.subject,
+            failures: 0,
+        };
+        // Posted after its round moved on (a slow delivery): drawn as it stands at once.
+        let moved_on = rt.gate_round(&delivered.instance, &step) != Some(activation);
+        if moved_on {
+            held.dirty.insert((delivered.instance.clone(), step));
+        }
+        held.cards
+            .entry(delivered.instance.clone())
+            .or_default()
+            .push(card);
+        changed.insert(delivered.instance);
+        return;
+    }
+    let Some(instance) = stream.strip_prefix("instance/") else {
+        return;
+    };
+    let Some(cards) = held.cards.get(instance) else {
+        return;
+    };
+    let Ok(event) = InstanceEvent::from_parts(record.ty.as_str(), record.data.as_str()) else {
+        return;
+    };
+    let steps: Vec<String> = match &event {
+        InstanceEvent::Decided { step, .. }
+        | InstanceEvent::Revoked { step, .. }
+        | InstanceEvent::Delegated { step, .. }
+        | InstanceEvent::Escalated { step, .. }
+        | InstanceEvent::StepCompleted { step, .. } => vec![step.clone()],
+        InstanceEvent::Cancelled { .. } | InstanceEvent::Ended { .. } => {
+            cards.iter().map(|c| c.step.clone()).collect()
+        }
+        _ => return,
+    };
+    for step in steps {
+        if cards.iter().any(|c| c.step == step) {
+            held.dirty.insert((instance.to_owned(), step));
+        }
+    }
+}
+
+/// What a Discord delivery records that a card needs.
+#[derive(Deserialize)]
+struct Delivered {
+    instance: String,
+    person: String,
+    subject: String,
+    #[serde(default)]
+    step: Option<String>,
+    #[serde(default)]
+    activation: Option<u32>,
+    #[serde(default)]
+    reference: Option<String>,
+}
+
+fn row(instance: &str, cards: Option<&Vec<Posted>>) -> Result<ModelRow, RuntimeError> {
+    let cards = cards.cloned().unwrap_or_default();
+    let body = serde_json::to_string(&cards).map_err(|e| RuntimeError::Corrupt {
+        sequence: 0,
+        reason: e.to_string(),
+    })?;
+    Ok(ModelRow {
+        model: MODEL.to_owned(),
+        key: instance.to_owned(),
+        tag: Some(if cards.is_empty() { DONE } else { OPEN }.to_owned()),
+        sort: Some(0),
+        body,
+    })
+}
