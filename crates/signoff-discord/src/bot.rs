@@ -19,7 +19,7 @@ use signoff_runtime::runtime::Runtime;
 
 use crate::interaction::{self, Input};
 use crate::payload::{self, Card, response};
-use crate::{Cards, DiscordChannel, Settings, SettingsError};
+use crate::{Cards, DiscordChannel, Settings, SettingsError, Threads};
 
 /// How long a submit's answer waits for the decision before it acknowledges and edits later
 /// (Discord takes answers within 3 s).
@@ -40,9 +40,12 @@ impl Bot {
     /// What is wrong with the settings, or serenity's error building the client.
     pub async fn new(settings: &Settings, runtime: Arc<Runtime>) -> Result<Self, BotError> {
         let http = Arc::into_inner(settings.http()?).ok_or(BotError::Shared)?;
+        let threads = Arc::new(Threads::default());
         let handler = Handler {
             runtime,
             public_url: settings.public_url.clone(),
+            guild: settings.guild,
+            threads: Arc::clone(&threads),
         };
         // Interactions come whatever the intents; none privileged is asked for.
         let client = serenity::client::ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
@@ -52,10 +55,12 @@ impl Bot {
         let channel = Arc::new(DiscordChannel::with_http(
             Arc::clone(&client.http),
             settings.public_url.clone(),
+            Arc::clone(&threads),
         ));
         let cards = Arc::new(Cards::new(
             Arc::clone(&client.http),
             settings.public_url.clone(),
+            threads,
         ));
         Ok(Self {
             client,
@@ -110,21 +115,48 @@ pub enum BotError {
     Shared,
 }
 
-struct Handler {
-    runtime: Arc<Runtime>,
-    public_url: Option<String>,
+pub(crate) struct Handler {
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) public_url: Option<String>,
+    pub(crate) guild: Option<u64>,
+    pub(crate) threads: Arc<Threads>,
 }
 
 #[serenity::async_trait]
 impl EventHandler for Handler {
-    async fn ready(&self, _ctx: Context, ready: Ready) {
+    async fn ready(&self, ctx: Context, ready: Ready) {
         tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
+        // Registered on every connection: the bulk overwrite replaces what an older version
+        // registered. In one guild it applies at once; globally it may take a while.
+        let definitions = crate::commands::definitions();
+        let registered = match self.guild {
+            Some(guild) => ctx
+                .http
+                .create_guild_commands(serenity::model::id::GuildId::new(guild), &definitions)
+                .await
+                .map(drop),
+            None => ctx
+                .http
+                .create_global_commands(&definitions)
+                .await
+                .map(drop),
+        };
+        if let Err(e) = registered {
+            tracing::error!(error = %e, "the slash commands could not be registered");
+        }
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
         match interaction {
             Interaction::Component(press) => self.pressed(&ctx.http, &press).await,
-            Interaction::Modal(submit) => self.submitted(&ctx.http, &submit).await,
+            Interaction::Modal(submit) => {
+                if crate::commands::resolving(&submit.data.custom_id).is_some() {
+                    self.resolve_submitted(&ctx.http, &submit).await;
+                } else {
+                    self.submitted(&ctx.http, &submit).await;
+                }
+            }
+            Interaction::Command(command) => self.command(&ctx.http, &command).await,
             _ => {}
         }
     }
@@ -269,10 +301,10 @@ fn both(step: &str, activation: u32) -> Vec<(&str, u32, signoff_core::engine::Ve
 }
 
 /// What the person reads when signoff itself failed.
-const UNAVAILABLE: &str = "signoff could not take this now; nothing was decided. Try again in a moment, or use the link to the request.";
+pub(crate) const UNAVAILABLE: &str = "signoff could not take this now; nothing was decided. Try again in a moment, or use the link to the request.";
 
 /// Answers an interaction (its first and only answer).
-async fn answer_interaction(http: &Http, id: u64, token: &str, answer: &Value) {
+pub(crate) async fn answer_interaction(http: &Http, id: u64, token: &str, answer: &Value) {
     let id = serenity::model::id::InteractionId::new(id);
     if let Err(e) = http
         .create_interaction_response(id, token, answer, Vec::new())

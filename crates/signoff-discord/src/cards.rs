@@ -21,11 +21,14 @@ use signoff_core::engine::{InstanceEvent, Verdict};
 use signoff_core::{RecordedEvent, Timestamp};
 use signoff_runtime::RuntimeError;
 use signoff_runtime::chat::CardEdit;
-use signoff_runtime::events::{OUTBOX_DELIVERED, OUTBOX_STREAM_PREFIX};
+use signoff_runtime::events::{
+    CHAT_STREAM_PREFIX, CHAT_THREAD, OUTBOX_DELIVERED, OUTBOX_STREAM_PREFIX,
+};
 use signoff_runtime::reactor::{Reactor, Turn, Turned};
 use signoff_runtime::runtime::Runtime;
 use signoff_store::{ModelQuery, ModelRow, ModelWrite, ModelWritten, Page};
 
+use crate::Threads;
 use crate::channel::failure;
 use crate::interaction::CHANNEL;
 use crate::payload::{self, Card};
@@ -71,20 +74,32 @@ struct Held {
     dirty: BTreeSet<(String, String)>,
 }
 
-/// The reactor that keeps Discord cards true.
+/// The reactor that keeps Discord cards true (and incidents' threads known).
 pub struct Cards {
     http: Arc<Http>,
     public_url: Option<String>,
+    threads: Arc<Threads>,
     held: tokio::sync::Mutex<Held>,
 }
 
+/// One instance's row: its cards, and its thread while it runs.
+#[derive(Default, Serialize, Deserialize)]
+struct Row {
+    #[serde(default)]
+    cards: Vec<Posted>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    thread: Option<u64>,
+}
+
 impl Cards {
-    /// Cards edited through `http`, linking to `public_url`'s pages.
+    /// Cards edited through `http`, linking to `public_url`'s pages; the threads it reads back
+    /// at start and follows in the log are kept in `threads`.
     #[must_use]
-    pub fn new(http: Arc<Http>, public_url: Option<String>) -> Self {
+    pub fn new(http: Arc<Http>, public_url: Option<String>, threads: Arc<Threads>) -> Self {
         Self {
             http,
             public_url,
+            threads,
             held: tokio::sync::Mutex::new(Held::default()),
         }
     }
@@ -92,7 +107,7 @@ impl Cards {
     async fn run(&self, rt: &Runtime) -> Result<Turned, RuntimeError> {
         let mut held = self.held.lock().await;
         if !held.loaded {
-            load(rt, &mut held).await?;
+            load(rt, &mut held, &self.threads).await?;
         }
         let since = held.position;
         let head = rt.log().tail().await?.sequence;
@@ -102,7 +117,7 @@ impl Cards {
             let Some(last) = page.last() else { break };
             let last = last.sequence;
             for record in page.iter().filter(|r| r.sequence <= head) {
-                follow(rt, &mut held, record, &mut changed);
+                follow(rt, &mut held, &self.threads, record, &mut changed);
             }
             held.position = last.min(head);
         }
@@ -118,7 +133,13 @@ impl Cards {
         rt.record_card_edits(CHANNEL, &edits, &key).await?;
         let upserts = changed
             .iter()
-            .map(|instance| row(instance, held.cards.get(instance)))
+            .map(|instance| {
+                row(
+                    instance,
+                    held.cards.get(instance),
+                    self.threads.thread_of(instance),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if held.position > since {
             let written = rt
@@ -273,8 +294,8 @@ impl Reactor for Cards {
     }
 }
 
-/// Reads the cards of open rows and the checkpoint: where the last process stood.
-async fn load(rt: &Runtime, held: &mut Held) -> Result<(), RuntimeError> {
+/// Reads the cards and threads of open rows and the checkpoint: where the last process stood.
+async fn load(rt: &Runtime, held: &mut Held, threads: &Threads) -> Result<(), RuntimeError> {
     held.position = rt.log().model_checkpoint(GROUP).await?;
     let mut before: Option<(i64, String)> = None;
     loop {
@@ -291,12 +312,15 @@ async fn load(rt: &Runtime, held: &mut Held) -> Result<(), RuntimeError> {
         before = Some((last.sort.unwrap_or(0), last.key.clone()));
         let full = rows.len() == PAGE;
         for row in rows {
-            let cards: Vec<Posted> =
+            let stored: Row =
                 serde_json::from_str(&row.body).map_err(|e| RuntimeError::Corrupt {
                     sequence: 0,
                     reason: format!("discord card row {}: {e}", row.key),
                 })?;
-            held.cards.insert(row.key, cards);
+            if let Some(thread) = stored.thread {
+                threads.set(&row.key, thread);
+            }
+            held.cards.insert(row.key, stored.cards);
         }
         if !full {
             break;
@@ -306,9 +330,29 @@ async fn load(rt: &Runtime, held: &mut Held) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// One event: a card posted, or a gate with cards changed.
-fn follow(rt: &Runtime, held: &mut Held, record: &RecordedEvent, changed: &mut BTreeSet<String>) {
+/// One event: a card posted, a thread opened, or a gate with cards changed.
+fn follow(
+    rt: &Runtime,
+    held: &mut Held,
+    threads: &Threads,
+    record: &RecordedEvent,
+    changed: &mut BTreeSet<String>,
+) {
     let stream = record.stream.as_str();
+    if stream == format!("{CHAT_STREAM_PREFIX}{CHANNEL}") && record.ty.as_str() == CHAT_THREAD {
+        #[derive(Deserialize)]
+        struct Opened {
+            instance: String,
+            thread: String,
+        }
+        if let Ok(opened) = serde_json::from_str::<Opened>(record.data.as_str())
+            && let Ok(thread) = opened.thread.parse()
+        {
+            threads.set(&opened.instance, thread);
+            changed.insert(opened.instance);
+        }
+        return;
+    }
     if stream == format!("{OUTBOX_STREAM_PREFIX}{CHANNEL}") {
         if record.ty.as_str() != OUTBOX_DELIVERED {
             return;
@@ -350,6 +394,14 @@ fn follow(rt: &Runtime, held: &mut Held, record: &RecordedEvent, changed: &mut B
     let Some(instance) = stream.strip_prefix("instance/") else {
         return;
     };
+    let ended = matches!(
+        record.ty.as_str(),
+        "signoff.instance.ended" | "signoff.instance.cancelled"
+    );
+    if ended && threads.thread_of(instance).is_some() {
+        threads.forget(instance);
+        changed.insert(instance.to_owned());
+    }
     let Some(cards) = held.cards.get(instance) else {
         return;
     };
@@ -388,16 +440,24 @@ struct Delivered {
     reference: Option<String>,
 }
 
-fn row(instance: &str, cards: Option<&Vec<Posted>>) -> Result<ModelRow, RuntimeError> {
-    let cards = cards.cloned().unwrap_or_default();
-    let body = serde_json::to_string(&cards).map_err(|e| RuntimeError::Corrupt {
+fn row(
+    instance: &str,
+    cards: Option<&Vec<Posted>>,
+    thread: Option<u64>,
+) -> Result<ModelRow, RuntimeError> {
+    let stored = Row {
+        cards: cards.cloned().unwrap_or_default(),
+        thread,
+    };
+    let open = !stored.cards.is_empty() || stored.thread.is_some();
+    let body = serde_json::to_string(&stored).map_err(|e| RuntimeError::Corrupt {
         sequence: 0,
         reason: e.to_string(),
     })?;
     Ok(ModelRow {
         model: MODEL.to_owned(),
         key: instance.to_owned(),
-        tag: Some(if cards.is_empty() { DONE } else { OPEN }.to_owned()),
+        tag: Some(if open { OPEN } else { DONE }.to_owned()),
         sort: Some(0),
         body,
     })

@@ -11,12 +11,56 @@ use signoff_runtime::outbox::{Channel, Delivery, Failure, Message};
 use crate::payload::{self, Card};
 use crate::{Settings, SettingsError};
 
-/// Sends the outbox's notifications as Discord direct messages.
+/// Sends the outbox's notifications as Discord direct messages, or, for an instance with a
+/// thread (an incident declared in Discord), in its thread, mentioning the person.
 pub struct DiscordChannel {
     http: Arc<Http>,
     public_url: Option<String>,
     /// Each person's direct-message channel, opened once per process.
     dms: Mutex<HashMap<String, ChannelId>>,
+    threads: Arc<Threads>,
+}
+
+/// Which instance's messages go to which thread, both ways: shared by the bot (which opens
+/// threads), its channel (which posts there) and its cards (which keep them across restarts).
+#[derive(Default)]
+pub struct Threads {
+    both: Mutex<(HashMap<String, u64>, HashMap<u64, String>)>,
+}
+
+impl Threads {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<String, u64>, HashMap<u64, String>)> {
+        self.both
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `instance`'s messages go to `thread` from now on.
+    pub fn set(&self, instance: &str, thread: u64) {
+        let mut both = self.lock();
+        both.0.insert(instance.to_owned(), thread);
+        both.1.insert(thread, instance.to_owned());
+    }
+
+    /// `instance`'s thread, if it has one.
+    #[must_use]
+    pub fn thread_of(&self, instance: &str) -> Option<u64> {
+        self.lock().0.get(instance).copied()
+    }
+
+    /// The instance whose thread `thread` is.
+    #[must_use]
+    pub fn instance_in(&self, thread: u64) -> Option<String> {
+        self.lock().1.get(&thread).cloned()
+    }
+
+    /// `instance` ended: its thread is its no more.
+    pub fn forget(&self, instance: &str) {
+        let mut both = self.lock();
+        if let Some(thread) = both.0.remove(instance) {
+            both.1.remove(&thread);
+        }
+    }
 }
 
 impl DiscordChannel {
@@ -28,16 +72,18 @@ impl DiscordChannel {
         Ok(Self::with_http(
             settings.http()?,
             settings.public_url.clone(),
+            Arc::default(),
         ))
     }
 
-    /// A channel over a REST client made already (the bot's own).
+    /// A channel over a REST client made already (the bot's own), posting to `threads`.
     #[must_use]
-    pub fn with_http(http: Arc<Http>, public_url: Option<String>) -> Self {
+    pub fn with_http(http: Arc<Http>, public_url: Option<String>, threads: Arc<Threads>) -> Self {
         Self {
             http,
             public_url,
             dms: Mutex::new(HashMap::new()),
+            threads,
         }
     }
 
@@ -85,10 +131,19 @@ impl Channel for DiscordChannel {
 
     fn deliver<'a>(&'a self, message: &'a Message) -> Delivery<'a> {
         Box::pin(async move {
-            let channel = self.dm(&message.address).await?;
+            let thread = self.threads.thread_of(&message.instance);
+            let channel = match thread {
+                Some(thread) => ChannelId::new(thread),
+                None => self.dm(&message.address).await?,
+            };
             let request = message.view.as_ref().map(|v| v.text("  "));
             let card = Card::of(message, request.as_deref(), self.public_url.as_deref());
-            let body = payload::card(&card);
+            let mut body = payload::card(&card);
+            if thread.is_some() {
+                // In the incident's thread, the person it is for is pinged (and nobody else).
+                body["content"] = serde_json::Value::String(format!("<@{}>", message.address));
+                body["allowed_mentions"] = serde_json::json!({ "users": [message.address] });
+            }
             let sent = self
                 .http
                 .send_message(channel, Vec::new(), &body)

@@ -19,8 +19,10 @@
 pub mod bot;
 pub mod cards;
 mod channel;
+pub mod commands;
 pub mod interaction;
 pub mod payload;
+mod slash;
 #[cfg(feature = "standin")]
 pub mod standin;
 
@@ -28,7 +30,7 @@ use std::sync::Arc;
 
 pub use bot::Bot;
 pub use cards::Cards;
-pub use channel::{DiscordChannel, parse_reference, reference};
+pub use channel::{DiscordChannel, Threads, parse_reference, reference};
 
 /// Discord's own API address.
 pub const DISCORD: &str = "https://discord.com";

@@ -209,6 +209,43 @@ impl StandIn {
     }
 }
 
+impl StandIn {
+    /// A slash command by `user` in `channel` (of `guild`, or a direct message), with `data`
+    /// as Discord sends it (`name`, `options`).
+    #[must_use]
+    pub fn command(&self, user: u64, guild: Option<u64>, channel: u64, mut data: Value) -> Value {
+        let id = self.new_id();
+        let mut interaction = interaction_base(id, 2, user, guild, channel);
+        data["id"] = Value::String(self.new_id().to_string());
+        data["type"] = json!(1);
+        interaction["data"] = data;
+        interaction
+    }
+
+    /// The submit of a form (a modal opened by a command, not under a message) with these
+    /// text inputs.
+    #[must_use]
+    pub fn form(
+        &self,
+        user: u64,
+        guild: Option<u64>,
+        channel: u64,
+        custom_id: &str,
+        values: &[(&str, &str)],
+    ) -> Value {
+        let id = self.new_id();
+        let mut interaction = interaction_base(id, 5, user, guild, channel);
+        let rows: Vec<Value> = values
+            .iter()
+            .map(|(field, value)| {
+                json!({"type": 1, "components": [{"type": 4, "custom_id": field, "value": value}]})
+            })
+            .collect();
+        interaction["data"] = json!({"custom_id": custom_id, "components": rows});
+        interaction
+    }
+}
+
 /// A message the bot posted, as the stand-in answered it.
 #[derive(Clone, Debug)]
 pub struct Message {
@@ -440,6 +477,28 @@ async fn rest(
                 (StatusCode::OK, message_object(id, channel, &json_body))
             }
         }
+        ("POST", ["channels", parent, "threads"]) => (
+            StatusCode::CREATED,
+            json!({
+                "id": id.to_string(),
+                "type": 11,
+                "guild_id": "1",
+                "parent_id": parent,
+                "owner_id": BOT.to_string(),
+                "name": json_body["name"].clone(),
+                "last_message_id": null,
+                "message_count": 0,
+                "member_count": 1,
+                "rate_limit_per_user": 0,
+                "thread_metadata": {
+                    "archived": false,
+                    "auto_archive_duration": 10080,
+                    "archive_timestamp": "2026-12-08T00:00:00.000000+00:00",
+                    "locked": false,
+                },
+                "total_message_sent": 0,
+            }),
+        ),
         ("PATCH", ["channels", channel, "messages", message]) => {
             let channel: u64 = channel.parse().unwrap_or(0);
             let message: u64 = message.parse().unwrap_or(0);

@@ -222,6 +222,62 @@ impl Runtime {
             .map(|active| active.activation)
     }
 
+    /// The person of the directory with chat user id `user` on `channel`, if exactly one.
+    #[must_use]
+    pub fn chat_person(&self, channel: &str, user: &str) -> Option<String> {
+        let directory = self.directory();
+        match channel {
+            "discord" => directory.find_by_discord(user).map(|p| p.id.clone()),
+            _ => None,
+        }
+    }
+
+    /// Records in the security stream that a chat user was refused `what` (a command from
+    /// someone the directory does not know).
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn refuse_in_chat(
+        &self,
+        presser: &Presser,
+        what: &str,
+        reason: &str,
+    ) -> Result<(), RuntimeError> {
+        let person = self
+            .chat_person(&presser.channel, &presser.user)
+            .unwrap_or_else(|| format!("{}:{}", presser.channel, presser.user));
+        let reason = format!("{} ({}): {reason}", presser.channel, presser.origin);
+        self.record_global_refusal(what, &person, &presser.channel, &reason)
+            .await
+    }
+
+    /// Records that `instance`'s messages on `channel` go to the chat thread `thread`.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn record_chat_thread(
+        &self,
+        channel: &str,
+        instance: &str,
+        thread: &str,
+        by: &str,
+    ) -> Result<(), RuntimeError> {
+        use crate::events::{CHAT_STREAM_PREFIX, CHAT_THREAD};
+        let data = serde_json::json!({ "instance": instance, "thread": thread });
+        let event = crate::events::new_event(CHAT_THREAD, &data, by, channel, Some(instance))?;
+        let stream = signoff_core::StreamId::parse(format!("{CHAT_STREAM_PREFIX}{channel}"))
+            .map_err(|e| corrupt(&e))?;
+        let key = crate::events::to_idempotency_key(&format!("chat:{channel}:thread:{instance}"))?;
+        let request = signoff_store::AppendRequest::new(
+            stream,
+            signoff_store::ExpectedVersion::Any,
+            vec![event],
+        )
+        .idempotent(key);
+        self.log().append(request).await?;
+        Ok(())
+    }
+
     /// Records the edits (and failed edits) of one turn of a chat channel's cards, once per
     /// `key`.
     ///

@@ -41,6 +41,9 @@ pub const REACTIONS_STREAM: &str = "reactions";
 pub const CHAT_EDITED: &str = "signoff.chat.edited";
 /// Type of the event that records an edit of a chat message that failed.
 pub const CHAT_EDIT_FAILED: &str = "signoff.chat.edit_failed";
+/// Type of the event that records the chat thread an instance's messages go to (an
+/// incident's), in `chat/<channel>`.
+pub const CHAT_THREAD: &str = "signoff.chat.thread";
 /// The prefix of a chat channel's stream of edits.
 pub const CHAT_STREAM_PREFIX: &str = "chat/";
 /// The prefix of a workflow's cron schedule stream.
@@ -57,7 +60,8 @@ pub fn event_types() -> EventTypes {
         .with(OUTBOX_FAILED, 1)
         .with(REACTION_FAILED, 1)
         .with(CHAT_EDITED, 1)
-        .with(CHAT_EDIT_FAILED, 1);
+        .with(CHAT_EDIT_FAILED, 1)
+        .with(CHAT_THREAD, 1);
     for ty in signoff_core::engine::event::TYPES
         .iter()
         .chain(signoff_core::directory::TYPES.iter())

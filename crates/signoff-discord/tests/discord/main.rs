@@ -24,6 +24,10 @@ const HANA: u64 = 301_844_726_150_283_264;
 const FRANK: u64 = 555_000_000_000_000_001;
 /// Nobody in the directory.
 const STRANGER: u64 = 777_000_000_000_000_007;
+/// Incident managers.
+const DAVE: u64 = 265_718_930_442_174_464;
+const LAURA: u64 = 390_126_574_833_205_248;
+const MINUTE: i64 = 60_000_000;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn repository() -> PathBuf {
@@ -33,6 +37,7 @@ fn repository() -> PathBuf {
 struct Env {
     _dir: tempfile::TempDir,
     rt: Arc<Runtime>,
+    clock: Arc<ManualClock>,
     standin: StandIn,
     channel: Arc<signoff_discord::DiscordChannel>,
     cards: Arc<signoff_discord::Cards>,
@@ -52,6 +57,7 @@ impl Drop for Env {
 /// A runtime over a fresh SQLite log, the stand-in, and the bot connected to it.
 async fn open() -> Env {
     let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::at(T0));
     let people = std::fs::read_to_string(repository().join("people.yaml")).unwrap();
     let people = people.replacen(
         "    email: frank@example.com\n",
@@ -64,7 +70,7 @@ async fn open() -> Env {
         workflows: repository().join("workflows"),
         people: dir.path().join("people.yaml"),
         evidence: dir.path().join("evidence"),
-        clock: Arc::new(ManualClock::at(T0)),
+        clock: clock.clone(),
     };
     let rt = Arc::new(signoff_runtime::open(&config).await.unwrap());
     let standin = StandIn::start().await;
@@ -89,6 +95,7 @@ async fn open() -> Env {
     Env {
         _dir: dir,
         rt,
+        clock,
         standin,
         channel,
         cards,
@@ -242,8 +249,12 @@ async fn a_request_is_a_direct_message_to_each_approver_with_opaque_buttons() {
     // Every REST call went to the stand-in's routes Discord has.
     for request in env.standin.requests() {
         assert!(
-            ["/users/@me/channels", "/channels/{}/messages"]
-                .contains(&route(&request.path).as_str()),
+            [
+                "/users/@me/channels",
+                "/channels/{}/messages",
+                "/applications/{}/commands"
+            ]
+            .contains(&route(&request.path).as_str()),
             "unexpected {} {}",
             request.method,
             request.path
@@ -597,4 +608,250 @@ async fn a_gate_decided_elsewhere_redraws_every_card_about_it() {
     let before = env.standin.requests().len();
     env.rt.turn(&*env.cards).await.unwrap();
     assert_eq!(env.standin.requests().len(), before);
+}
+
+/// Posts the stand-in saw in `channel`.
+fn posts_in(env: &Env, channel: u64) -> Vec<Recorded> {
+    let path = format!("/channels/{channel}/messages");
+    env.standin
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == path)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_declared_in_discord_runs_in_its_thread_to_its_post_mortem() {
+    let env = open().await;
+    // The commands are registered as the bot connects (globally: no guild is set).
+    env.standin
+        .wait_for("the commands' registration", WAIT, |r| {
+            r.method == "PUT" && route(&r.path) == "/applications/{}/commands"
+        })
+        .await;
+    let (guild, channel) = (4_242, 5_151);
+    let declare = env.standin.command(
+        DAVE,
+        Some(guild),
+        channel,
+        json!({"name": "incident", "options": [{"name": "declare", "type": 1, "options": [
+            {"name": "severity", "type": 3, "value": "sev2"},
+            {"name": "title", "type": 3, "value": "Card payments failing in EU"},
+            {"name": "commander", "type": 6, "value": LAURA.to_string()},
+        ]}]}),
+    );
+    env.standin.inject(declare.clone());
+    assert_eq!(
+        answer_to(&env, &declare).await.body["type"],
+        5,
+        "acknowledged first"
+    );
+    let token = declare["token"].as_str().unwrap().to_owned();
+    let said = env
+        .standin
+        .wait_for("the declaration's answer", WAIT, |r| {
+            r.method == "PATCH" && r.path.ends_with(&format!("{token}/messages/@original"))
+        })
+        .await;
+    let opened = env
+        .standin
+        .requests()
+        .into_iter()
+        .find(|r| r.path == format!("/channels/{channel}/threads"))
+        .expect("a thread is opened");
+    assert_eq!(opened.body["name"], "[sev2] Card payments failing in EU");
+    let thread: u64 = opened.answer["id"].as_str().unwrap().parse().unwrap();
+    let text = said.body["content"].as_str().unwrap();
+    assert!(
+        text.contains("Incident declared") && text.contains(&format!("<#{thread}>")),
+        "{text}"
+    );
+    assert!(text.contains("Laura"), "{text}");
+
+    // The instance and its thread are recorded.
+    let recorded = env
+        .rt
+        .log()
+        .read_stream(
+            &signoff_core::StreamId::parse("chat/discord").unwrap(),
+            1,
+            10,
+        )
+        .await
+        .unwrap();
+    let place: Value = serde_json::from_str(recorded[0].data.as_str()).unwrap();
+    assert_eq!(place["thread"], thread.to_string());
+    let id = place["instance"].as_str().unwrap().to_owned();
+    let started = env.rt.load(&id).await.unwrap();
+    assert_eq!(started.state.workflow, "incident");
+    assert_eq!(started.state.requester, "dave");
+
+    // The page (sev2) arrives in the thread, each person pinged there.
+    env.rt.deliver(&*env.channel).await.unwrap();
+    let pages = posts_in(&env, thread);
+    assert!(
+        pages
+            .iter()
+            .any(|p| p.body["content"] == format!("<@{LAURA}>")),
+        "{pages:?}"
+    );
+    for page in pages.iter().filter(|p| {
+        p.body["content"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("<@"))
+    }) {
+        let mentioned = page.body["allowed_mentions"]["users"].as_array().unwrap();
+        assert_eq!(mentioned.len(), 1, "one person pinged per message");
+    }
+
+    // Thirty minutes on, the commander's status prompt arrives in the thread.
+    let before = posts_in(&env, thread).len();
+    env.clock.set(T0 + 31 * MINUTE);
+    env.rt.fire_due_timers().await.unwrap();
+    env.rt.deliver(&*env.channel).await.unwrap();
+    let prompts: Vec<Recorded> = posts_in(&env, thread).into_iter().skip(before).collect();
+    assert!(
+        prompts.iter().any(|p| {
+            p.body["content"] == format!("<@{LAURA}>")
+                && p.body["embeds"][0]["title"]
+                    .as_str()
+                    .is_some_and(|t| t.to_lowercase().contains("status update"))
+        }),
+        "{:#?}",
+        prompts.iter().map(|p| &p.body).collect::<Vec<_>>()
+    );
+
+    // The commander posts an update from the thread.
+    let status = env.standin.command(
+        LAURA,
+        Some(guild),
+        thread,
+        json!({"name": "incident", "options": [{"name": "status", "type": 1, "options": [
+            {"name": "text", "type": 3, "value": "Failover to the secondary acquirer done"},
+        ]}]}),
+    );
+    env.standin.inject(status.clone());
+    let answered = answer_to(&env, &status).await;
+    assert_eq!(answered.body["type"], 4, "{}", answered.body);
+    assert!(
+        answered.body["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Failover to the secondary acquirer done")
+    );
+    let posted = env.rt.instance_events(&id).await.unwrap();
+    let status_posted = posted
+        .iter()
+        .find(|(_, e)| matches!(e, InstanceEvent::StatusPosted { .. }))
+        .expect("the update is recorded");
+    assert_eq!(status_posted.0.metadata.channel, "discord");
+
+    // The checklist is worked elsewhere (the CLI).
+    let done = |step: &str, item: &str| Command::Complete {
+        step: step.into(),
+        item: item.into(),
+        status: signoff_core::engine::TaskStatus::Done,
+        note: String::new(),
+    };
+    env.rt
+        .execute(&id, done("acknowledge", "ack"), "laura", "cli", None)
+        .await
+        .unwrap();
+
+    for item in ["assess_impact", "open_timeline", "status_page", "mitigate"] {
+        env.rt
+            .execute(&id, done("respond", item), "laura", "cli", None)
+            .await
+            .unwrap();
+    }
+    // (The optional task is left: the checklist closes with the required ones.)
+
+    // Resolved from the thread, through the form.
+    let resolve = env.standin.command(
+        LAURA,
+        Some(guild),
+        thread,
+        json!({"name": "incident", "options": [{"name": "resolve", "type": 1, "options": []}]}),
+    );
+    env.standin.inject(resolve.clone());
+    let form = answer_to(&env, &resolve).await;
+    assert_eq!(form.body["type"], 9, "{}", form.body);
+    let form_id = form.body["data"]["custom_id"].as_str().unwrap().to_owned();
+    assert_eq!(form_id, format!("resolve:{id}"));
+    let submit = env.standin.form(
+        LAURA,
+        Some(guild),
+        thread,
+        &form_id,
+        &[
+            (
+                "resolution",
+                "Failed over to the secondary acquirer; primary fixed its TLS chain",
+            ),
+            (
+                "customer_impact",
+                "12% of EU card payments failed for 40 minutes",
+            ),
+            ("final_severity", "sev2"),
+        ],
+    );
+    env.standin.inject(submit.clone());
+    let resolved = answer_to(&env, &submit).await;
+    assert_eq!(resolved.body["type"], 4, "{}", resolved.body);
+    assert!(
+        resolved.body["data"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("**Resolved**")
+    );
+    let entry = env.rt.load(&id).await.unwrap();
+    assert!(entry.state.active.is_empty(), "the incident ended");
+
+    // The post-mortem is started by the workflow's own trigger.
+    env.rt
+        .turn(&signoff_runtime::reactor::Starts)
+        .await
+        .unwrap();
+    let events = env.rt.instance_events(&id).await.unwrap();
+    let triggered = events.iter().find_map(|(_, e)| match e {
+        InstanceEvent::Linked { link, .. } if link.workflow == "post-mortem" => Some(link.clone()),
+        _ => None,
+    });
+    assert!(triggered.is_some(), "no post-mortem linked: {events:#?}");
+
+    // Commands from someone the directory does not know are refused and recorded.
+    let stranger = env.standin.command(
+        STRANGER,
+        Some(guild),
+        channel,
+        json!({"name": "inbox", "options": []}),
+    );
+    env.standin.inject(stranger.clone());
+    let refused = answer_to(&env, &stranger).await;
+    assert_eq!(refused.body["data"]["flags"], 64);
+    let refusals = refusals(&env.rt).await;
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r["person"] == format!("discord:{STRANGER}") && r["command"] == "inbox"),
+        "{refusals:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_lists_what_waits_only_for_the_person() {
+    let env = open().await;
+    high_risk_request(&env.rt).await;
+    let inbox = env
+        .standin
+        .command(BOB, None, 1, json!({"name": "inbox", "options": []}));
+    env.standin.inject(inbox.clone());
+    let answer = answer_to(&env, &inbox).await;
+    assert_eq!(answer.body["data"]["flags"], 64);
+    let text = answer.body["data"]["content"].as_str().unwrap();
+    assert!(text.contains("Change advisory board"), "{text}");
+    assert!(
+        text.contains("https://signoff.example.com/instances/"),
+        "{text}"
+    );
 }
