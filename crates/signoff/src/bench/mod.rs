@@ -1,6 +1,7 @@
 //! `signoff bench`: the benchmarks whose figures README.md reports.
 
 mod approvals;
+mod discord;
 pub mod history;
 mod log;
 mod workflows;
@@ -16,6 +17,9 @@ pub enum Bench {
     /// Approvals over the HTTP API: one-gate instances started, then approved, by concurrent
     /// clients of a server (started in this process, or --url).
     Approvals(approvals::Args),
+    /// Decisions in Discord: justification submits sent at once through a stand-in for
+    /// Discord to the real bot, timed until the redrawn card reaches it.
+    Discord(discord::Args),
     /// What history costs: `signoff status` and `signoff serve`'s start on a log of 1,000 and
     /// one of 100,000 ended approvals (SQLite).
     History(history::Args),
@@ -28,6 +32,7 @@ pub enum Bench {
 pub async fn run(g: &crate::Global, bench: Bench) -> anyhow::Result<ExitCode> {
     match bench {
         Bench::Approvals(args) => return approvals::run(g, args).await,
+        Bench::Discord(args) => discord::run(&g.url()?, args).await?,
         Bench::History(args) => history::run(&g.url()?, args).await?,
         Bench::Log(args) => log::run(&g.url()?, args).await?,
         Bench::Workflows(args) => workflows::run(&g.url()?, args).await?,
