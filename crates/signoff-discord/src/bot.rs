@@ -283,7 +283,7 @@ impl Handler {
             request: Some(&request),
             story: Some(&story),
             verdicts,
-            link_only: false,
+            link_only: about.link_only,
             page: self
                 .public_url
                 .as_deref()

@@ -68,6 +68,8 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Default)]
 struct Held {
     loaded: bool,
+    /// The checkpoint stored (0 before the first write), what a write continues.
+    stored: u64,
     position: u64,
     cards: BTreeMap<String, Vec<Posted>>,
     /// Gates to draw again: (instance, step).
@@ -141,12 +143,12 @@ impl Cards {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if held.position > since {
+        if held.position > held.stored {
             let written = rt
                 .log()
                 .write_models(ModelWrite {
                     group: GROUP.to_owned(),
-                    since,
+                    since: held.stored,
                     position: held.position,
                     clear: Vec::new(),
                     upserts,
@@ -161,6 +163,7 @@ impl Cards {
                 *held = Held::default();
                 return Ok(Turned::default());
             }
+            held.stored = held.position;
         }
         held.cards.retain(|_, cards| !cards.is_empty());
         let next = retry.then(|| Timestamp(rt.now().0.saturating_add(5_000_000)));
@@ -232,7 +235,7 @@ impl Cards {
                 request: Some(&request),
                 story: Some(story),
                 verdicts,
-                link_only: false,
+                link_only: about.link_only,
                 page: page.clone(),
             });
             let result = self
@@ -296,7 +299,11 @@ impl Reactor for Cards {
 
 /// Reads the cards and threads of open rows and the checkpoint: where the last process stood.
 async fn load(rt: &Runtime, held: &mut Held, threads: &Threads) -> Result<(), RuntimeError> {
-    held.position = rt.log().model_checkpoint(GROUP).await?;
+    held.stored = rt.log().model_checkpoint(GROUP).await?;
+    held.position = held.stored;
+    if held.position == 0 {
+        held.position = first_run(rt).await?;
+    }
     let mut before: Option<(i64, String)> = None;
     loop {
         let rows = rt
@@ -328,6 +335,28 @@ async fn load(rt: &Runtime, held: &mut Held, threads: &Threads) -> Result<(), Ru
     }
     held.loaded = true;
     Ok(())
+}
+
+/// Where a first run starts: before the first message or thread the bot ever recorded, or at
+/// the log's head when there is none (years of history before the bot cost nothing).
+async fn first_run(rt: &Runtime) -> Result<u64, RuntimeError> {
+    let mut first = None;
+    for stream in [
+        format!("{OUTBOX_STREAM_PREFIX}{CHANNEL}"),
+        format!("{CHAT_STREAM_PREFIX}{CHANNEL}"),
+    ] {
+        let stream = signoff_core::StreamId::parse(stream).map_err(|e| RuntimeError::Corrupt {
+            sequence: 0,
+            reason: e.to_string(),
+        })?;
+        if let Some(event) = rt.log().read_stream(&stream, 1, 1).await?.first() {
+            first = Some(first.map_or(event.sequence, |f: u64| f.min(event.sequence)));
+        }
+    }
+    match first {
+        Some(sequence) => Ok(sequence - 1),
+        None => Ok(rt.log().tail().await?.sequence),
+    }
 }
 
 /// One event: a card posted, a thread opened, or a gate with cards changed.

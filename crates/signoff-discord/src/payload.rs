@@ -85,7 +85,7 @@ impl<'a> Card<'a> {
                 .iter()
                 .map(|d| (d.step.as_str(), d.activation, d.verdict))
                 .collect(),
-            link_only: false,
+            link_only: message.about.as_ref().is_some_and(|a| a.link_only),
             page: public_url.map(|url| page(url, &message.instance)),
         }
     }
@@ -334,6 +334,7 @@ mod tests {
             instructions: Some("Check the rollback plan.".into()),
             deadline: Some(Timestamp(1_765_000_000_000_000)),
             asks: vec!["To reject: why (at least 10 characters)".into()],
+            link_only: false,
         }
     }
 

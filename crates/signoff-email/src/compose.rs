@@ -390,6 +390,7 @@ mod tests {
             instructions: Some("Check the rollback plan.".to_owned()),
             deadline: Some(signoff_core::Timestamp(1_795_424_400_000_000)),
             asks: vec!["To reject: say why (at least 10 characters)".to_owned()],
+            link_only: false,
         });
         m.decisions = [Verdict::Approve, Verdict::Reject]
             .into_iter()

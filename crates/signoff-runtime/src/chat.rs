@@ -95,6 +95,8 @@ pub enum ChatRefusal {
     },
     /// The engine refuses the person: no right here, or they decided here already.
     NotAllowed(String),
+    /// The gate is decided on its web page only (`chat: link`).
+    LinkOnly,
 }
 
 impl ChatRefusal {
@@ -106,6 +108,7 @@ impl ChatRefusal {
             Self::Unmapped { .. } => "unmapped",
             Self::Closed { .. } => "closed",
             Self::NotAllowed(_) => "not allowed",
+            Self::LinkOnly => "link only",
         }
     }
 }
@@ -124,6 +127,11 @@ impl fmt::Display for ChatRefusal {
             ),
             Self::Closed { how } => write!(f, "this request is no longer open: {how}"),
             Self::NotAllowed(why) => write!(f, "you may not decide here: {why}"),
+            Self::LinkOnly => write!(
+                f,
+                "this gate is decided on its web page only, not in chat; open the request's link. \
+                 Nothing was decided"
+            ),
         }
     }
 }
@@ -420,6 +428,18 @@ impl Runtime {
             }
         };
         let (step, activation, verdict) = found;
+        let link_only = entry
+            .loaded
+            .definition
+            .step(&step)
+            .and_then(|s| s.approval.as_ref())
+            .is_some_and(|a| a.chat == signoff_core::workflow::ChatMode::Link);
+        if link_only {
+            let refusal = ChatRefusal::LinkOnly;
+            return Ok(Err(self
+                .refuse_press(Some(&entry), Some(&step), presser, refusal)
+                .await?));
+        }
         let Some(person) = self.person_in_chat(presser) else {
             let refusal = ChatRefusal::Unmapped {
                 user: presser.user.clone(),

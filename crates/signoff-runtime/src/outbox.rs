@@ -222,6 +222,10 @@ pub struct About {
     /// What a justification must say, per verdict ("To reject: why … (at least 10
     /// characters)").
     pub asks: Vec<String>,
+    /// The gate is decided on its web page only (`chat: link`): a chat message carries a link,
+    /// no buttons.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub link_only: bool,
 }
 
 impl About {
@@ -239,6 +243,8 @@ impl About {
                     .filter(|d| !d.is_empty())
             });
         let asks = approval.map(|a| a.asks()).unwrap_or_default();
+        let link_only =
+            approval.is_some_and(|a| a.chat == signoff_core::workflow::model::ChatMode::Link);
         Self {
             workflow: entry.state.workflow.clone(),
             workflow_title: definition.title.clone(),
@@ -250,6 +256,7 @@ impl About {
                 .and_then(|a| a.gate.as_ref())
                 .and_then(|g| g.opened.deadline),
             asks,
+            link_only,
         }
     }
 }

@@ -321,6 +321,32 @@ pub struct Approval {
     /// Deadline, reminders, escalation and what happens on expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Deadline>,
+    /// How people decide from a chat message (Discord): `buttons` (the default: Approve and
+    /// Reject under the message, the justification typed in a form) or `link` (for high-risk
+    /// gates: the message links to the gate's web page, where the decision is made; a button
+    /// pressed anyway is refused).
+    #[serde(default, skip_serializing_if = "ChatMode::is_default")]
+    pub chat: ChatMode,
+}
+
+/// How a gate is decided from chat.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatMode {
+    /// Approve and Reject buttons; the justification in a form.
+    #[default]
+    Buttons,
+    /// A link to the gate's web page only.
+    Link,
+}
+
+impl ChatMode {
+    /// Whether it is the default (not written out).
+    #[must_use]
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+    pub fn is_default(&self) -> bool {
+        *self == Self::Buttons
+    }
 }
 
 fn one() -> u32 {

@@ -28,6 +28,33 @@ const STRANGER: u64 = 777_000_000_000_000_007;
 const DAVE: u64 = 265_718_930_442_174_464;
 const LAURA: u64 = 390_126_574_833_205_248;
 const MINUTE: i64 = 60_000_000;
+
+/// A release whose sign-off is high-risk: decided on the web page only.
+const RELEASE: &str = "\
+id: production-release
+title: Production release
+steps:
+  - id: request
+    title: What is released
+    form:
+      fields:
+        - id: what
+          type: text
+          label: What is released?
+          required: true
+    next: signoff
+  - id: signoff
+    title: Release manager sign-off
+    approval:
+      approvers:
+        - people: [bob]
+      chat: link
+    next: done
+    on_reject: done
+  - id: done
+    end:
+      outcome: done
+";
 const WAIT: Duration = Duration::from_secs(20);
 
 fn repository() -> PathBuf {
@@ -65,9 +92,19 @@ async fn open() -> Env {
         1,
     );
     std::fs::write(dir.path().join("people.yaml"), people).unwrap();
+    // The shipped workflows, and a small one whose gate is decided on its web page only.
+    let workflows = dir.path().join("workflows");
+    std::fs::create_dir(&workflows).unwrap();
+    for file in std::fs::read_dir(repository().join("workflows")).unwrap() {
+        let path = file.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            std::fs::copy(&path, workflows.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(workflows.join("production-release.yaml"), RELEASE).unwrap();
     let config = Config {
         database: DatabaseUrl::Sqlite(dir.path().join("signoff.db")),
-        workflows: repository().join("workflows"),
+        workflows,
         people: dir.path().join("people.yaml"),
         evidence: dir.path().join("evidence"),
         clock: clock.clone(),
@@ -564,7 +601,8 @@ async fn a_gate_decided_elsewhere_redraws_every_card_about_it() {
     assert!(field_names(&edit).contains(&"Approved by Nina Rossi".to_owned()));
     assert_eq!(labels(&edit), ["Approve", "Reject", "Open in signoff"]);
 
-    // Carol cancels: the board's cards say so, without buttons.
+    // Carol cancels while the bot is restarting: the restarted bot's cards (read back from
+    // their rows) say so, without buttons.
     env.rt
         .execute(
             &id,
@@ -577,7 +615,18 @@ async fn a_gate_decided_elsewhere_redraws_every_card_about_it() {
         )
         .await
         .unwrap();
-    env.rt.turn(&*env.cards).await.unwrap();
+    let settings = Settings {
+        token: "stand-in-token".into(),
+        api_url: env.standin.url.clone(),
+        guild: None,
+        public_url: Some("https://signoff.example.com".into()),
+    };
+    let restarted = signoff_discord::Cards::new(
+        settings.http().unwrap(),
+        settings.public_url,
+        Arc::default(),
+    );
+    env.rt.turn(&restarted).await.unwrap();
     let edit = last_edit(&env, &bob).unwrap();
     let names = field_names(&edit);
     assert!(names.contains(&"Closed".to_owned()), "{names:?}");
@@ -606,7 +655,7 @@ async fn a_gate_decided_elsewhere_redraws_every_card_about_it() {
         .unwrap();
     assert!(edits.len() >= 4, "{}", edits.len());
     let before = env.standin.requests().len();
-    env.rt.turn(&*env.cards).await.unwrap();
+    env.rt.turn(&restarted).await.unwrap();
     assert_eq!(env.standin.requests().len(), before);
 }
 
@@ -854,4 +903,108 @@ async fn the_inbox_lists_what_waits_only_for_the_person() {
         text.contains("https://signoff.example.com/instances/"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_post_is_retried_and_each_outcome_recorded() {
+    let env = open().await;
+    high_risk_request(&env.rt).await;
+    env.standin.limit_next(1);
+    let report = env.rt.deliver(&*env.channel).await.unwrap();
+    assert_eq!(report.failed, 1, "{report:?}");
+    // Not before its backoff.
+    let report = env.rt.deliver(&*env.channel).await.unwrap();
+    assert_eq!((report.delivered, report.failed), (0, 0), "{report:?}");
+    assert!(report.next_retry.is_some());
+    // Five seconds on, the message is tried again and taken.
+    env.clock.set(T0 + 6_000_000);
+    let report = env.rt.deliver(&*env.channel).await.unwrap();
+    assert_eq!((report.delivered, report.failed), (1, 0), "{report:?}");
+    let outcomes = env
+        .rt
+        .log()
+        .read_stream(
+            &signoff_core::StreamId::parse("outbox/discord").unwrap(),
+            1,
+            100,
+        )
+        .await
+        .unwrap();
+    let failed: Vec<Value> = outcomes
+        .iter()
+        .filter(|o| o.ty.as_str() == "signoff.outbox.failed")
+        .map(|o| serde_json::from_str(o.data.as_str()).unwrap())
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]["error"].as_str().unwrap().contains("429"),
+        "{}",
+        failed[0]
+    );
+    assert_eq!(failed[0]["given_up"], false);
+    let person = failed[0]["person"].as_str().unwrap();
+    let delivered_to_them = outcomes
+        .iter()
+        .filter(|o| o.ty.as_str() == "signoff.outbox.delivered")
+        .filter(|o| {
+            o.data
+                .as_str()
+                .contains(&format!("\"person\":\"{person}\""))
+        })
+        .count();
+    assert_eq!(delivered_to_them, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_marked_chat_link_is_decided_on_its_page_only() {
+    let env = open().await;
+    let id = env
+        .rt
+        .start("production-release", json!({}), "carol", "cli")
+        .await
+        .unwrap()
+        .instance;
+    let Value::Object(values) = json!({"what": "payments-api v2"}) else {
+        unreachable!()
+    };
+    env.rt
+        .execute(
+            &id,
+            Command::Submit {
+                step: "request".into(),
+                values,
+            },
+            "carol",
+            "cli",
+            None,
+        )
+        .await
+        .unwrap();
+    env.rt.deliver(&*env.channel).await.unwrap();
+    let posts: Vec<Message> = env
+        .standin
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .map(Message::of)
+        .collect();
+    assert_eq!(posts.len(), 1, "bob alone is asked");
+    let card = &posts[0];
+    assert!(card.button("Approve").is_none(), "{}", card.object);
+    let link = card.object["components"][0]["components"][0].clone();
+    assert_eq!(link["label"], "Decide in signoff");
+    assert_eq!(
+        link["url"],
+        format!("https://signoff.example.com/instances/{id}")
+    );
+    // A button made for the gate anyway (an old card, a forged id) decides nothing.
+    let button = signoff_runtime::chat::button_id(&id, "signoff", 1, Verdict::Approve);
+    let press = env.standin.press(BOB, None, card, &button);
+    env.standin.inject(press.clone());
+    let answer = answer_to(&env, &press).await;
+    assert_eq!(answer.body["data"]["flags"], 64);
+    let text = answer.body["data"]["content"].as_str().unwrap();
+    assert!(text.contains("web page only"), "{text}");
+    assert!(decisions(&env.rt, &id, "signoff").await.is_empty());
+    assert_eq!(refusals(&env.rt).await.len(), 1);
 }

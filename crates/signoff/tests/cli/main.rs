@@ -411,3 +411,96 @@ mod client;
 mod crash;
 mod email_crash;
 mod workflows;
+
+/// `signoff worker discord` needs the bot's token, and says so; with one, and the REST base at
+/// a stand-in for Discord, `--once` delivers the approval requests as direct messages and
+/// exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discord_worker_needs_its_token_and_delivers_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.db");
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let config = signoff_runtime::Config {
+        database: signoff_store::DatabaseUrl::Sqlite(db.clone()),
+        workflows: repository.join("workflows"),
+        people: repository.join("people.yaml"),
+        evidence: dir.path().join("evidence"),
+        clock: std::sync::Arc::new(signoff_store::SystemClock),
+    };
+    let rt = signoff_runtime::open(&config).await.unwrap();
+    let id = rt
+        .start("deployment-approval", serde_json::json!({}), "carol", "cli")
+        .await
+        .unwrap()
+        .instance;
+    let serde_json::Value::Object(values) = serde_json::json!({
+        "service": "payments-api", "team": "payments", "environment": "production",
+        "version": "v1.2.3", "change_type": "normal", "risk": "low",
+        "description": "Raise the connection pool size to 50",
+        "rollback_plan": "Redeploy v1.2.2 from the pipeline, 5 minutes",
+        "ticket": "https://tracker.example.com/browse/CHG-1",
+    }) else {
+        unreachable!()
+    };
+    let submit = signoff_core::engine::Command::Submit {
+        step: "request".into(),
+        values,
+    };
+    rt.execute(&id, submit, "carol", "cli", None).await.unwrap();
+    rt.log().close().await;
+    drop(rt);
+
+    let standin = signoff_discord::standin::StandIn::start().await;
+    let run = |token: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_signoff"));
+        command
+            .current_dir(dir.path())
+            .env_remove("SIGNOFF_DISCORD_TOKEN")
+            .arg("--database")
+            .arg(format!("sqlite://{}", db.display()))
+            .arg("--workflows")
+            .arg(repository.join("workflows"))
+            .arg("--people")
+            .arg(repository.join("people.yaml"))
+            .args(["worker", "discord", "--once"])
+            .env("SIGNOFF_DISCORD_API_URL", &standin.url);
+        if let Some(token) = token {
+            command.env("SIGNOFF_DISCORD_TOKEN", token);
+        }
+        tokio::task::spawn_blocking(move || {
+            let out = command.output().unwrap();
+            let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+            (out.status.code(), text(out.stdout), text(out.stderr))
+        })
+    };
+    let (code, out, err) = run(None).await.unwrap();
+    assert_ne!(code, Some(0), "{out}{err}");
+    assert!(err.contains("SIGNOFF_DISCORD_TOKEN"), "{err}");
+
+    let (code, out, err) = run(Some("stand-in-token")).await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("discord: "), "{out}");
+    // The owning team's engineers with a Discord id (Bob) get the request; Carol asked for it.
+    let bob = "198345620017348608";
+    let requests = standin.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path == "/users/@me/channels" && r.body["recipient_id"] == bob),
+        "{requests:#?}"
+    );
+    let posted = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .count();
+    assert!(posted >= 1, "{requests:#?}");
+    // Its delivery is recorded: a second run sends nothing again.
+    let (code, _, err) = run(Some("stand-in-token")).await.unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    let again = standin
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .count();
+    assert_eq!(again, posted);
+}
