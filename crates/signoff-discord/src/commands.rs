@@ -5,6 +5,8 @@
 //! - `/incident declare SEVERITY TITLE [summary] [commander] [scribe] [comms]`: starts the
 //!   incident playbook and opens a thread for it, where its prompts arrive.
 //! - `/incident status TEXT`, `/incident resolve` (a form): in the incident's thread.
+//! - `/timeline [note]`: in the incident's thread, the timeline (only for you to see), or a
+//!   note added to it.
 
 use serde_json::{Value, json};
 use serenity::model::application::{CommandDataOption, CommandDataOptionValue, CommandInteraction};
@@ -23,6 +25,8 @@ pub enum Slash {
     Status(String),
     /// `/incident resolve`.
     Resolve,
+    /// `/timeline`, with a note to add, or none to read it.
+    Timeline(Option<String>),
     /// A command this bot does not have (registered by an older version).
     Unknown(String),
 }
@@ -53,6 +57,7 @@ pub fn parse(interaction: &CommandInteraction) -> Slash {
 fn read(name: &str, options: &[CommandDataOption]) -> Slash {
     match name {
         "inbox" => Slash::Inbox,
+        "timeline" => Slash::Timeline(text(options, "note").filter(|n| !n.trim().is_empty())),
         "incident" => {
             let Some(sub) = options.first() else {
                 return Slash::Unknown(name.to_owned());
@@ -115,6 +120,14 @@ pub fn definitions() -> Value {
             "name": "inbox",
             "type": 1,
             "description": "What waits for you in signoff (only you see it)",
+        },
+        {
+            "name": "timeline",
+            "type": 1,
+            "description": "In an incident's thread: its timeline, or a note added to it",
+            "options": [
+                {"type": 3, "name": "note", "description": "Something seen, decided or done, for the timeline", "required": false, "max_length": 2000},
+            ],
         },
         {
             "name": "incident",
@@ -237,6 +250,14 @@ mod tests {
             Slash::Resolve
         );
         assert_eq!(read("deploy", &[]), Slash::Unknown("deploy".into()));
+        assert_eq!(read("timeline", &[]), Slash::Timeline(None));
+        assert_eq!(
+            read(
+                "timeline",
+                &options(json!([{"name": "note", "type": 3, "value": "EU acquirer paged"}]))
+            ),
+            Slash::Timeline(Some("EU acquirer paged".into()))
+        );
     }
 
     #[test]

@@ -17,6 +17,8 @@ use crate::payload::{self, discord_time, ephemeral, response};
 
 /// Items `/inbox` lists.
 const INBOX_ITEMS: usize = 15;
+/// Lines `/timeline` shows.
+const TIMELINE_LINES: usize = 15;
 
 impl Handler {
     /// A slash command.
@@ -77,6 +79,10 @@ impl Handler {
             }
             Slash::Status(text) => self.status(command, &presser, &person, &text).await,
             Slash::Resolve => self.resolve_form(command).await,
+            Slash::Timeline(note) => {
+                self.timeline(command, &presser, &person, note.as_deref())
+                    .await
+            }
             Slash::Unknown(name) => Ok(ephemeral(&format!(
                 "signoff has no /{name} (it was registered by another version); the commands are \
                  /inbox and /incident"
@@ -292,6 +298,82 @@ impl Handler {
         }
     }
 
+    /// `/timeline`, in an incident's thread: its last lines (only for the person), or a note
+    /// added to it (a comment, for everyone in the thread).
+    async fn timeline(
+        &self,
+        command: &CommandInteraction,
+        presser: &Presser,
+        person: &str,
+        note: Option<&str>,
+    ) -> Result<Value, RuntimeError> {
+        let Some(instance) = self.threads.instance_in(command.channel_id.get()) else {
+            return Ok(ephemeral(
+                "Use /timeline in an incident's thread (the one /incident declare opened).",
+            ));
+        };
+        if let Some(note) = note {
+            let added = self
+                .runtime
+                .execute(
+                    &instance,
+                    Command::Comment {
+                        text: note.trim().to_owned(),
+                    },
+                    person,
+                    CHANNEL,
+                    Some(&format!("discord:{}", presser.interaction)),
+                )
+                .await;
+            return match added {
+                Ok(_) => Ok(json!({
+                    "type": response::MESSAGE,
+                    "data": {
+                        "content": payload::cut(&format!(
+                            "**Timeline** ({}): {}",
+                            self.runtime.name_of(person),
+                            note.trim()
+                        ), 2000),
+                        "allowed_mentions": {"parse": []},
+                    },
+                })),
+                Err(RuntimeError::Rejected(rejection)) => {
+                    Ok(ephemeral(&format!("Not added: {}", rejection.message)))
+                }
+                Err(e) => Err(e),
+            };
+        }
+        let events = self.runtime.instance_events(&instance).await?;
+        let lines: Vec<String> = events
+            .iter()
+            .rev()
+            .take(TIMELINE_LINES)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .map(|(record, event)| {
+                let line = signoff_runtime::timeline::Line::new(record, event);
+                let seconds = line.time.0.div_euclid(1_000_000);
+                format!(
+                    "<t:{seconds}:T> {} ({}, {})",
+                    line.summary,
+                    self.runtime.name_of(&line.actor),
+                    line.channel
+                )
+            })
+            .collect();
+        let shown = lines.len();
+        let mut text = format!(
+            "Timeline, the last {shown} of {} entries:\n{}",
+            events.len(),
+            lines.join("\n")
+        );
+        if let Some(url) = &self.public_url {
+            text.push_str(&format!("\nAll of it: <{}>", payload::page(url, &instance)));
+        }
+        Ok(ephemeral(&text))
+    }
+
     /// `/incident resolve`, in an incident's thread: the form.
     async fn resolve_form(&self, command: &CommandInteraction) -> Result<Value, RuntimeError> {
         let Some(instance) = self.threads.instance_in(command.channel_id.get()) else {
@@ -368,6 +450,7 @@ fn slash_name(slash: &Slash) -> String {
         Slash::Declare(_) => "incident declare".to_owned(),
         Slash::Status(_) => "incident status".to_owned(),
         Slash::Resolve => "incident resolve".to_owned(),
+        Slash::Timeline(_) => "timeline".to_owned(),
         Slash::Unknown(name) => name.clone(),
     }
 }

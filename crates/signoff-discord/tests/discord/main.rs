@@ -795,6 +795,31 @@ async fn an_incident_declared_in_discord_runs_in_its_thread_to_its_post_mortem()
         .expect("the update is recorded");
     assert_eq!(status_posted.0.metadata.channel, "discord");
 
+    // A note for the timeline, then the timeline itself (only for the one who asks).
+    let note = env.standin.command(
+        LAURA,
+        Some(guild),
+        thread,
+        json!({"name": "timeline", "options": [
+            {"name": "note", "type": 3, "value": "Acquirer confirms a bad TLS chain"},
+        ]}),
+    );
+    env.standin.inject(note.clone());
+    let added = answer_to(&env, &note).await;
+    assert_eq!(added.body["type"], 4, "{}", added.body);
+    let read = env.standin.command(
+        DAVE,
+        Some(guild),
+        thread,
+        json!({"name": "timeline", "options": []}),
+    );
+    env.standin.inject(read.clone());
+    let timeline = answer_to(&env, &read).await;
+    assert_eq!(timeline.body["data"]["flags"], 64);
+    let text = timeline.body["data"]["content"].as_str().unwrap();
+    assert!(text.starts_with("Timeline, the last"), "{text}");
+    assert!(text.contains("Acquirer confirms a bad TLS chain"), "{text}");
+
     // The checklist is worked elsewhere (the CLI).
     let done = |step: &str, item: &str| Command::Complete {
         step: step.into(),
