@@ -46,6 +46,7 @@ impl Bot {
             public_url: settings.public_url.clone(),
             guild: settings.guild,
             threads: Arc::clone(&threads),
+            pending: std::sync::Mutex::default(),
         };
         // Interactions come whatever the intents; none privileged is asked for.
         let client = serenity::client::ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
@@ -120,6 +121,8 @@ pub(crate) struct Handler {
     pub(crate) public_url: Option<String>,
     pub(crate) guild: Option<u64>,
     pub(crate) threads: Arc<Threads>,
+    /// Forms between a command and its modal's submit, by the command's interaction id.
+    pub(crate) pending: std::sync::Mutex<std::collections::HashMap<String, crate::slash::Pending>>,
 }
 
 #[serenity::async_trait]
@@ -128,7 +131,22 @@ impl EventHandler for Handler {
         tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "connected to Discord");
         // Registered on every connection: the bulk overwrite replaces what an older version
         // registered. In one guild it applies at once; globally it may take a while.
-        let definitions = crate::commands::definitions();
+        let workflows: Vec<(String, String)> = self
+            .runtime
+            .definitions()
+            .iter()
+            .map(|l| {
+                (
+                    l.definition.id.as_str().to_owned(),
+                    l.definition.title.clone(),
+                )
+            })
+            .collect();
+        let override_options = self
+            .runtime
+            .definition(crate::commands::OVERRIDE)
+            .and_then(|l| crate::forms::with_options(&l).map(|p| crate::forms::options(&p)));
+        let definitions = crate::commands::definitions(&workflows, override_options);
         let registered = match self.guild {
             Some(guild) => ctx
                 .http
@@ -152,6 +170,8 @@ impl EventHandler for Handler {
             Interaction::Modal(submit) => {
                 if crate::commands::resolving(&submit.data.custom_id).is_some() {
                     self.resolve_submitted(&ctx.http, &submit).await;
+                } else if submit.data.custom_id.starts_with(crate::slash::FORM) {
+                    self.form_submitted(&ctx.http, &submit).await;
                 } else {
                     self.submitted(&ctx.http, &submit).await;
                 }

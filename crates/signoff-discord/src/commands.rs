@@ -5,6 +5,9 @@
 //! - `/incident declare SEVERITY TITLE [summary] [commander] [scribe] [comms]`: starts the
 //!   incident playbook and opens a thread for it, where its prompts arrive.
 //! - `/incident status TEXT`, `/incident resolve` (a form): in the incident's thread.
+//! - `/start WORKFLOW`: its first form in a modal when it fits one, else a link to its start
+//!   page; `/override …`: an override justification, its short fields as the command's
+//!   options and its long texts in a modal.
 //! - `/timeline [note]`: in the incident's thread, the timeline (only for you to see), or a
 //!   note added to it.
 
@@ -13,9 +16,11 @@ use serenity::model::application::{CommandDataOption, CommandDataOptionValue, Co
 
 /// The workflow `/incident` runs (its `declare` form, `resolve` form and cadence).
 pub const INCIDENT: &str = "incident";
+/// The workflow `/override` files.
+pub const OVERRIDE: &str = "override-justification";
 
 /// What an invocation asks.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Slash {
     /// `/inbox`.
     Inbox,
@@ -27,6 +32,10 @@ pub enum Slash {
     Resolve,
     /// `/timeline`, with a note to add, or none to read it.
     Timeline(Option<String>),
+    /// `/start WORKFLOW`.
+    Start(String),
+    /// `/override` with its options as given.
+    Override(Vec<CommandDataOption>),
     /// A command this bot does not have (registered by an older version).
     Unknown(String),
 }
@@ -58,6 +67,8 @@ fn read(name: &str, options: &[CommandDataOption]) -> Slash {
     match name {
         "inbox" => Slash::Inbox,
         "timeline" => Slash::Timeline(text(options, "note").filter(|n| !n.trim().is_empty())),
+        "start" => Slash::Start(text(options, "workflow").unwrap_or_default()),
+        "override" => Slash::Override(options.to_vec()),
         "incident" => {
             let Some(sub) = options.first() else {
                 return Slash::Unknown(name.to_owned());
@@ -103,9 +114,41 @@ fn user(options: &[CommandDataOption], name: &str) -> Option<u64> {
         })
 }
 
-/// The commands, as the bulk registration takes them.
+/// The commands, as the bulk registration takes them: `/start` offers `workflows` (id,
+/// title; Discord takes 25), `/override` is there when its workflow's form fits.
 #[must_use]
-pub fn definitions() -> Value {
+pub fn definitions(workflows: &[(String, String)], override_options: Option<Vec<Value>>) -> Value {
+    let mut all = fixed();
+    let choices: Vec<Value> = workflows
+        .iter()
+        .take(25)
+        .map(|(id, title)| json!({"name": crate::payload::cut(title, 100), "value": id}))
+        .collect();
+    if let Some(list) = all.as_array_mut() {
+        if !choices.is_empty() {
+            list.push(json!({
+                "name": "start",
+                "type": 1,
+                "description": "Start a workflow: its first form here when it fits, else its page",
+                "options": [
+                    {"type": 3, "name": "workflow", "description": "Which", "required": true, "choices": choices},
+                ],
+            }));
+        }
+        if let Some(options) = override_options {
+            list.push(json!({
+                "name": "override",
+                "type": 1,
+                "description": "File the justification of an override of an automated decision",
+                "options": options,
+            }));
+        }
+    }
+    all
+}
+
+/// The commands that do not depend on the definitions.
+fn fixed() -> Value {
     let severity: Vec<Value> = [
         ("sev1: critical customer impact or data loss", "sev1"),
         ("sev2: major degradation of a core service", "sev2"),
@@ -262,7 +305,8 @@ mod tests {
 
     #[test]
     fn definitions_stay_within_discords_rules() {
-        let all = definitions();
+        let all = definitions(&[("dpia".into(), "DPIA".into())], Some(vec![]));
+        assert_eq!(all.as_array().unwrap().len(), 5);
         for command in all.as_array().unwrap() {
             let name = command["name"].as_str().unwrap();
             assert!(name.len() <= 32 && name.chars().all(|c| c.is_ascii_lowercase()));

@@ -20,6 +20,7 @@ pub mod bot;
 pub mod cards;
 mod channel;
 pub mod commands;
+pub mod forms;
 pub mod interaction;
 pub mod payload;
 mod slash;

@@ -15,6 +15,21 @@ use crate::commands::{self, Declare, INCIDENT, Slash};
 use crate::interaction::{CHANNEL, origin};
 use crate::payload::{self, discord_time, ephemeral, response};
 
+/// The custom id prefix of a form opened by `/start` or `/override`.
+pub(crate) const FORM: &str = "form:";
+/// How long a form opened by a command waits for its submit.
+const PENDING_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// A form between a command and its modal's submit.
+pub(crate) struct Pending {
+    workflow: String,
+    /// Every field is in the modal (`/start`), not only the long texts (`/override`).
+    whole: bool,
+    person: String,
+    values: Map<String, Value>,
+    opened: std::time::Instant,
+}
+
 /// Items `/inbox` lists.
 const INBOX_ITEMS: usize = 15;
 /// Lines `/timeline` shows.
@@ -79,6 +94,11 @@ impl Handler {
             }
             Slash::Status(text) => self.status(command, &presser, &person, &text).await,
             Slash::Resolve => self.resolve_form(command).await,
+            Slash::Start(workflow) => Ok(self.start(command, &person, &workflow)),
+            Slash::Override(options) => {
+                self.file_override(command, &presser, &person, &options)
+                    .await
+            }
             Slash::Timeline(note) => {
                 self.timeline(command, &presser, &person, note.as_deref())
                     .await
@@ -374,6 +394,231 @@ impl Handler {
         Ok(ephemeral(&text))
     }
 
+    /// `/start WORKFLOW`: its first form in a modal when it fits, else its start page.
+    fn start(&self, command: &CommandInteraction, person: &str, workflow: &str) -> Value {
+        let Some(loaded) = self.runtime.definition(workflow) else {
+            return ephemeral(&format!("signoff has no workflow {workflow:?}"));
+        };
+        let title = loaded.definition.title.clone();
+        match crate::forms::in_modal(&loaded) {
+            Some(plan) => {
+                let key = self.hold(command, workflow, person, Map::new(), true);
+                crate::forms::modal(&format!("{FORM}{key}"), &format!("Start: {title}"), &plan)
+            }
+            None => ephemeral(&self.fill_on_page(workflow, &title)),
+        }
+    }
+
+    /// `/override …`: the options given, then the long texts in a modal.
+    async fn file_override(
+        &self,
+        command: &CommandInteraction,
+        presser: &Presser,
+        person: &str,
+        given: &[serenity::model::application::CommandDataOption],
+    ) -> Result<Value, RuntimeError> {
+        use serenity::model::application::CommandDataOptionValue as V;
+        let workflow = commands::OVERRIDE;
+        let Some(loaded) = self.runtime.definition(workflow) else {
+            return Ok(ephemeral(
+                "signoff has no override justification workflow loaded",
+            ));
+        };
+        let title = loaded.definition.title.clone();
+        let Some(plan) = crate::forms::with_options(&loaded) else {
+            return Ok(ephemeral(&self.fill_on_page(workflow, &title)));
+        };
+        let mut values = Map::new();
+        for option in given {
+            let Some(field) = plan.options.iter().find(|f| f.id.as_str() == option.name) else {
+                continue;
+            };
+            let value = match &option.value {
+                V::String(text) => crate::forms::typed(field, text),
+                V::Number(n) => serde_json::Number::from_f64(*n).map(Value::Number),
+                V::Integer(n) => Some(json!(n)),
+                V::Boolean(b) => Some(Value::Bool(*b)),
+                V::User(user) => match self.runtime.chat_person(CHANNEL, &user.get().to_string()) {
+                    Some(p) => Some(Value::String(p)),
+                    None => return Ok(ephemeral(&unmapped(option.name.as_str(), user.get()))),
+                },
+                _ => None,
+            };
+            if let Some(value) = value {
+                values.insert(option.name.clone(), value);
+            }
+        }
+        if plan.texts.is_empty() {
+            let said = self
+                .start_with(workflow, person, values, &presser.interaction)
+                .await?;
+            return Ok(ephemeral(&said));
+        }
+        let key = self.hold(command, workflow, person, values, false);
+        Ok(crate::forms::modal(&format!("{FORM}{key}"), &title, &plan))
+    }
+
+    /// Keeps a form's values until its modal is submitted; the key is the command's own id.
+    fn hold(
+        &self,
+        command: &CommandInteraction,
+        workflow: &str,
+        person: &str,
+        values: Map<String, Value>,
+        whole: bool,
+    ) -> String {
+        let key = command.id.get().to_string();
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending.retain(|_, p| p.opened.elapsed() < PENDING_FOR);
+        pending.insert(
+            key.clone(),
+            Pending {
+                workflow: workflow.to_owned(),
+                whole,
+                person: person.to_owned(),
+                values,
+                opened: std::time::Instant::now(),
+            },
+        );
+        key
+    }
+
+    /// Where a form that does not fit Discord is filled.
+    fn fill_on_page(&self, workflow: &str, title: &str) -> String {
+        match &self.public_url {
+            Some(url) => format!(
+                "{title} asks more than Discord's forms hold; start it on its page: <{}/start/{workflow}>",
+                url.trim_end_matches('/')
+            ),
+            None => format!(
+                "{title} asks more than Discord's forms hold; start it with `signoff start {workflow}`"
+            ),
+        }
+    }
+
+    /// The submit of a form `/start` or `/override` opened: checked, then started and filled.
+    pub(crate) async fn form_submitted(&self, http: &Http, submit: &ModalInteraction) {
+        let key = submit.data.custom_id.trim_start_matches(FORM).to_owned();
+        let taken = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key);
+        let user = submit.user.id.get().to_string();
+        let person = self.runtime.chat_person(CHANNEL, &user);
+        let body = match (taken, person) {
+            (None, _) => ephemeral(
+                "This form is no longer open (15 minutes passed, or signoff restarted); run the                  command again. Nothing was started.",
+            ),
+            (Some(pending), Some(person)) if pending.person == person => {
+                let inputs: Vec<(String, String)> = submit
+                    .data
+                    .components
+                    .iter()
+                    .flat_map(|r| &r.components)
+                    .filter_map(|c| match c {
+                        ActionRowComponent::InputText(input) => Some((
+                            input.custom_id.clone(),
+                            input.value.clone().unwrap_or_default(),
+                        )),
+                        _ => None,
+                    })
+                    .collect();
+                let mut values = pending.values;
+                if let Some(loaded) = self.runtime.definition(&pending.workflow) {
+                    let plan = if pending.whole {
+                        crate::forms::in_modal(&loaded)
+                    } else {
+                        crate::forms::with_options(&loaded)
+                    };
+                    if let Some(plan) = plan {
+                        values.extend(crate::forms::from_inputs(&plan, &inputs));
+                    }
+                }
+                match self
+                    .start_with(
+                        &pending.workflow,
+                        &person,
+                        values,
+                        &submit.id.get().to_string(),
+                    )
+                    .await
+                {
+                    Ok(said) => ephemeral(&said),
+                    Err(e) => {
+                        tracing::error!(error = %e, "a form from Discord could not be started");
+                        ephemeral(UNAVAILABLE)
+                    }
+                }
+            }
+            (Some(_), _) => ephemeral("This form was opened by someone else; nothing was started."),
+        };
+        answer_interaction(http, submit.id.get(), &submit.token, &body).await;
+    }
+
+    /// Starts `workflow` as `person` with its first form filled with `values`, checked first:
+    /// a refused form starts nothing. What to tell the person.
+    async fn start_with(
+        &self,
+        workflow: &str,
+        person: &str,
+        values: Map<String, Value>,
+        interaction: &str,
+    ) -> Result<String, RuntimeError> {
+        let Some(loaded) = self.runtime.definition(workflow) else {
+            return Ok(format!("signoff has no workflow {workflow:?}"));
+        };
+        let Some(step) = loaded.definition.steps.first() else {
+            return Ok(format!("{workflow} has no steps"));
+        };
+        if let Some(form) = &step.form {
+            let directory = self.runtime.directory();
+            let checked = signoff_core::engine::forms::check_values(form, &values, &*directory);
+            drop(directory);
+            if let Err(rejection) = checked {
+                return Ok(format!("Nothing was started: {}", rejection.message));
+            }
+        }
+        let started = self
+            .runtime
+            .start(workflow, json!({}), person, CHANNEL)
+            .await?;
+        let id = started.instance;
+        if step.form.is_some() {
+            let submitted = self
+                .runtime
+                .execute(
+                    &id,
+                    Command::Submit {
+                        step: step.id.as_str().to_owned(),
+                        values,
+                    },
+                    person,
+                    CHANNEL,
+                    Some(&format!("discord:{interaction}")),
+                )
+                .await;
+            if let Err(RuntimeError::Rejected(rejection)) = &submitted {
+                return Ok(format!(
+                    "Started, but its form was refused: {}; finish it on its page.",
+                    rejection.message
+                ));
+            }
+            submitted?;
+        }
+        let entry = self.runtime.load(&id).await?;
+        let title = self.runtime.view_of(&entry).title;
+        let link = self
+            .public_url
+            .as_deref()
+            .map(|url| format!(" <{}>", payload::page(url, &id)))
+            .unwrap_or_default();
+        Ok(format!("Started: **{title}**{link}"))
+    }
+
     /// `/incident resolve`, in an incident's thread: the form.
     async fn resolve_form(&self, command: &CommandInteraction) -> Result<Value, RuntimeError> {
         let Some(instance) = self.threads.instance_in(command.channel_id.get()) else {
@@ -451,6 +696,8 @@ fn slash_name(slash: &Slash) -> String {
         Slash::Status(_) => "incident status".to_owned(),
         Slash::Resolve => "incident resolve".to_owned(),
         Slash::Timeline(_) => "timeline".to_owned(),
+        Slash::Start(_) => "start".to_owned(),
+        Slash::Override(_) => "override".to_owned(),
         Slash::Unknown(name) => name.clone(),
     }
 }

@@ -1033,3 +1033,134 @@ async fn a_gate_marked_chat_link_is_decided_on_its_page_only() {
     assert!(decisions(&env.rt, &id, "signoff").await.is_empty());
     assert_eq!(refusals(&env.rt).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_is_filed_from_a_command_and_its_form() {
+    let env = open().await;
+    let options = |reason_category: &str| {
+        json!({"name": "override", "options": [
+            {"name": "decision_ref", "type": 3, "value": "TX-48213"},
+            {"name": "model_name", "type": 3, "value": "fraud-scorer"},
+            {"name": "model_version", "type": 3, "value": "4.2.0"},
+            {"name": "confidence", "type": 10, "value": 0.91},
+            {"name": "reason_category", "type": 3, "value": reason_category},
+            {"name": "ticket", "type": 3, "value": "https://tracker.example.com/browse/OPS-77"},
+        ]})
+    };
+    let override_form = |env: &Env, reason: &str| {
+        let command = env
+            .standin
+            .command(CAROL, Some(42), 7, options("customer_harm"));
+        let reason = reason.to_owned();
+        (command, reason)
+    };
+
+    // A reason shorter than the form asks starts nothing.
+    let (command, reason) = override_form(&env, "too short");
+    env.standin.inject(command.clone());
+    let modal = answer_to(&env, &command).await;
+    assert_eq!(modal.body["type"], 9, "{}", modal.body);
+    let form_id = modal.body["data"]["custom_id"].as_str().unwrap().to_owned();
+    let inputs: Vec<&str> = modal.body["data"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["components"][0]["custom_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(inputs, ["recommendation", "action_taken", "reason"]);
+    let texts = |reason: &str| {
+        vec![
+            ("recommendation", "Decline the payment as fraudulent"),
+            (
+                "action_taken",
+                "Approved the payment after calling the customer",
+            ),
+            ("reason", reason),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect::<Vec<_>>()
+    };
+    let submitted = |form_id: &str, reason: &str| {
+        let pairs = texts(reason);
+        let borrowed: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        env.standin.form(CAROL, Some(42), 7, form_id, &borrowed)
+    };
+    let submit = submitted(&form_id, &reason);
+    env.standin.inject(submit.clone());
+    let refused = answer_to(&env, &submit).await;
+    let text = refused.body["data"]["content"].as_str().unwrap();
+    assert!(text.starts_with("Nothing was started"), "{text}");
+    assert!(
+        env.rt.inbox("zoe").is_empty(),
+        "nothing reached the risk officers"
+    );
+
+    // With a reason that holds, it is filed, and the risk officers have it to review.
+    let (command, _) = override_form(&env, "");
+    env.standin.inject(command.clone());
+    let modal = answer_to(&env, &command).await;
+    let form_id = modal.body["data"]["custom_id"].as_str().unwrap().to_owned();
+    let submit = submitted(
+        &form_id,
+        "The customer confirmed the purchase by phone; the model flagged a new device",
+    );
+    env.standin.inject(submit.clone());
+    let filed = answer_to(&env, &submit).await;
+    let text = filed.body["data"]["content"].as_str().unwrap();
+    assert!(
+        text.starts_with("Started: **Override of fraud-scorer decision TX-48213**"),
+        "{text}"
+    );
+    let review = env.rt.inbox("zoe");
+    assert_eq!(review.len(), 1, "{review:?}");
+    let entry = env.rt.load(&review[0].instance).await.unwrap();
+    assert_eq!(entry.state.requester, "carol");
+    // The same form submitted again (its id is spent) starts nothing more.
+    env.standin.inject(submit.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.rt.inbox("zoe").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_opens_a_form_that_fits_and_links_to_the_page_otherwise() {
+    let env = open().await;
+    let start = |workflow: &str| {
+        env.standin.command(
+            CAROL,
+            None,
+            1,
+            json!({"name": "start", "options": [{"name": "workflow", "type": 3, "value": workflow}]}),
+        )
+    };
+    let big = start("deployment-approval");
+    env.standin.inject(big.clone());
+    let answer = answer_to(&env, &big).await;
+    assert_eq!(answer.body["data"]["flags"], 64);
+    let text = answer.body["data"]["content"].as_str().unwrap();
+    assert!(
+        text.contains("<https://signoff.example.com/start/deployment-approval>"),
+        "{text}"
+    );
+
+    let small = start("production-release");
+    env.standin.inject(small.clone());
+    let modal = answer_to(&env, &small).await;
+    assert_eq!(modal.body["type"], 9, "{}", modal.body);
+    let form_id = modal.body["data"]["custom_id"].as_str().unwrap().to_owned();
+    let submit = env
+        .standin
+        .form(CAROL, None, 1, &form_id, &[("what", "payments-api v2")]);
+    env.standin.inject(submit.clone());
+    let started = answer_to(&env, &submit).await;
+    let text = started.body["data"]["content"].as_str().unwrap();
+    assert!(text.starts_with("Started: "), "{text}");
+    let waiting = env.rt.inbox("bob");
+    assert!(
+        waiting.iter().any(|i| i.workflow == "production-release"),
+        "{waiting:?}"
+    );
+}
