@@ -408,6 +408,16 @@ fn follow(
             subject: delivered.subject,
             failures: 0,
         };
+        // One message for several people (a workflow's channel): one card, anyone's buttons.
+        let cards = held.cards.entry(delivered.instance.clone()).or_default();
+        if let Some(same) = cards
+            .iter_mut()
+            .find(|c| c.channel == channel && c.message == message)
+        {
+            same.person = None;
+            changed.insert(delivered.instance);
+            return;
+        }
         // Posted after its round moved on (a slow delivery): drawn as it stands at once.
         let moved_on = rt.gate_round(&delivered.instance, &step) != Some(activation);
         if moved_on {

@@ -19,6 +19,9 @@ pub struct DiscordChannel {
     /// Each person's direct-message channel, opened once per process.
     dms: Mutex<HashMap<String, ChannelId>>,
     threads: Arc<Threads>,
+    /// Messages posted once for a whole notification in a workflow's channel: the reference
+    /// every recipient's delivery records.
+    shared: Mutex<HashMap<(String, String), String>>,
 }
 
 /// Which instance's messages go to which thread, both ways: shared by the bot (which opens
@@ -84,6 +87,7 @@ impl DiscordChannel {
             public_url,
             dms: Mutex::new(HashMap::new()),
             threads,
+            shared: Mutex::new(HashMap::new()),
         }
     }
 
@@ -105,6 +109,15 @@ impl DiscordChannel {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(user.to_owned(), channel.id);
         Ok(channel.id)
+    }
+
+    /// The message posted already for a notification in a workflow's channel, if any.
+    fn shared_post(&self, notification: &(String, String)) -> Option<String> {
+        self.shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(notification)
+            .cloned()
     }
 
     fn cached(&self, user: &str) -> Option<ChannelId> {
@@ -132,24 +145,72 @@ impl Channel for DiscordChannel {
     fn deliver<'a>(&'a self, message: &'a Message) -> Delivery<'a> {
         Box::pin(async move {
             let thread = self.threads.thread_of(&message.instance);
-            let channel = match thread {
-                Some(thread) => ChannelId::new(thread),
-                None => self.dm(&message.address).await?,
+            let named = message
+                .about
+                .as_ref()
+                .and_then(|a| a.chat_channel.as_deref())
+                .and_then(|c| c.parse::<u64>().ok());
+            let notification = (message.instance.clone(), message.notification.clone());
+            if thread.is_none()
+                && named.is_some()
+                && let Some(reference) = self.shared_post(&notification)
+            {
+                // Posted once for everyone the notification is for.
+                return Ok(Some(reference));
+            }
+            let channel = match (thread, named) {
+                (Some(thread), _) => ChannelId::new(thread),
+                (None, Some(named)) => ChannelId::new(named),
+                (None, None) => self.dm(&message.address).await?,
             };
             let request = message.view.as_ref().map(|v| v.text("  "));
-            let card = Card::of(message, request.as_deref(), self.public_url.as_deref());
+            let mut card = Card::of(message, request.as_deref(), self.public_url.as_deref());
+            if thread.is_none() && named.is_some() {
+                // In a channel, whoever holds the right may press: both verdicts are offered
+                // when the gate asks anyone here, and each press is checked as its presser.
+                if let Some(first) = message.decisions.first() {
+                    card.verdicts = vec![
+                        (
+                            first.step.as_str(),
+                            first.activation,
+                            signoff_core::engine::Verdict::Approve,
+                        ),
+                        (
+                            first.step.as_str(),
+                            first.activation,
+                            signoff_core::engine::Verdict::Reject,
+                        ),
+                    ];
+                }
+            }
             let mut body = payload::card(&card);
             if thread.is_some() {
                 // In the incident's thread, the person it is for is pinged (and nobody else).
                 body["content"] = serde_json::Value::String(format!("<@{}>", message.address));
                 body["allowed_mentions"] = serde_json::json!({ "users": [message.address] });
+            } else if named.is_some() {
+                // In a workflow's channel, one message for everyone it is for, each pinged.
+                let mut everyone = message.recipients.clone();
+                if everyone.is_empty() {
+                    everyone.push(message.address.clone());
+                }
+                let mentions: Vec<String> = everyone.iter().map(|a| format!("<@{a}>")).collect();
+                body["content"] = serde_json::Value::String(mentions.join(" "));
+                body["allowed_mentions"] = serde_json::json!({ "users": everyone });
             }
             let sent = self
                 .http
                 .send_message(channel, Vec::new(), &body)
                 .await
                 .map_err(|e| failure(&e))?;
-            Ok(Some(reference(channel.get(), sent.id.get())))
+            let posted = reference(channel.get(), sent.id.get());
+            if thread.is_none() && named.is_some() {
+                self.shared
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(notification, posted.clone());
+            }
+            Ok(Some(posted))
         })
     }
 }

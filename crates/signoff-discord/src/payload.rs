@@ -335,6 +335,7 @@ mod tests {
             deadline: Some(Timestamp(1_765_000_000_000_000)),
             asks: vec!["To reject: why (at least 10 characters)".into()],
             link_only: false,
+            chat_channel: None,
         }
     }
 

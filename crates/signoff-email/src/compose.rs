@@ -287,6 +287,7 @@ mod tests {
             view: None,
             about: None,
             decisions: Vec::new(),
+            recipients: Vec::new(),
         }
     }
 
@@ -391,6 +392,7 @@ mod tests {
             deadline: Some(signoff_core::Timestamp(1_795_424_400_000_000)),
             asks: vec!["To reject: say why (at least 10 characters)".to_owned()],
             link_only: false,
+            chat_channel: None,
         });
         m.decisions = [Verdict::Approve, Verdict::Reject]
             .into_iter()

@@ -201,6 +201,10 @@ pub struct Message {
     /// (see [`Runtime::offered_decisions`]), for the channel to sign as links; not recorded.
     #[serde(skip)]
     pub decisions: Vec<signoff_core::link::LinkClaims>,
+    /// The addresses on this channel of everyone the notification is for (a message posted
+    /// once for all of them mentions each); not recorded.
+    #[serde(skip)]
+    pub recipients: Vec<String>,
 }
 
 /// What a message is about, for its channel to say by reason (who asks what of whom, by
@@ -226,6 +230,10 @@ pub struct About {
     /// no buttons.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub link_only: bool,
+    /// The chat channel messages about this step (or workflow) go to, instead of direct
+    /// messages (a Discord channel's id: `discord_channel` in the definition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_channel: Option<String>,
 }
 
 impl About {
@@ -257,6 +265,10 @@ impl About {
                 .and_then(|g| g.opened.deadline),
             asks,
             link_only,
+            chat_channel: def
+                .and_then(|d| d.discord_channel.as_ref())
+                .or(definition.discord_channel.as_ref())
+                .map(|c| c.as_str().to_owned()),
         }
     }
 }
@@ -495,6 +507,11 @@ impl Runtime {
         };
         let directory = self.directory();
         let n = &notification;
+        let recipients: Vec<String> =
+            n.to.iter()
+                .filter_map(|person| directory.person(person))
+                .filter_map(|person| channel.address(person))
+                .collect();
         n.to.iter()
             .filter_map(|person| directory.person(person))
             .filter_map(|person| {
@@ -514,6 +531,7 @@ impl Runtime {
                     view: None,
                     about: None,
                     decisions: Vec::new(),
+                    recipients: recipients.clone(),
                 })
             })
             .collect()

@@ -39,6 +39,10 @@ pub struct Definition {
     /// What starts the workflow besides a person: a schedule or another workflow's event.
     #[serde(default)]
     pub triggers: Vec<Trigger>,
+    /// The Discord channel (its id) this workflow's messages are posted in, once per
+    /// notification with its recipients mentioned, instead of a direct message to each person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discord_channel: Option<Located<String>>,
     /// The steps. The first one is where an instance starts.
     pub steps: Vec<Step>,
 }
@@ -152,6 +156,10 @@ pub struct Step {
     /// For an approval or a wait with a timeout: the step after it expires (default `on_reject`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_expire: Option<Located<String>>,
+    /// The Discord channel (its id) messages about this step are posted in, instead of the
+    /// workflow's (or direct messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discord_channel: Option<Located<String>>,
 }
 
 /// In the schema, what the validator checks first: a step carries exactly one kind key, so an

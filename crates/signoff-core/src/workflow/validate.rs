@@ -42,6 +42,7 @@ pub fn check(file: &str, definition: &Definition) -> Checked {
     };
     checker.workflow_id();
     checker.step_ids();
+    checker.discord_channels();
     for step in &definition.steps {
         checker.step(step);
     }
@@ -106,6 +107,26 @@ impl<'a> Checker<'a> {
                 "the workflow has no steps",
                 "add `steps:`; the first one is where an instance starts",
             );
+        }
+    }
+
+    /// Discord channel ids are snowflakes: 17 to 20 digits.
+    fn discord_channels(&mut self) {
+        let definition = self.definition;
+        let named = std::iter::once(definition.discord_channel.as_ref())
+            .chain(definition.steps.iter().map(|s| s.discord_channel.as_ref()))
+            .flatten();
+        for channel in named {
+            let id = channel.as_str();
+            let digits = id.chars().all(|c| c.is_ascii_digit());
+            if !digits || !(17..=20).contains(&id.len()) {
+                self.hinted(
+                    channel.at,
+                    format!("Discord channel id {id:?} is not a channel's id"),
+                    "a channel's id is 17 to 20 digits: in Discord, turn on Developer Mode, \
+                     right-click the channel, Copy Channel ID; quote it in YAML",
+                );
+            }
         }
     }
 
@@ -641,6 +662,32 @@ pub(super) mod tests {
                 "data.request.risk == \"high\"",
                 "data.request.window",
             ]
+        );
+    }
+
+    #[test]
+    fn discord_channel_ids_are_snowflakes() {
+        expect(
+            r##"
+            id: t
+            title: T
+            discord_channel: "#approvals"
+            steps:
+              - id: start
+                form: {fields: [{id: x, type: text}]}
+                discord_channel: "123456789012345678"
+                next: done
+              - id: done
+                end: {outcome: ok}
+                discord_channel: "12"
+            "##,
+            &[
+                (
+                    "3:18",
+                    r##"Discord channel id "#approvals" is not a channel's id"##,
+                ),
+                ("11:22", r#"Discord channel id "12" is not a channel's id"#),
+            ],
         );
     }
 

@@ -29,6 +29,38 @@ const DAVE: u64 = 265_718_930_442_174_464;
 const LAURA: u64 = 390_126_574_833_205_248;
 const MINUTE: i64 = 60_000_000;
 
+/// The board's channel.
+const BOARD_CHANNEL: u64 = 555_000_000_000_000_999;
+/// GRACE, of the board.
+const GRACE: u64 = 356_210_984_477_319_168;
+
+/// A change window signed off in the board's channel, by any one of two.
+const WINDOW: &str = "\
+id: change-window
+title: Change window
+discord_channel: \"555000000000000999\"
+steps:
+  - id: request
+    title: The window
+    form:
+      fields:
+        - id: when
+          type: text
+          label: When?
+          required: true
+    next: board
+  - id: board
+    title: Board sign-off
+    approval:
+      approvers:
+        - people: [bob, grace]
+    next: done
+    on_reject: done
+  - id: done
+    end:
+      outcome: done
+";
+
 /// A release whose sign-off is high-risk: decided on the web page only.
 const RELEASE: &str = "\
 id: production-release
@@ -102,6 +134,7 @@ async fn open() -> Env {
         }
     }
     std::fs::write(workflows.join("production-release.yaml"), RELEASE).unwrap();
+    std::fs::write(workflows.join("change-window.yaml"), WINDOW).unwrap();
     let config = Config {
         database: DatabaseUrl::Sqlite(dir.path().join("signoff.db")),
         workflows,
@@ -1163,4 +1196,96 @@ async fn start_opens_a_form_that_fits_and_links_to_the_page_otherwise() {
         waiting.iter().any(|i| i.workflow == "production-release"),
         "{waiting:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_with_a_channel_posts_there_once_for_everyone_it_asks() {
+    let env = open().await;
+    let id = env
+        .rt
+        .start("change-window", json!({}), "carol", "cli")
+        .await
+        .unwrap()
+        .instance;
+    let Value::Object(values) = json!({"when": "Saturday 02:00-04:00 UTC"}) else {
+        unreachable!()
+    };
+    env.rt
+        .execute(
+            &id,
+            Command::Submit {
+                step: "request".into(),
+                values,
+            },
+            "carol",
+            "cli",
+            None,
+        )
+        .await
+        .unwrap();
+    env.rt.deliver(&*env.channel).await.unwrap();
+    env.rt.turn(&*env.cards).await.unwrap();
+    let posts = posts_in(&env, BOARD_CHANNEL);
+    assert_eq!(posts.len(), 1, "one message for the board");
+    let body = &posts[0].body;
+    assert_eq!(body["content"], format!("<@{BOB}> <@{GRACE}>"));
+    assert_eq!(
+        body["allowed_mentions"],
+        json!({"users": [BOB.to_string(), GRACE.to_string()]})
+    );
+    assert!(
+        !env.standin
+            .requests()
+            .iter()
+            .any(|r| r.path == "/users/@me/channels"),
+        "no direct message"
+    );
+    let card = Message::of(&posts[0]);
+    assert!(card.button("Approve").is_some() && card.button("Reject").is_some());
+    // Both deliveries record the one message.
+    let outcomes = env
+        .rt
+        .log()
+        .read_stream(
+            &signoff_core::StreamId::parse("outbox/discord").unwrap(),
+            1,
+            100,
+        )
+        .await
+        .unwrap();
+    let reference = format!("\"reference\":\"{}/{}\"", card.channel, card.id);
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o.data.as_str().contains(&reference))
+            .count(),
+        2
+    );
+
+    // Grace decides from the channel; the card says so, once.
+    let approve = card.button("Approve").unwrap();
+    let submit = env.standin.submit(
+        GRACE,
+        Some(42),
+        &card,
+        &approve,
+        "Window agreed with support",
+    );
+    env.standin.inject(submit.clone());
+    let answer = answer_to(&env, &submit).await;
+    assert_eq!(answer.body["type"], 7, "{}", answer.body);
+    assert_eq!(
+        decisions(&env.rt, &id, "board").await[0].0,
+        "grace".to_owned()
+    );
+    env.rt.turn(&*env.cards).await.unwrap();
+    let edits = env
+        .standin
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    assert_eq!(edits, 1, "the shared card is edited once");
+    let edit = last_edit(&env, &card).unwrap();
+    assert_eq!(labels(&edit), ["Open in signoff"]);
 }
