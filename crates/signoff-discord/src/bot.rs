@@ -201,6 +201,7 @@ impl Handler {
 
     /// The modal's submit: the decision, and the card drawn again.
     async fn submitted(&self, http: &Http, submit: &ModalInteraction) {
+        tracing::debug!(interaction = submit.id.get(), "a submit arrived");
         let input = interaction::submitted(submit);
         let justification = input.justification.clone().unwrap_or_default();
         let deciding = self.decide(&input, &justification);
@@ -232,22 +233,31 @@ impl Handler {
                 return;
             }
         };
+        tracing::debug!(interaction = submit.id.get(), "answering a submit");
         answer_interaction(http, submit.id.get(), &submit.token, &answer).await;
+        tracing::debug!(interaction = submit.id.get(), "a submit answered");
     }
 
     /// Decides, and the answer to give: the card redrawn, or an ephemeral message.
     async fn decide(&self, input: &Input, justification: &str) -> Value {
-        match self
+        let began = std::time::Instant::now();
+        let decided = self
             .runtime
             .decide_in_chat(&input.button, &input.presser, justification)
-            .await
-        {
+            .await;
+        let deciding = began.elapsed();
+        match decided {
             Ok(ChatDecision::Decided(decided)) => {
                 let (_, press) = *decided;
-                match self
+                let redrawn = self
                     .redraw(input, &press.instance, &press.step, press.activation)
-                    .await
-                {
+                    .await;
+                tracing::debug!(
+                    deciding_ms = deciding.as_secs_f64() * 1e3,
+                    redrawing_ms = (began.elapsed() - deciding).as_secs_f64() * 1e3,
+                    "a Discord decision"
+                );
+                match redrawn {
                     Ok(card) => payload::update(card),
                     Err(e) => {
                         tracing::warn!(error = %e, "a decided card could not be drawn again");
@@ -278,8 +288,7 @@ impl Handler {
         step: &str,
         activation: u32,
     ) -> Result<Value, signoff_runtime::RuntimeError> {
-        let entry = self.runtime.load(instance).await?;
-        let story = self.runtime.gate_story(instance, step, activation).await?;
+        let (entry, story) = self.runtime.gate_card(instance, step, activation).await?;
         let view = self.runtime.view_of(&entry);
         let about = signoff_runtime::outbox::About::of(
             &entry,

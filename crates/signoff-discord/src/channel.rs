@@ -11,6 +11,12 @@ use signoff_runtime::outbox::{Channel, Delivery, Failure, Message};
 use crate::payload::{self, Card};
 use crate::{Settings, SettingsError};
 
+/// The one post of a notification in a workflow's channel, once made: its reference.
+type OnePost = Arc<tokio::sync::OnceCell<String>>;
+
+/// Notifications whose one post in a workflow's channel is remembered.
+const SHARED_POSTS: usize = 4_096;
+
 /// Sends the outbox's notifications as Discord direct messages, or, for an instance with a
 /// thread (an incident declared in Discord), in its thread, mentioning the person.
 pub struct DiscordChannel {
@@ -21,7 +27,7 @@ pub struct DiscordChannel {
     threads: Arc<Threads>,
     /// Messages posted once for a whole notification in a workflow's channel: the reference
     /// every recipient's delivery records.
-    shared: Mutex<HashMap<(String, String), String>>,
+    shared: Mutex<HashMap<(String, String), OnePost>>,
 }
 
 /// Which instance's messages go to which thread, both ways: shared by the bot (which opens
@@ -111,13 +117,19 @@ impl DiscordChannel {
         Ok(channel.id)
     }
 
-    /// The message posted already for a notification in a workflow's channel, if any.
-    fn shared_post(&self, notification: &(String, String)) -> Option<String> {
-        self.shared
+    /// The one post of a notification in a workflow's channel: made by the first of its
+    /// deliveries (the others, running at once, wait for it and record the same message); a
+    /// failed post is tried again by the next.
+    fn shared_post(&self, notification: (String, String)) -> OnePost {
+        let mut shared = self
+            .shared
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(notification)
-            .cloned()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A notification's deliveries go out together; what is older is not needed.
+        if shared.len() > SHARED_POSTS {
+            shared.clear();
+        }
+        Arc::clone(shared.entry(notification).or_default())
     }
 
     fn cached(&self, user: &str) -> Option<ChannelId> {
@@ -150,14 +162,6 @@ impl Channel for DiscordChannel {
                 .as_ref()
                 .and_then(|a| a.chat_channel.as_deref())
                 .and_then(|c| c.parse::<u64>().ok());
-            let notification = (message.instance.clone(), message.notification.clone());
-            if thread.is_none()
-                && named.is_some()
-                && let Some(reference) = self.shared_post(&notification)
-            {
-                // Posted once for everyone the notification is for.
-                return Ok(Some(reference));
-            }
             let channel = match (thread, named) {
                 (Some(thread), _) => ChannelId::new(thread),
                 (None, Some(named)) => ChannelId::new(named),
@@ -198,19 +202,21 @@ impl Channel for DiscordChannel {
                 body["content"] = serde_json::Value::String(mentions.join(" "));
                 body["allowed_mentions"] = serde_json::json!({ "users": everyone });
             }
-            let sent = self
-                .http
-                .send_message(channel, Vec::new(), &body)
-                .await
-                .map_err(|e| failure(&e))?;
-            let posted = reference(channel.get(), sent.id.get());
+            let post = || async {
+                let sent = self
+                    .http
+                    .send_message(channel, Vec::new(), &body)
+                    .await
+                    .map_err(|e| failure(&e))?;
+                Ok::<_, Failure>(reference(channel.get(), sent.id.get()))
+            };
             if thread.is_none() && named.is_some() {
-                self.shared
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(notification, posted.clone());
+                // Posted once for everyone the notification is for.
+                let notification = (message.instance.clone(), message.notification.clone());
+                let once = self.shared_post(notification);
+                return once.get_or_try_init(post).await.map(|r| Some(r.clone()));
             }
-            Ok(Some(posted))
+            post().await.map(Some)
         })
     }
 }

@@ -338,6 +338,37 @@ impl Runtime {
         activation: u32,
     ) -> Result<GateStory, RuntimeError> {
         let events = self.instance_events(instance).await?;
+        Ok(self.story_of(instance, step, activation, &events))
+    }
+
+    /// The instance as it stands and round `activation` of its gate `step`, from one read of
+    /// its stream: what a card about the gate shows.
+    ///
+    /// # Errors
+    /// An unknown instance; a store error.
+    pub async fn gate_card(
+        &self,
+        instance: &str,
+        step: &str,
+        activation: u32,
+    ) -> Result<(Entry, GateStory), RuntimeError> {
+        let events = self.instance_events(instance).await?;
+        let running = self.view().running.get(instance).cloned();
+        let entry = match running {
+            Some(entry) => entry,
+            None => self.entry_from(instance, events.iter().map(|(_, e)| e))?,
+        };
+        let story = self.story_of(instance, step, activation, &events);
+        Ok((entry, story))
+    }
+
+    fn story_of(
+        &self,
+        instance: &str,
+        step: &str,
+        activation: u32,
+        events: &[(signoff_core::RecordedEvent, InstanceEvent)],
+    ) -> GateStory {
         let mut story = GateStory {
             instance: instance.to_owned(),
             step: step.to_owned(),
@@ -345,7 +376,7 @@ impl Runtime {
             ..GateStory::default()
         };
         let mut inside = false;
-        for (record, event) in &events {
+        for (record, event) in events {
             match event {
                 InstanceEvent::StepEntered {
                     step: s,
@@ -408,7 +439,7 @@ impl Runtime {
                 _ => {}
             }
         }
-        Ok(story)
+        story
     }
 
     /// What pressing `button` means now for the person `presser` is. A refusal is recorded in

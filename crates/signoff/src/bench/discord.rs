@@ -114,6 +114,7 @@ async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow:
             let interaction = submit["id"].as_str().unwrap_or_default().to_owned();
             let token = submit["token"].as_str().unwrap_or_default().to_owned();
             let sent = Instant::now();
+            tracing::debug!(interaction, "injected");
             standin.inject(submit);
             waits.push((sent, interaction, token));
         }
