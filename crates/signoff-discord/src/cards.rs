@@ -41,6 +41,10 @@ const OPEN: &str = "open";
 const DONE: &str = "done";
 /// Events read per page.
 const PAGE: usize = 1_000;
+/// How often a checkpoint that moved without any card changing is written.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// Or after how many events.
+const CHECKPOINT_EVENTS: u64 = 10_000;
 /// Failed edits of one card before it is given up.
 const ATTEMPTS: u32 = 5;
 
@@ -74,6 +78,8 @@ struct Held {
     cards: BTreeMap<String, Vec<Posted>>,
     /// Gates to draw again: (instance, step).
     dirty: BTreeSet<(String, String)>,
+    /// When the checkpoint was last written.
+    written_at: Option<std::time::Instant>,
 }
 
 /// The reactor that keeps Discord cards true (and incidents' threads known).
@@ -143,7 +149,14 @@ impl Cards {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if held.position > held.stored {
+        // Rows that changed are written at once; a checkpoint that only moved past events of
+        // no concern is written at most every few seconds (the reactor turns at every commit:
+        // reading those events again after a restart costs less than a write per commit).
+        let due = held
+            .written_at
+            .is_none_or(|at| at.elapsed() >= CHECKPOINT_EVERY)
+            || held.position - held.stored >= CHECKPOINT_EVENTS;
+        if held.position > held.stored && (!upserts.is_empty() || due) {
             let written = rt
                 .log()
                 .write_models(ModelWrite {
@@ -164,6 +177,7 @@ impl Cards {
                 return Ok(Turned::default());
             }
             held.stored = held.position;
+            held.written_at = Some(std::time::Instant::now());
         }
         held.cards.retain(|_, cards| !cards.is_empty());
         let next = retry.then(|| Timestamp(rt.now().0.saturating_add(5_000_000)));
