@@ -288,7 +288,11 @@ impl Handler {
         step: &str,
         activation: u32,
     ) -> Result<Value, signoff_runtime::RuntimeError> {
-        let (entry, story) = self.runtime.gate_card(instance, step, activation).await?;
+        let (entry, stories) = self
+            .runtime
+            .gate_cards(instance, step, &[activation])
+            .await?;
+        let story = stories.into_iter().next().unwrap_or_default();
         let view = self.runtime.view_of(&entry);
         let about = signoff_runtime::outbox::About::of(
             &entry,

@@ -20,7 +20,7 @@ use serenity::model::id::{ChannelId, MessageId};
 use signoff_core::engine::{InstanceEvent, Verdict};
 use signoff_core::{RecordedEvent, Timestamp};
 use signoff_runtime::RuntimeError;
-use signoff_runtime::chat::CardEdit;
+use signoff_runtime::chat::{CardEdit, GateStory};
 use signoff_runtime::events::{
     CHAT_STREAM_PREFIX, CHAT_THREAD, OUTBOX_DELIVERED, OUTBOX_STREAM_PREFIX,
 };
@@ -199,7 +199,15 @@ impl Cards {
         let Some(cards) = held.cards.get(instance).cloned() else {
             return Ok(());
         };
-        let entry = rt.load(instance).await?;
+        let mut rounds: Vec<u32> = cards
+            .iter()
+            .filter(|c| c.step == step)
+            .map(|c| c.activation)
+            .collect();
+        rounds.sort_unstable();
+        rounds.dedup();
+        let (entry, told) = rt.gate_cards(instance, step, &rounds).await?;
+        let stories: BTreeMap<u32, GateStory> = rounds.into_iter().zip(told).collect();
         let view = rt.view_of(&entry);
         let request = view.text("  ");
         let shown = view.hash();
@@ -213,18 +221,11 @@ impl Cards {
             .as_deref()
             .map(|url| payload::page(url, instance));
         let mut kept = Vec::with_capacity(cards.len());
-        let mut stories = BTreeMap::new();
         for mut card in cards {
-            if card.step != step {
+            let Some(story) = stories.get(&card.activation).filter(|_| card.step == step) else {
                 kept.push(card);
                 continue;
-            }
-            if let std::collections::btree_map::Entry::Vacant(vacant) =
-                stories.entry(card.activation)
-            {
-                vacant.insert(rt.gate_story(instance, step, card.activation).await?);
-            }
-            let story = &stories[&card.activation];
+            };
             let verdicts: Vec<(&str, u32, Verdict)> = if story.open() {
                 match &card.person {
                     Some(person) => rt

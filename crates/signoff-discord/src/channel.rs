@@ -9,7 +9,6 @@ use signoff_core::directory::Person;
 use signoff_runtime::outbox::{Channel, Delivery, Failure, Message};
 
 use crate::payload::{self, Card};
-use crate::{Settings, SettingsError};
 
 /// The one post of a notification in a workflow's channel, once made: its reference.
 type OnePost = Arc<tokio::sync::OnceCell<String>>;
@@ -73,18 +72,6 @@ impl Threads {
 }
 
 impl DiscordChannel {
-    /// A channel for these settings.
-    ///
-    /// # Errors
-    /// What is wrong with the settings.
-    pub fn new(settings: &Settings) -> Result<Self, SettingsError> {
-        Ok(Self::with_http(
-            settings.http()?,
-            settings.public_url.clone(),
-            Arc::default(),
-        ))
-    }
-
     /// A channel over a REST client made already (the bot's own), posting to `threads`.
     #[must_use]
     pub fn with_http(http: Arc<Http>, public_url: Option<String>, threads: Arc<Threads>) -> Self {

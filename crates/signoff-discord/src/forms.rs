@@ -23,25 +23,12 @@ pub struct Plan<'a> {
     pub texts: Vec<&'a Field>,
 }
 
-/// The first form of `loaded`, filled by whoever starts it, if it has one.
-fn first_form(loaded: &Loaded) -> Option<(&str, &signoff_core::workflow::Form)> {
-    let step = loaded.definition.steps.first()?;
-    let form = step.form.as_ref()?;
-    let by_requester = form.by.as_ref().is_none_or(|party| {
-        party.person.is_none()
-            && party
-                .role
-                .as_ref()
-                .is_some_and(|r| r.as_str() == "requester")
-    });
-    by_requester.then(|| (step.id.as_str(), form))
-}
-
 /// The short fields as options, the long texts in a modal; `None` when the form does not fit
 /// (a group, a multiple choice, a date, more than five long texts).
 #[must_use]
 pub fn with_options(loaded: &Loaded) -> Option<Plan<'_>> {
-    let (step, form) = first_form(loaded)?;
+    let (step, form) = loaded.definition.starting_form()?;
+    let step = step.id.as_str();
     let mut plan = Plan {
         step,
         options: Vec::new(),
@@ -66,7 +53,8 @@ pub fn with_options(loaded: &Loaded) -> Option<Plan<'_>> {
 /// one that is not typed text).
 #[must_use]
 pub fn in_modal(loaded: &Loaded) -> Option<Plan<'_>> {
-    let (step, form) = first_form(loaded)?;
+    let (step, form) = loaded.definition.starting_form()?;
+    let step = step.id.as_str();
     let fields: Vec<&Field> = form.all_fields().collect();
     let typed = fields.iter().all(|f| {
         matches!(

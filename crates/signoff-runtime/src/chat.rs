@@ -99,20 +99,6 @@ pub enum ChatRefusal {
     LinkOnly,
 }
 
-impl ChatRefusal {
-    /// A short name, for logs and metrics.
-    #[must_use]
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Unknown => "unknown",
-            Self::Unmapped { .. } => "unmapped",
-            Self::Closed { .. } => "closed",
-            Self::NotAllowed(_) => "not allowed",
-            Self::LinkOnly => "link only",
-        }
-    }
-}
-
 impl fmt::Display for ChatRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -327,39 +313,28 @@ impl Runtime {
         Ok(())
     }
 
-    /// Round `activation` of gate `step` of `instance`, from the instance's own events.
+    /// The instance as it stands, and the rounds `activations` of its gate `step` (in that
+    /// order), from one read of its stream: what the cards about the gate show.
     ///
     /// # Errors
     /// An unknown instance; a store error.
-    pub async fn gate_story(
+    pub async fn gate_cards(
         &self,
         instance: &str,
         step: &str,
-        activation: u32,
-    ) -> Result<GateStory, RuntimeError> {
-        let events = self.instance_events(instance).await?;
-        Ok(self.story_of(instance, step, activation, &events))
-    }
-
-    /// The instance as it stands and round `activation` of its gate `step`, from one read of
-    /// its stream: what a card about the gate shows.
-    ///
-    /// # Errors
-    /// An unknown instance; a store error.
-    pub async fn gate_card(
-        &self,
-        instance: &str,
-        step: &str,
-        activation: u32,
-    ) -> Result<(Entry, GateStory), RuntimeError> {
+        activations: &[u32],
+    ) -> Result<(Entry, Vec<GateStory>), RuntimeError> {
         let events = self.instance_events(instance).await?;
         let running = self.view().running.get(instance).cloned();
         let entry = match running {
             Some(entry) => entry,
             None => self.entry_from(instance, events.iter().map(|(_, e)| e))?,
         };
-        let story = self.story_of(instance, step, activation, &events);
-        Ok((entry, story))
+        let stories = activations
+            .iter()
+            .map(|a| self.story_of(instance, step, *a, &events))
+            .collect();
+        Ok((entry, stories))
     }
 
     fn story_of(

@@ -805,4 +805,20 @@ impl Definition {
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id.as_str() == id)
     }
+
+    /// The first step and its form, when whoever starts an instance fills it in (a form with no
+    /// `by`, or `by: {role: requester}`): what a start page or a chat command asks at once.
+    #[must_use]
+    pub fn starting_form(&self) -> Option<(&Step, &Form)> {
+        let step = self.steps.first()?;
+        let form = step.form.as_ref()?;
+        let by_requester = form.by.as_ref().is_none_or(|party| {
+            party.person.is_none()
+                && party
+                    .role
+                    .as_ref()
+                    .is_some_and(|r| r.as_str() == "requester")
+        });
+        by_requester.then_some((step, form))
+    }
 }

@@ -174,23 +174,15 @@ async fn open() -> Env {
     }
 }
 
-/// A high-risk deployment request by carol: the change board (two of them) and legal (one)
-/// are asked.
-async fn high_risk_request(rt: &Runtime) -> String {
+/// An instance of `workflow` Carol started, its `request` form filled with `values`.
+async fn requested(rt: &Runtime, workflow: &str, values: Value) -> String {
     let id = rt
-        .start("deployment-approval", json!({}), "carol", "cli")
+        .start(workflow, json!({}), "carol", "cli")
         .await
         .unwrap()
         .instance;
-    let values = json!({
-        "service": "payments-api", "team": "payments", "environment": "production",
-        "version": "v1.2.3", "change_type": "normal", "risk": "high",
-        "description": "Raise the connection pool size to 50",
-        "rollback_plan": "Redeploy v1.2.2 from the pipeline, 5 minutes",
-        "ticket": "https://tracker.example.com/browse/CHG-1234",
-    });
     let Value::Object(values) = values else {
-        unreachable!()
+        panic!("a form's values are an object")
     };
     rt.execute(
         &id,
@@ -205,6 +197,19 @@ async fn high_risk_request(rt: &Runtime) -> String {
     .await
     .unwrap();
     id
+}
+
+/// A high-risk deployment request by carol: the change board (two of them) and legal (one)
+/// are asked.
+async fn high_risk_request(rt: &Runtime) -> String {
+    let values = json!({
+        "service": "payments-api", "team": "payments", "environment": "production",
+        "version": "v1.2.3", "change_type": "normal", "risk": "high",
+        "description": "Raise the connection pool size to 50",
+        "rollback_plan": "Redeploy v1.2.2 from the pipeline, 5 minutes",
+        "ticket": "https://tracker.example.com/browse/CHG-1234",
+    });
+    requested(rt, "deployment-approval", values).await
 }
 
 /// The message posted to `user`'s direct messages about `step`.
@@ -1016,28 +1021,12 @@ async fn a_rate_limited_post_is_retried_and_each_outcome_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gate_marked_chat_link_is_decided_on_its_page_only() {
     let env = open().await;
-    let id = env
-        .rt
-        .start("production-release", json!({}), "carol", "cli")
-        .await
-        .unwrap()
-        .instance;
-    let Value::Object(values) = json!({"what": "payments-api v2"}) else {
-        unreachable!()
-    };
-    env.rt
-        .execute(
-            &id,
-            Command::Submit {
-                step: "request".into(),
-                values,
-            },
-            "carol",
-            "cli",
-            None,
-        )
-        .await
-        .unwrap();
+    let id = requested(
+        &env.rt,
+        "production-release",
+        json!({"what": "payments-api v2"}),
+    )
+    .await;
     env.rt.deliver(&*env.channel).await.unwrap();
     let posts: Vec<Message> = env
         .standin
@@ -1201,28 +1190,12 @@ async fn start_opens_a_form_that_fits_and_links_to_the_page_otherwise() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_with_a_channel_posts_there_once_for_everyone_it_asks() {
     let env = open().await;
-    let id = env
-        .rt
-        .start("change-window", json!({}), "carol", "cli")
-        .await
-        .unwrap()
-        .instance;
-    let Value::Object(values) = json!({"when": "Saturday 02:00-04:00 UTC"}) else {
-        unreachable!()
-    };
-    env.rt
-        .execute(
-            &id,
-            Command::Submit {
-                step: "request".into(),
-                values,
-            },
-            "carol",
-            "cli",
-            None,
-        )
-        .await
-        .unwrap();
+    let id = requested(
+        &env.rt,
+        "change-window",
+        json!({"when": "Saturday 02:00-04:00 UTC"}),
+    )
+    .await;
     env.rt.deliver(&*env.channel).await.unwrap();
     env.rt.turn(&*env.cards).await.unwrap();
     let posts = posts_in(&env, BOARD_CHANNEL);

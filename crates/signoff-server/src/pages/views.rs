@@ -533,16 +533,8 @@ pub async fn start_list(State(state): State<AppState>, viewer: Viewer) -> Respon
 
 /// The form of a workflow's first step, when the person starting it fills it in.
 fn first_form(loaded: &Loaded) -> Option<(&str, &str, &signoff_core::workflow::Form)> {
-    let step = loaded.definition.steps.first()?;
-    let form = step.form.as_ref()?;
-    let by_requester = form.by.as_ref().is_none_or(|party| {
-        party.person.is_none()
-            && party
-                .role
-                .as_ref()
-                .is_some_and(|r| r.as_str() == "requester")
-    });
-    by_requester.then(|| (step.id.as_str(), step.title_or_id(), form))
+    let (step, form) = loaded.definition.starting_form()?;
+    Some((step.id.as_str(), step.title_or_id(), form))
 }
 
 fn start_view(

@@ -15,15 +15,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 use signoff_core::engine::Command;
-use signoff_core::workflow::load;
 use signoff_discord::standin::{Message, StandIn};
-use signoff_runtime::{Definitions, Runtime, event_types};
-use signoff_store::{DatabaseUrl, OpenOptions, SystemClock};
+use signoff_runtime::event_types;
+use signoff_store::{DatabaseUrl, OpenOptions};
 
+use super::workflows::{deployment_runtime, request};
 use super::{per_sec, quantile_ms, scratch};
 
-const DEFINITION: &str = include_str!("../../../../workflows/deployment-approval.yaml");
-const PEOPLE: &str = include_str!("../../../../people.yaml");
 /// Bob, an engineer of the payments team, approves (his Discord id in people.yaml).
 const BOB: u64 = 198_345_620_017_348_608;
 
@@ -48,32 +46,8 @@ pub async fn run(url: &DatabaseUrl, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn request() -> serde_json::Map<String, Value> {
-    let Value::Object(values) = json!({
-        "service": "payments-api", "team": "payments", "environment": "production",
-        "version": "v1.2.3", "change_type": "normal", "risk": "low",
-        "description": "Raise the connection pool size to 50",
-        "rollback_plan": "Redeploy v1.2.2 from the pipeline, 5 minutes",
-        "ticket": "https://tracker.example.com/browse/CHG-1234",
-    }) else {
-        unreachable!("an object literal")
-    };
-    values
-}
-
 async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow::Result<Value> {
-    let mut definitions = Definitions::default();
-    let loaded = load("workflows/deployment-approval.yaml", DEFINITION)
-        .map_err(|p| anyhow::anyhow!("the built-in definition does not load: {p:?}"))?;
-    definitions.insert(Arc::new(loaded), true);
-    let rt = Arc::new(Runtime::new(
-        log.clone(),
-        Arc::new(SystemClock),
-        definitions,
-        std::env::temp_dir().join("signoff-bench-evidence"),
-    ));
-    rt.catch_up().await?;
-    rt.sync_directory("people.yaml", PEOPLE).await?;
+    let rt = deployment_runtime(log).await?;
 
     let standin = StandIn::start().await;
     let settings = signoff_discord::Settings {

@@ -34,7 +34,8 @@ pub struct Args {
     concurrency: u64,
 }
 
-fn request() -> serde_json::Map<String, Value> {
+/// A low-risk normal change of the payments team: Bob (an engineer of the team) approves it.
+pub(super) fn request() -> serde_json::Map<String, Value> {
     let Value::Object(values) = json!({
         "service": "payments-api",
         "team": "payments",
@@ -89,7 +90,10 @@ pub async fn run(url: &DatabaseUrl, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow::Result<Value> {
+/// A runtime over `log` with the shipped deployment approval and directory, built in.
+pub(super) async fn deployment_runtime(
+    log: &Arc<dyn signoff_store::EventLog>,
+) -> anyhow::Result<Arc<Runtime>> {
     let mut definitions = Definitions::default();
     let loaded = load("workflows/deployment-approval.yaml", DEFINITION)
         .map_err(|p| anyhow::anyhow!("the built-in definition does not load: {p:?}"))?;
@@ -103,6 +107,11 @@ async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow:
     ));
     rt.catch_up().await?;
     rt.sync_directory("people.yaml", PEOPLE).await?;
+    Ok(rt)
+}
+
+async fn measure(log: &Arc<dyn signoff_store::EventLog>, args: &Args) -> anyhow::Result<Value> {
+    let rt = deployment_runtime(log).await?;
 
     let next = Arc::new(AtomicU64::new(0));
     let tenth = (args.instances / 10).max(1);
